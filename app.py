@@ -1,0 +1,31 @@
+"""Entry point: `python app.py` (or `make run`), `gradio app.py` (reload mode) and Hugging Face Spaces.
+
+The module-level ``demo`` is what Spaces and reload mode look for; the server only starts under ``__main__``.
+Host and port come from --host/--port, else GRADIO_SERVER_NAME / GRADIO_SERVER_PORT, else 127.0.0.1:7860.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+from flagdemo.projection import start_warm_up
+from flagdemo.ui import build_demo
+
+demo = build_demo()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="flagdemo: explore BGE / FlagEmbedding embedders and rerankers.")
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    parser.add_argument("--share", action="store_true", help="also open a public gradio.live link")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    start_warm_up()  # compile UMAP in the background so the first map is quick
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,212 @@
+"""One process-wide model cache, so every view, tab and user shares one copy of each loaded model.
+
+Bounds come from the environment: ``FLAGDEMO_MAX_MODELS`` (default 4 models) and ``FLAGDEMO_MAX_MEMORY_GB``
+(default 8; the size of an entry is the bytes of the parameters and buffers of the torch modules inside it).
+Past either bound the least recently used entries are dropped. A single model larger than the memory budget is
+still kept (everything else is evicted), because refusing it would make it unusable.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import torch
+
+from flagdemo.errors import InvalidInputError
+
+T = TypeVar("T")
+
+DEFAULT_MAX_MODELS = 4
+DEFAULT_MAX_MEMORY_GB = 8.0
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """What the cache holds for one key, as shown in the app's "loaded models" table."""
+
+    key: tuple
+    describe: str
+    nbytes: int
+    device: str
+    dtype: str
+    load_seconds: float
+    last_used: float
+
+
+def _modules_in(value: Any, depth: int = 0) -> list[torch.nn.Module]:
+    """The torch modules inside a cached value: the value itself, a container of them, or an object's attributes."""
+    if isinstance(value, torch.nn.Module):
+        return [value]
+    if depth >= 2:
+        return []
+    if isinstance(value, dict):
+        children = list(value.values())
+    elif isinstance(value, (list, tuple)):
+        children = list(value)
+    elif hasattr(value, "__dict__"):
+        children = list(vars(value).values())
+    else:
+        return []
+    return [module for child in children for module in _modules_in(child, depth + 1)]
+
+
+def _footprint(value: Any) -> tuple[int, str, str]:
+    """(bytes, device, dtype) of the tensors of the modules in ``value``; shared tensors are counted once."""
+    seen: set[int] = set()
+    nbytes = 0
+    device = dtype = ""
+    for module in _modules_in(value):
+        for tensor in [*module.parameters(), *module.buffers()]:
+            if not device:
+                device, dtype = str(tensor.device), str(tensor.dtype).removeprefix("torch.")
+            pointer = tensor.data_ptr()
+            if pointer in seen:
+                continue
+            seen.add(pointer)
+            nbytes += tensor.numel() * tensor.element_size()
+    return nbytes, device, dtype
+
+
+class _Slot:
+    """A cached value, or the promise of one while its loader runs."""
+
+    def __init__(self, describe: str) -> None:
+        self.describe = describe
+        self.ready = threading.Event()
+        self.value: Any = None
+        self.error: BaseException | None = None
+        self.nbytes = 0
+        self.device = ""
+        self.dtype = ""
+        self.load_seconds = 0.0
+        self.last_used = time.time()
+
+
+def _env_number(name: str, default: float, cast: Callable[[str], float]) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        number = cast(raw)
+    except ValueError:
+        number = -1
+    if number <= 0:
+        raise InvalidInputError(f"The environment variable {name}={raw!r} must be a positive number.")
+    return number
+
+
+class ModelCache:
+    """Thread-safe LRU cache of loaded models; concurrent requests for one key run the loader once."""
+
+    def __init__(self, max_models: int = DEFAULT_MAX_MODELS, max_memory_bytes: int | None = None) -> None:
+        if max_models < 1:
+            raise InvalidInputError("The model cache must be allowed at least one model (max_models >= 1).")
+        self.max_models = max_models
+        self.max_memory_bytes = (
+            int(DEFAULT_MAX_MEMORY_GB * 1024**3) if max_memory_bytes is None else int(max_memory_bytes)
+        )
+        self.load_count = 0
+        self._lock = threading.Lock()
+        self._slots: OrderedDict[Hashable, _Slot] = OrderedDict()
+
+    @classmethod
+    def from_env(cls) -> ModelCache:
+        """Bounds from FLAGDEMO_MAX_MODELS and FLAGDEMO_MAX_MEMORY_GB (defaults 4 and 8)."""
+        max_models = int(_env_number("FLAGDEMO_MAX_MODELS", DEFAULT_MAX_MODELS, int))
+        max_memory_gb = _env_number("FLAGDEMO_MAX_MEMORY_GB", DEFAULT_MAX_MEMORY_GB, float)
+        return cls(max_models=max_models, max_memory_bytes=int(max_memory_gb * 1024**3))
+
+    def get_or_load(self, key: tuple, loader: Callable[[], T], *, describe: str = "") -> T:
+        """The cached value for ``key``, loading it with ``loader`` if absent (once, however many threads ask)."""
+        with self._lock:
+            slot = self._slots.get(key)
+            owner = slot is None
+            if owner:
+                slot = self._slots[key] = _Slot(describe or str(key))
+                self.load_count += 1
+            else:
+                self._slots.move_to_end(key)
+        if not owner:
+            slot.ready.wait()
+            if slot.error is not None:
+                raise slot.error
+            slot.last_used = time.time()
+            return slot.value
+        started = time.perf_counter()
+        try:
+            value = loader()
+        except BaseException as error:
+            slot.error = error
+            with self._lock:
+                if self._slots.get(key) is slot:
+                    del self._slots[key]
+            slot.ready.set()
+            raise
+        slot.value = value
+        slot.load_seconds = time.perf_counter() - started
+        slot.nbytes, slot.device, slot.dtype = _footprint(value)
+        slot.last_used = time.time()
+        with self._lock:
+            self._evict_beyond_bounds(keep=key)
+        slot.ready.set()
+        return value
+
+    def _evict_beyond_bounds(self, keep: Hashable) -> None:
+        """Drop least recently used finished entries until both bounds hold (caller holds the lock)."""
+        evicted = False
+        while True:
+            loaded = [(key, slot) for key, slot in self._slots.items() if slot.ready.is_set() or key == keep]
+            total = sum(slot.nbytes for _, slot in loaded)
+            if len(loaded) <= self.max_models and total <= self.max_memory_bytes:
+                break
+            victims = [key for key, _ in loaded if key != keep]
+            if not victims:
+                break
+            del self._slots[victims[0]]
+            evicted = True
+        if evicted:
+            gc.collect()
+
+    def unload(self, key: tuple) -> bool:
+        """Forget one entry; True if it was loaded. Holders of the model object keep their reference."""
+        with self._lock:
+            slot = self._slots.get(key)
+            if slot is None or not slot.ready.is_set():
+                return False
+            del self._slots[key]
+        gc.collect()
+        return True
+
+    def clear(self) -> None:
+        """Forget every finished entry (loads in progress finish and stay)."""
+        with self._lock:
+            for key in [key for key, slot in self._slots.items() if slot.ready.is_set()]:
+                del self._slots[key]
+        gc.collect()
+
+    def entries(self) -> list[CacheEntry]:
+        """Loaded entries, least recently used first."""
+        with self._lock:
+            slots = [(key, slot) for key, slot in self._slots.items() if slot.ready.is_set() and slot.error is None]
+        return [
+            CacheEntry(key, slot.describe, slot.nbytes, slot.device, slot.dtype, slot.load_seconds, slot.last_used)
+            for key, slot in slots
+        ]
+
+    def __contains__(self, key: object) -> bool:
+        with self._lock:
+            slot = self._slots.get(key)
+            return slot is not None and slot.ready.is_set()
+
+    def __len__(self) -> int:
+        return len(self.entries())
+
+
+MODEL_CACHE = ModelCache.from_env()

@@ -1,0 +1,22 @@
+"""FlagEmbedding-compatible embedders: FlagModel (cls/mean), BGEM3FlagModel (dense/sparse/ColBERT), FlagLLMModel
+(last-token decoders) and FlagAutoModel.from_finetuned, all with ``encode_detailed`` for the explorer."""
+
+from __future__ import annotations
+
+from flagdemo.embedders.auto import EMBEDDER_CLASS_MAPPING, EmbedderModelClass, FlagAutoModel
+from flagdemo.embedders.base import BaseEmbedder, get_detailed_instruct, pool
+from flagdemo.embedders.decoder import FlagLLMModel
+from flagdemo.embedders.dense import FlagModel
+from flagdemo.embedders.m3 import BGEM3FlagModel
+
+__all__ = [
+    "EMBEDDER_CLASS_MAPPING",
+    "BGEM3FlagModel",
+    "BaseEmbedder",
+    "EmbedderModelClass",
+    "FlagAutoModel",
+    "FlagLLMModel",
+    "FlagModel",
+    "get_detailed_instruct",
+    "pool",
+]

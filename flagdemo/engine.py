@@ -1,0 +1,511 @@
+"""The facade the app calls: model names in, numbers out. No gradio here.
+
+``Engine`` holds the default model names and builds FlagEmbedding-style model objects on demand. The heavy part
+(weights) lives in the process-wide ``MODEL_CACHE`` through ``flagdemo.loading``, so a wrapper is cheap to rebuild
+and nothing big is ever kept in a UI session. Tests build an ``Engine`` that points at tiny local models.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from flagdemo import catalog
+from flagdemo.cache import MODEL_CACHE, ModelCache
+from flagdemo.errors import EmptyInputError, FlagDemoError, InvalidInputError, LayerOutOfRangeError
+
+if TYPE_CHECKING:
+    from flagdemo.results import EncodeResult, LayerSweepResult, RerankResult
+
+logger = logging.getLogger(__name__)
+
+EMBEDDER_MODES = ("query", "passage", "raw")
+NO_MODEL = "(none)"
+
+
+def clean_lines(text: str | Sequence[str] | None) -> list[str]:
+    """Non-empty, stripped lines: the app's text boxes hold one item per line."""
+    if text is None:
+        return []
+    lines = text.splitlines() if isinstance(text, str) else [str(t) for t in text]
+    return [line.strip() for line in lines if line.strip()]
+
+
+def _config_architectures(name: str) -> list[str]:
+    """The ``architectures`` of a local model folder's config.json (empty when unknown)."""
+    config = Path(name) / "config.json"
+    if not config.is_file():
+        return []
+    try:
+        return list(json.loads(config.read_text()).get("architectures") or [])
+    except (OSError, ValueError):
+        return []
+
+
+def guess_model_class(name: str, kind: str) -> str | None:
+    """FlagEmbedding's ``model_class`` for a model outside the catalog (None: let the catalog decide).
+
+    FlagAutoModel refuses unknown names without a class; for a local folder its config says whether it is a
+    decoder (``*ForCausalLM``) or an encoder, which is all the app needs to pick the base classes.
+    """
+    if catalog.lookup(name, kind) is not None:
+        return None
+    architectures = _config_architectures(name)
+    decoder = any(arch.endswith("ForCausalLM") for arch in architectures)
+    if kind == "embedder":
+        if any((Path(name) / head).is_file() for head in ("colbert_linear.pt", "sparse_linear.pt")):
+            return "encoder-only-m3"
+        return "decoder-only-base" if decoder else "encoder-only-base"
+    if any("LayerWise" in arch for arch in architectures):
+        return "decoder-only-layerwise"
+    return "decoder-only-base" if decoder else "encoder-only-base"
+
+
+@dataclass
+class MethodOutcome:
+    """One reranking method's result, or the sentence that says why it could not run."""
+
+    method: str
+    model: str
+    scores: list[float] | None = None
+    normalized: list[float] | None = None
+    load_seconds: float = 0.0
+    run_seconds: float = 0.0
+    n_tokens: int = 0
+    error: str = ""
+
+
+@dataclass
+class SimilarityOutcome:
+    """Dense scores for every query × passage pair; for BGE-M3 also sparse, ColBERT and the per-text details."""
+
+    dense: np.ndarray
+    sparse: np.ndarray | None = None
+    colbert: np.ndarray | None = None
+    query_result: EncodeResult | None = None
+    passage_result: EncodeResult | None = None
+
+    @property
+    def is_m3(self) -> bool:
+        return self.sparse is not None and self.colbert is not None
+
+    def combined(self, weights: Sequence[float]) -> np.ndarray:
+        """FlagEmbedding's weighted mean of dense, sparse and ColBERT scores (weights in that order)."""
+        if not self.is_m3:
+            return self.dense
+        w_dense, w_sparse, w_colbert = (float(w) for w in weights)
+        total = w_dense + w_sparse + w_colbert
+        if total <= 0:
+            raise InvalidInputError("At least one of the dense, sparse and ColBERT weights must be positive.")
+        return (w_dense * self.dense + w_sparse * self.sparse + w_colbert * self.colbert) / total
+
+
+@dataclass
+class Engine:
+    """Default model names and the operations behind each tab."""
+
+    embedder: str = catalog.DEFAULT_EMBEDDER
+    llm_reranker: str = catalog.DEFAULT_RERANKER
+    cross_encoder: str = NO_MODEL
+    layerwise_reranker: str = catalog.DEFAULT_RERANKER
+    cutoff_layer: int = 12
+    devices: str | None = None
+    extra_embedders: tuple[str, ...] = ()
+    extra_rerankers: tuple[str, ...] = ()
+    cache: ModelCache = field(default=MODEL_CACHE, repr=False)
+
+    # ---- model choices -------------------------------------------------------------------------------------
+
+    def embedder_choices(self) -> list[str]:
+        """Defaults first, then every embedder that loads offline right now."""
+        names = [self.embedder, *self.extra_embedders]
+        names += [entry.key for entry in catalog.available_models("embedder")]
+        return list(dict.fromkeys(names))
+
+    def reranker_choices(self) -> list[str]:
+        names = [self.llm_reranker, self.layerwise_reranker, *self.extra_rerankers]
+        names += [entry.key for entry in catalog.available_models("reranker")]
+        return list(dict.fromkeys(n for n in names if n != NO_MODEL))
+
+    # ---- model objects (weights come from the shared cache) ------------------------------------------------
+
+    def load_embedder(self, name: str, *, normalize: bool = True):
+        """A FlagAutoModel for ``name``; its weights are shared through MODEL_CACHE."""
+        from flagdemo.embedders import FlagAutoModel
+
+        name = self._require_name(name, "embedder")
+        return FlagAutoModel.from_finetuned(
+            name,
+            model_class=guess_model_class(name, "embedder"),
+            normalize_embeddings=bool(normalize),
+            devices=self.devices,
+        )
+
+    def load_reranker(self, name: str):
+        """A FlagAutoReranker for ``name``; its weights are shared through MODEL_CACHE."""
+        from flagdemo.rerankers import FlagAutoReranker
+
+        name = self._require_name(name, "reranker")
+        return FlagAutoReranker.from_finetuned(
+            name, model_class=guess_model_class(name, "reranker"), devices=self.devices
+        )
+
+    @staticmethod
+    def _require_name(name: str | None, kind: str) -> str:
+        cleaned = (name or "").strip()
+        if not cleaned or cleaned == NO_MODEL:
+            raise InvalidInputError(f"Choose an {kind} model first.")
+        return cleaned
+
+    @staticmethod
+    def default_instruction(name: str, mode: str) -> str:
+        """The instruction FlagEmbedding would prepend for this model and mode ('' when none)."""
+        entry = catalog.lookup(name or "", "embedder")
+        if entry is None or mode == "raw":
+            return ""
+        instruction = entry.query_instruction if mode == "query" else entry.passage_instruction
+        return instruction or ""
+
+    # ---- Encode -------------------------------------------------------------------------------------------
+
+    def encode(
+        self,
+        texts: Sequence[str],
+        *,
+        model: str,
+        mode: str = "passage",
+        instruction: str | None = None,
+        max_length: int | None = None,
+        normalize: bool = True,
+        all_layers: bool = False,
+    ) -> EncodeResult:
+        """Embed ``texts`` as queries, passages or raw text; ``instruction`` None = the model's own."""
+        if mode not in EMBEDDER_MODES:
+            raise InvalidInputError(f"Mode must be one of {', '.join(EMBEDDER_MODES)}, not {mode!r}.")
+        texts = clean_lines(texts)
+        if not texts:
+            raise EmptyInputError("There is no text to encode: write at least one line.")
+        if max_length is not None and int(max_length) < 2:
+            raise InvalidInputError(f"The maximum length must be at least 2 tokens, not {max_length}.")
+        embedder = self.load_embedder(model, normalize=normalize)
+        return embedder.encode_detailed(
+            texts,
+            mode=mode,
+            max_length=None if max_length is None else int(max_length),
+            all_layers=all_layers,
+            instruction=instruction,
+        )
+
+    @staticmethod
+    def pick_layer(result: EncodeResult, layer: int | None) -> np.ndarray:
+        """Embeddings at ``layer`` (None or -1 = final; 0 = embedding output)."""
+        if layer is None or int(layer) < 0 or result.layer_embeddings is None:
+            return result.embeddings
+        top = result.layer_embeddings.shape[0] - 1
+        if int(layer) > top:
+            raise LayerOutOfRangeError(f"Layer {layer} does not exist: this model has layers 0 to {top}.")
+        return result.layer_embeddings[int(layer)]
+
+    def num_layers(self, model: str) -> int:
+        return int(self.load_embedder(model).num_layers)
+
+    # ---- Similarity ---------------------------------------------------------------------------------------
+
+    def similarity(
+        self,
+        queries: Sequence[str],
+        passages: Sequence[str],
+        *,
+        model: str,
+        use_instruction: bool = True,
+        max_length: int | None = None,
+    ) -> SimilarityOutcome:
+        """Scores for every query × passage pair as FlagEmbedding computes them (inner products of embeddings)."""
+        queries, passages = clean_lines(queries), clean_lines(passages)
+        if not queries or not passages:
+            raise EmptyInputError("Give at least one query and one passage (one per line).")
+        embedder = self.load_embedder(model)
+        q = embedder.encode_detailed(queries, mode="query" if use_instruction else "raw", max_length=max_length)
+        p = embedder.encode_detailed(passages, mode="passage" if use_instruction else "raw", max_length=max_length)
+        outcome = SimilarityOutcome(dense=q.embeddings.astype(np.float64) @ p.embeddings.astype(np.float64).T)
+        outcome.query_result, outcome.passage_result = q, p
+        if q.lexical_weights is not None and p.lexical_weights is not None:
+            outcome.sparse = np.array(
+                [[lexical_score(qw, pw) for pw in p.lexical_weights] for qw in q.lexical_weights], dtype=np.float64
+            )
+        if q.colbert_vecs is not None and p.colbert_vecs is not None:
+            outcome.colbert = np.array(
+                [[colbert_score(qv, pv) for pv in p.colbert_vecs] for qv in q.colbert_vecs], dtype=np.float64
+            )
+        return outcome
+
+    # ---- Rerank -------------------------------------------------------------------------------------------
+
+    def rerank_methods(
+        self,
+        query: str,
+        passages: Sequence[str],
+        *,
+        bi_encoder: str | None,
+        cross_encoder: str | None,
+        llm_reranker: str | None,
+        layerwise_reranker: str | None,
+        cutoff_layer: int | None,
+        progress: Callable[[float, str], None] | None = None,
+    ) -> list[MethodOutcome]:
+        """Score the same passages with each chosen method; a method that fails reports why, the rest still run."""
+        query = (query or "").strip()
+        passages = clean_lines(passages)
+        if not query or not passages:
+            raise EmptyInputError("Give a query and at least one passage (one per line).")
+        pairs = [(query, p) for p in passages]
+        plan: list[tuple[str, str, Callable[[str], MethodOutcome]]] = []
+        if _chosen(bi_encoder):
+            plan.append(("bi-encoder", bi_encoder, lambda m: self._bi_encoder_scores(m, query, passages)))
+        if _chosen(cross_encoder):
+            plan.append(("cross-encoder", cross_encoder, lambda m: self._reranker_scores("cross-encoder", m, pairs)))
+        if _chosen(llm_reranker):
+            plan.append(("LLM reranker", llm_reranker, lambda m: self._reranker_scores("LLM reranker", m, pairs)))
+        if _chosen(layerwise_reranker):
+            label = f"cutoff L{cutoff_layer}" if cutoff_layer is not None else "layer-wise"
+            plan.append((label, layerwise_reranker, lambda m: self._cutoff_scores(label, m, pairs, cutoff_layer)))
+        if not plan:
+            raise InvalidInputError("Choose at least one method to compare.")
+        outcomes = []
+        for step, (method, model, run) in enumerate(plan):
+            if progress is not None:
+                progress(step / len(plan), f"{method}: {model}")
+            try:
+                outcomes.append(run(model))
+            except FlagDemoError as exc:
+                outcomes.append(MethodOutcome(method=method, model=model, error=str(exc)))
+            except Exception as exc:
+                logger.exception("reranking method %s with %s failed", method, model)
+                outcomes.append(
+                    MethodOutcome(method=method, model=model, error=f"{type(exc).__name__}: could not run this model.")
+                )
+        return outcomes
+
+    def _bi_encoder_scores(self, model: str, query: str, passages: list[str]) -> MethodOutcome:
+        embedder = self.load_embedder(model)
+        started = time.perf_counter()
+        q = embedder.encode_detailed([query], mode="query")
+        p = embedder.encode_detailed(passages, mode="passage")
+        scores = (q.embeddings.astype(np.float64) @ p.embeddings.astype(np.float64).T)[0]
+        return MethodOutcome(
+            method="bi-encoder",
+            model=model,
+            scores=scores.tolist(),
+            load_seconds=float(getattr(embedder, "load_seconds", 0.0)),
+            run_seconds=time.perf_counter() - started,
+            n_tokens=sum(q.token_counts) + sum(p.token_counts),
+        )
+
+    def _reranker_scores(self, method: str, model: str, pairs: list[tuple[str, str]]) -> MethodOutcome:
+        result: RerankResult = self.load_reranker(model).compute_score_detailed(pairs)
+        return _outcome_from_rerank(method, model, result)
+
+    def _cutoff_scores(
+        self, method: str, model: str, pairs: list[tuple[str, str]], cutoff_layer: int | None
+    ) -> MethodOutcome:
+        """A layer-wise reranker's native head at ``cutoff_layer``, or the logit lens for any other LLM reranker."""
+        from flagdemo.rerankers import layer_sweep
+
+        reranker = self.load_reranker(model)
+        layer = int(cutoff_layer) if cutoff_layer is not None else None
+        if layer is not None:
+            _check_layer(reranker, layer)
+        started = time.perf_counter()
+        sweep: LayerSweepResult = layer_sweep(reranker, pairs, layers=None if layer is None else [layer])
+        scores = np.asarray(sweep.scores, dtype=np.float64)[-1]
+        return MethodOutcome(
+            method=method,
+            model=f"{model} ({sweep.method})",
+            scores=scores.tolist(),
+            normalized=(1.0 / (1.0 + np.exp(-scores))).tolist(),
+            load_seconds=float(getattr(reranker, "load_seconds", 0.0)),
+            run_seconds=time.perf_counter() - started,
+        )
+
+    # ---- Layer sweep --------------------------------------------------------------------------------------
+
+    def reranker_layer_sweep(
+        self, model: str, query: str, passages: Sequence[str], layers: Sequence[int] | None
+    ) -> LayerSweepResult:
+        """Every requested layer's score for every passage, from one forward pass."""
+        from flagdemo.rerankers import layer_sweep
+
+        query, passages = (query or "").strip(), clean_lines(passages)
+        if not query or not passages:
+            raise EmptyInputError("Give a query and at least one passage (one per line).")
+        reranker = self.load_reranker(model)
+        for layer in layers or ():
+            _check_layer(reranker, int(layer))
+        return layer_sweep(reranker, [(query, p) for p in passages], layers=None if layers is None else list(layers))
+
+    def valid_layers(self, model: str) -> list[int]:
+        """The layers a reranker can be cut at (layer-wise heads, or every decoder layer for the logit lens)."""
+        reranker = self.load_reranker(model)
+        valid = list(getattr(reranker, "valid_layers", []) or [])
+        return valid or list(range(1, int(reranker.num_layers) + 1))
+
+    def embedder_layer_sweep(
+        self, model: str, query: str, passages: Sequence[str], layers: Sequence[int] | None
+    ) -> LayerSweepResult:
+        """An embedder's query–passage cosine at each layer (all layers come from one forward pass per side)."""
+        from flagdemo.results import LayerSweepResult
+
+        query, passages = (query or "").strip(), clean_lines(passages)
+        if not query or not passages:
+            raise EmptyInputError("Give a query and at least one passage (one per line).")
+        embedder = self.load_embedder(model)
+        started = time.perf_counter()
+        q = embedder.encode_detailed([query], mode="query", all_layers=True)
+        p = embedder.encode_detailed(passages, mode="passage", all_layers=True)
+        seconds = time.perf_counter() - started
+        top = q.layer_embeddings.shape[0] - 1
+        chosen = list(range(1, top + 1)) if layers is None else [int(layer) for layer in layers]
+        for layer in chosen:
+            if not 0 <= layer <= top:
+                raise LayerOutOfRangeError(f"Layer {layer} does not exist: this embedder has layers 0 to {top}.")
+        scores = np.stack(
+            [
+                q.layer_embeddings[layer, 0].astype(np.float64) @ p.layer_embeddings[layer].astype(np.float64).T
+                for layer in chosen
+            ]
+        )
+        return LayerSweepResult(
+            layers=chosen, scores=scores, method="embedder-layers", seconds=seconds, cumulative_seconds=[]
+        )
+
+    # ---- Compare ------------------------------------------------------------------------------------------
+
+    def retrieval_runs(self, specs: Sequence[tuple[str, int | None, str]], retrieval_set, k: int) -> list:
+        """Dense retrieval over a labelled set for each (model, layer, name); layer None/-1 = final.
+
+        Same scoring as ``evaluation.retrieve`` (cosine of query-mode and passage-mode embeddings), but at any layer,
+        so an embedder can be compared with itself cut short. Each model encodes the set once, for all its layers.
+        """
+        from flagdemo import evaluation
+
+        query_ids, passage_ids = retrieval_set.queries["id"].tolist(), retrieval_set.passages["id"].tolist()
+        encoded: dict[str, tuple[EncodeResult, EncodeResult, float]] = {}
+        runs = []
+        for model, layer, name in specs:
+            wanted = None if layer is None or int(layer) < 0 else int(layer)
+            if model not in encoded:
+                all_layers = any(m == model and lay is not None and int(lay) >= 0 for m, lay, _ in specs)
+                started = time.perf_counter()
+                queries = self.encode(
+                    retrieval_set.queries["text"].tolist(), model=model, mode="query", all_layers=all_layers
+                )
+                passages = self.encode(
+                    retrieval_set.passages["text"].tolist(), model=model, mode="passage", all_layers=all_layers
+                )
+                encoded[model] = (queries, passages, time.perf_counter() - started)
+            queries, passages, seconds = encoded[model]
+            scores = _unit_rows(self.pick_layer(queries, wanted)) @ _unit_rows(self.pick_layer(passages, wanted)).T
+            run = evaluation.run_from_scores(scores, query_ids, passage_ids)
+            runs.append(evaluation.evaluate_run(run, retrieval_set, k, name=name, seconds=seconds))
+        return runs
+
+    def model_kind(self, name: str) -> str:
+        """'embedder' or 'reranker' for a catalog name or local folder (decoders count as rerankers here)."""
+        entry = catalog.lookup(name or "")
+        if entry is not None:
+            return entry.kind
+        if name in self.extra_embedders or name == self.embedder:
+            return "embedder"
+        heads = ("ForCausalLM", "ForSequenceClassification")
+        return "reranker" if any(a.endswith(heads) for a in _config_architectures(name)) else "embedder"
+
+    # ---- Models tab ---------------------------------------------------------------------------------------
+
+    def catalog_rows(self) -> list[dict]:
+        """Every catalog model with where it can load from right now."""
+        rows = []
+        for entry in catalog.ALL_ENTRIES:
+            rows.append(
+                {
+                    "model": entry.key,
+                    "kind": entry.kind,
+                    "class": entry.model_class_name,
+                    "hub id": entry.hub_id,
+                    "loads from": catalog.location(entry) or "unavailable",
+                    "notes": entry.notes,
+                }
+            )
+        return rows
+
+    def cache_rows(self) -> list[dict]:
+        """What the model cache holds: memory, device, dtype, load time."""
+        return [
+            {
+                "model": entry.describe or str(entry.key[0]),
+                "MB": entry.nbytes / 2**20,
+                "device": entry.device,
+                "dtype": entry.dtype,
+                "load s": entry.load_seconds,
+                "key": " | ".join(map(str, entry.key)),
+            }
+            for entry in self.cache.entries()
+        ]
+
+    def unload(self, key_text: str) -> bool:
+        """Drop the cache entry whose key (as shown in the table) matches; all of them for 'all'."""
+        if key_text == "all":
+            had = len(self.cache) > 0
+            self.cache.clear()
+            return had
+        for entry in self.cache.entries():
+            if " | ".join(map(str, entry.key)) == key_text:
+                return self.cache.unload(entry.key)
+        return False
+
+
+def _chosen(name: str | None) -> bool:
+    return bool(name) and name.strip() != "" and name != NO_MODEL
+
+
+def _check_layer(reranker, layer: int) -> None:
+    valid = list(getattr(reranker, "valid_layers", []) or [])
+    if valid and layer not in valid:
+        raise LayerOutOfRangeError(f"Layer {layer} is not available for this model: choose {valid[0]} to {valid[-1]}.")
+
+
+def _outcome_from_rerank(method: str, model: str, result: RerankResult) -> MethodOutcome:
+    return MethodOutcome(
+        method=method,
+        model=model,
+        scores=[float(s) for s in result.scores],
+        normalized=[float(s) for s in result.normalized],
+        load_seconds=result.timings.load_seconds,
+        run_seconds=result.timings.run_seconds,
+        n_tokens=result.timings.n_tokens,
+    )
+
+
+def lexical_score(query_weights: dict[str, float], passage_weights: dict[str, float]) -> float:
+    """BGE-M3's sparse score: the sum over shared tokens of the two weights' product (not normalised)."""
+    return float(sum(float(w) * float(passage_weights[t]) for t, w in query_weights.items() if t in passage_weights))
+
+
+def colbert_score(query_vecs: np.ndarray, passage_vecs: np.ndarray) -> float:
+    """BGE-M3's ColBERT score: each query vector's best dot product with a passage vector, averaged."""
+    q, p = np.asarray(query_vecs, dtype=np.float64), np.asarray(passage_vecs, dtype=np.float64)
+    if len(q) == 0 or len(p) == 0:
+        return 0.0
+    return float((q @ p.T).max(axis=1).sum() / len(q))
+
+
+def _unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1 (zero rows stay zero), so dot products are cosines."""
+    matrix = np.asarray(vectors, dtype=np.float64)
+    return matrix / np.clip(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12, None)

@@ -1,0 +1,106 @@
+"""FlagReranker: a cross-encoder (bge-reranker-base / -large / -v2-m3) scoring each pair with one logit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from flagdemo.loading import load_pretrained
+from flagdemo.rerankers.base import BaseReranker
+from flagdemo.rerankers.inputs import PairBuilder, length_order, pad_batch, tokenize_texts
+
+
+class FlagReranker(BaseReranker):
+    """FlagEmbedding's ``FlagReranker``: ``AutoModelForSequenceClassification``, score = the single logit.
+
+    A pair is built like ``tokenizer.prepare_for_model(q, p, truncation='only_second')``: the query is cut to
+    ``query_max_length`` first, then only the passage is cut so the pair fits ``max_length`` with its special tokens
+    (XLM-R: ``<s> q </s></s> p </s>``). Pairs run longest first and come back in input order.
+    """
+
+    method = "cross-encoder"
+
+    def __init__(  # noqa: PLR0917 (FlagEmbedding accepts these positionally)
+        self,
+        model_name_or_path: str,
+        use_fp16: bool = False,
+        query_instruction_for_rerank: str | None = None,
+        query_instruction_format: str = "{}{}",
+        passage_instruction_for_rerank: str | None = None,
+        passage_instruction_format: str = "{}{}",
+        trust_remote_code: bool = False,
+        cache_dir: str | None = None,
+        devices: str | int | list[str] | list[int] | None = None,
+        batch_size: int = 128,
+        query_max_length: int | None = None,
+        max_length: int = 512,
+        normalize: bool = False,
+        **kwargs: Any,
+    ):
+        super().__init__(
+            model_name_or_path,
+            use_fp16=use_fp16,
+            query_instruction_for_rerank=query_instruction_for_rerank,
+            query_instruction_format=query_instruction_format,
+            passage_instruction_for_rerank=passage_instruction_for_rerank,
+            passage_instruction_format=passage_instruction_format,
+            devices=devices,
+            batch_size=batch_size,
+            query_max_length=query_max_length,
+            max_length=max_length,
+            normalize=normalize,
+            trust_remote_code=trust_remote_code,
+            cache_dir=cache_dir,
+            **kwargs,
+        )
+        self.pair_builder = PairBuilder(self.tokenizer)
+
+    def _load_model(self) -> torch.nn.Module:
+        from transformers import AutoModelForSequenceClassification
+
+        # FlagEmbedding loads fp32 and halves on the first non-CPU call when use_fp16; CPU always runs fp32.
+        dtype = torch.float16 if self.use_fp16 and self.device.type != "cpu" else torch.float32
+        return load_pretrained(
+            self.source,
+            AutoModelForSequenceClassification,
+            dtype=dtype,
+            device=self.device,
+            trust_remote_code=self.trust_remote_code,
+            cache_dir=self.cache_dir,
+            weights_dtype=torch.float32,
+        )
+
+    def build_inputs(self, pairs: list[tuple[str, str]], settings: dict[str, Any]) -> list[dict[str, list[int]]]:
+        """One unpadded feature dict per pair, in input order."""
+        kwargs = settings["tokenizer_kwargs"]
+        batch_size, max_length = settings["batch_size"], settings["max_length"]
+        query_ids = tokenize_texts(
+            self.tokenizer, [query for query, _ in pairs], settings["query_max_length"], batch_size, **kwargs
+        )
+        passage_ids = tokenize_texts(
+            self.tokenizer, [passage for _, passage in pairs], max_length, batch_size, **kwargs
+        )
+        return [self.pair_builder.build(q, p, max_length) for q, p in zip(query_ids, passage_ids, strict=True)]
+
+    def _score_pairs(self, pairs: list[tuple[str, str]], settings: dict[str, Any]) -> tuple[list[float], int]:
+        features = self.build_inputs(pairs, settings)
+        order = length_order([len(item["input_ids"]) for item in features])
+        ordered = [features[index] for index in order]
+        batch_size = settings["batch_size"]
+        pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        scores_sorted: list[float] = []
+        for start in range(0, len(ordered), batch_size):
+            batch = pad_batch(
+                ordered[start : start + batch_size],
+                pad_token_id=pad_id,
+                padding_side=self.tokenizer.padding_side,
+                pad_token_type_id=getattr(self.tokenizer, "pad_token_type_id", 0),
+            )
+            batch = {key: value.to(self.device) for key, value in batch.items()}
+            logits = self.model(**batch, return_dict=True).logits.view(-1).float()
+            scores_sorted.extend(logits.cpu().numpy().tolist())
+        scores = [0.0] * len(scores_sorted)
+        for rank, index in enumerate(order):
+            scores[index] = scores_sorted[rank]
+        return scores, sum(len(item["input_ids"]) for item in features)

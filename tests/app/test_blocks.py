@@ -1,0 +1,91 @@
+"""The Blocks as gradio sees them: endpoints, queue settings, an in-process call, app.py and the Space front matter."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+
+import gradio as gr
+import pytest
+
+from flagdemo import text
+from flagdemo.ui import MODEL_WORK
+
+ROOT = Path(__file__).resolve().parents[2]
+PUBLIC_ENDPOINTS = {"encode", "similarity", "rerank", "layer_sweep", "project", "compare", "models", "unload"}
+MODEL_ENDPOINTS = PUBLIC_ENDPOINTS - {"models", "unload"}
+
+
+def _fn(demo: gr.Blocks, api_name: str):
+    return next(fn for fn in demo.fns.values() if fn.api_name == api_name)
+
+
+def test_public_endpoints_are_the_documented_ones(tiny_demo):
+    public = {fn.api_name for fn in tiny_demo.fns.values() if fn.api_visibility == "public"}
+    assert public == PUBLIC_ENDPOINTS
+
+
+def test_model_work_is_serialised_in_one_queue_slot(tiny_demo):
+    for name in MODEL_ENDPOINTS:
+        fn = _fn(tiny_demo, name)
+        assert (fn.concurrency_id, fn.concurrency_limit) == (MODEL_WORK, 1), name
+        assert fn.tracks_progress, f"{name} should report progress"
+    assert _fn(tiny_demo, "models").concurrency_id != MODEL_WORK
+
+
+def test_every_tab_says_what_it_teaches(tiny_demo):
+    markdown = [block.value for block in tiny_demo.blocks.values() if isinstance(block, gr.Markdown)]
+    for tab in text.TAB_SUMMARIES:
+        assert text.tab_intro(tab) in markdown, tab
+    tabs = {block.label for block in tiny_demo.blocks.values() if isinstance(block, gr.Tab)}
+    assert tabs == set(text.TAB_SUMMARIES)
+
+
+def test_every_input_has_a_default(tiny_demo):
+    for name in PUBLIC_ENDPOINTS - {"models"}:
+        fn = _fn(tiny_demo, name)
+        for component in fn.inputs:
+            if isinstance(component, gr.File):
+                continue  # uploads are optional: None means "use the text box"
+            assert component.value is not None, f"{name}: {component.label} has no default"
+
+
+@pytest.mark.asyncio
+async def test_process_api_runs_the_encode_example(tiny_demo):
+    fn = _fn(tiny_demo, "encode")
+    inputs = [component.value for component in fn.inputs]
+    index = next(i for i, f in tiny_demo.fns.items() if f is fn)
+    out = await tiny_demo.process_api(block_fn=index, inputs=inputs, state=None)
+    table = out["data"][0]
+    assert table["headers"][:5] == ["#", "text", "tokens", "truncated", "norm"]
+    assert [row[1] for row in table["data"]] == text.ENCODE_TEXTS.splitlines()
+    assert all(abs(row[4] - 1.0) < 1e-5 for row in table["data"])
+
+
+def test_app_module_builds_demo_without_launching(monkeypatch):
+    launched = {}
+    app = importlib.import_module("app")
+    assert isinstance(app.demo, gr.Blocks)
+    monkeypatch.setattr(app.demo, "launch", lambda **kwargs: launched.update(kwargs))
+    monkeypatch.setattr(app, "start_warm_up", lambda: None)
+    monkeypatch.setenv("GRADIO_SERVER_NAME", "0.0.0.0")
+    monkeypatch.setenv("GRADIO_SERVER_PORT", "7999")
+    app.main([])
+    assert launched == {"server_name": "0.0.0.0", "server_port": 7999, "share": False}
+    app.main(["--host", "127.0.0.2", "--port", "8123", "--share"])
+    assert launched == {"server_name": "127.0.0.2", "server_port": 8123, "share": True}
+    monkeypatch.delenv("GRADIO_SERVER_NAME")
+    monkeypatch.delenv("GRADIO_SERVER_PORT")
+    app.main([])
+    assert launched == {"server_name": "127.0.0.1", "server_port": 7860, "share": False}
+
+
+def test_readme_space_front_matter_pins_the_installed_gradio():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    match = re.match(r"---\n(.*?)\n---\n", readme, flags=re.DOTALL)
+    assert match, "README.md must start with the Hugging Face Space front matter"
+    fields = dict(re.findall(r"^([A-Za-z_]+):\s*(.+?)\s*$", match.group(1), flags=re.MULTILINE))
+    assert fields["sdk"] == "gradio"
+    assert fields["sdk_version"].strip("\"'") == gr.__version__
+    assert fields["app_file"] == "app.py"

@@ -1,0 +1,355 @@
+"""In-process handler tests on tiny models: what each tab returns, checked against the engine called directly."""
+
+from __future__ import annotations
+
+import json
+
+import gradio as gr
+import numpy as np
+import pandas as pd
+import pytest
+
+from flagdemo import datasets, metrics, text
+from flagdemo.embedders import FlagAutoModel
+from flagdemo.engine import Engine, clean_lines
+from flagdemo.rerankers import FlagAutoReranker
+from flagdemo.ui import Handlers, parse_labelled_lines, parse_relevance, ranking_metrics
+
+
+@pytest.fixture(scope="module")
+def handlers(tiny_engine) -> Handlers:
+    return Handlers(tiny_engine)
+
+
+@pytest.fixture(scope="module")
+def tiny_embedder(tiny_engine):
+    return FlagAutoModel.from_finetuned(tiny_engine.embedder, model_class="encoder-only-base")
+
+
+# ---- Encode ---------------------------------------------------------------------------------------------------
+
+
+def test_encode_default_example_matches_encode_corpus(handlers, tiny_embedder):
+    table, summary, figure, tokens_md, timing_md, files = handlers.encode()
+    lines = clean_lines(text.ENCODE_TEXTS)
+    assert table["text"].tolist() == lines
+    expected = tiny_embedder.encode_corpus(lines)
+    saved = np.load(files[0])
+    np.testing.assert_allclose(saved, expected, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(table["norm"], 1.0, atol=1e-5)  # normalised by default
+    np.testing.assert_allclose(table["dim 0"], expected[:, 0], atol=1e-4)  # shown with 4 decimals
+    assert dict(summary.to_numpy())["dimensions"] == expected.shape[1]
+    assert figure.data[0].type == "heatmap"
+    assert "`[CLS]`" in tokens_md and "Text 1" in tokens_md
+    assert "encoded 4 texts" in timing_md
+    with open(files[2]) as handle:
+        payload = json.load(handle)
+    assert payload["texts"] == lines and np.allclose(payload["embeddings"], expected, atol=1e-6)
+    assert pd.read_csv(files[1])["text"].tolist() == lines
+
+
+def test_encode_query_mode_applies_the_edited_instruction(tiny_engine, handlers):
+    lines = ["what is a cat", "capital of france"]
+    reference = FlagAutoModel.from_finetuned(
+        tiny_engine.embedder, model_class="encoder-only-base", query_instruction_for_retrieval="Find: "
+    ).encode_queries(lines)
+    *_, tokens_md, _, files = handlers.encode("\n".join(lines), mode="query", instruction="Find: ")
+    np.testing.assert_allclose(np.load(files[0]), reference, atol=1e-6)
+    assert tokens_md.split("\n\n", 1)[1].startswith("`[CLS]` `find` `:`")
+
+
+def test_encode_raw_unnormalised_at_an_inner_layer(tiny_engine, handlers):
+    table, *_, files = handlers.encode("one text\nanother text", mode="raw", normalize=False, layer=1)
+    vectors = np.load(files[0])
+    result = tiny_engine.encode(["one text", "another text"], model=tiny_engine.embedder, mode="raw", all_layers=True)
+    # Layer 1 is pooled and normalised like the final layer, so only the layer (not normalisation flag) differs here.
+    raw = tiny_engine.encode(
+        ["one text", "another text"], model=tiny_engine.embedder, mode="raw", normalize=False, all_layers=True
+    )
+    np.testing.assert_allclose(vectors, raw.layer_embeddings[1], atol=1e-6)
+    assert not np.allclose(vectors, result.embeddings)
+    assert table["norm"].tolist() == pytest.approx(np.linalg.norm(vectors, axis=1).tolist(), abs=1e-4)
+
+
+def test_encode_reads_an_uploaded_csv_column(handlers, tmp_path):
+    upload = tmp_path / "texts.csv"
+    pd.DataFrame({"id": [1, 2, 3], "sentence": ["alpha", "beta", "gamma"]}).to_csv(upload, index=False)
+    table, *_ = handlers.encode("ignored", str(upload), "sentence")
+    assert table["text"].tolist() == ["alpha", "beta", "gamma"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"texts": "  \n "}, "There is no text to encode"),
+        ({"max_length": 1}, "at least 2 tokens"),
+        ({"model": "no/such/model"}, "does not exist"),
+        ({"layer": 9}, "Layer 9 does not exist"),
+    ],
+)
+def test_encode_errors_are_sentences(handlers, kwargs, message):
+    with pytest.raises(gr.Error) as caught:
+        handlers.encode(**kwargs)
+    assert message in caught.value.message
+
+
+def test_unexpected_errors_become_a_generic_sentence(tiny_engine, monkeypatch):
+    from flagdemo.ui import build_demo
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("internal detail that must not reach the user")
+
+    engine = Engine(embedder=tiny_engine.embedder)
+    monkeypatch.setattr(engine, "encode", broken)
+    demo = build_demo(engine)
+    encode_fn = next(fn for fn in demo.fns.values() if fn.api_name == "encode").fn
+    with pytest.raises(gr.Error) as caught:
+        encode_fn("some text")
+    assert caught.value.message == text.ERROR_FALLBACK.format(action="encoding the texts")
+    assert "internal detail" not in caught.value.message
+
+
+# ---- Similarity -----------------------------------------------------------------------------------------------
+
+
+def test_similarity_heatmap_is_queries_times_passages(handlers, tiny_embedder):
+    heatmap, top, lexical, alignment, note = handlers.similarity(top_k=2)
+    queries, passages = clean_lines(text.SIMILARITY_QUERIES), clean_lines(text.SIMILARITY_PASSAGES)
+    expected = tiny_embedder.encode_queries(queries) @ tiny_embedder.encode_corpus(passages).T
+    np.testing.assert_allclose(np.asarray(heatmap.data[0].z), expected, atol=1e-5)
+    assert len(top) == 2 * len(queries)
+    best = top.groupby("query", sort=False)["score"].first().to_numpy()
+    np.testing.assert_allclose(best, expected.max(axis=1), atol=1e-4)
+    assert "only dense vectors" in note
+    assert len(lexical.data) == 0 and len(alignment.data) == 0  # message figures for a non-M3 model
+
+
+def test_similarity_all_pairs_is_square_and_symmetric(handlers):
+    heatmap, *_ = handlers.similarity("a cat\na dog\na car", all_pairs=True)
+    z = np.asarray(heatmap.data[0].z)
+    assert z.shape == (3, 3)
+    np.testing.assert_allclose(z, z.T, atol=1e-6)
+    np.testing.assert_allclose(np.diag(z), 1.0, atol=1e-5)
+
+
+def test_similarity_m3_combines_dense_sparse_and_colbert(tiny_engine, handlers, tiny_m3):
+    outcome = tiny_engine.similarity(["hello world"], ["hello there", "cats sleep"], model=tiny_m3)
+    assert outcome.is_m3
+    heatmap, _, _, alignment, note = handlers.similarity(
+        "hello world", "hello there\ncats sleep", model=tiny_m3, w_dense=1.0, w_sparse=0.5, w_colbert=0.25
+    )
+    expected = (1.0 * outcome.dense + 0.5 * outcome.sparse + 0.25 * outcome.colbert) / 1.75
+    np.testing.assert_allclose(np.asarray(heatmap.data[0].z), expected, atol=1e-6)
+    assert "Combined = (1·dense + 0.5·sparse + 0.25·ColBERT) / 1.75" in note
+    assert alignment.data[0].type == "heatmap"
+    colbert = outcome.query_result.colbert_vecs[0] @ outcome.passage_result.colbert_vecs[0].T
+    np.testing.assert_allclose(np.asarray(alignment.data[0].z), colbert, atol=1e-6)
+    assert outcome.colbert[0, 0] == pytest.approx(colbert.max(axis=1).mean())
+    colbert_only, *_ = handlers.similarity(
+        "hello world", "hello there\ncats sleep", model=tiny_m3, score_mode="colbert"
+    )
+    np.testing.assert_allclose(np.asarray(colbert_only.data[0].z), outcome.colbert, atol=1e-6)
+
+
+# ---- Rerank ---------------------------------------------------------------------------------------------------
+
+
+def test_rerank_runs_every_method_and_matches_compute_score(tiny_engine, handlers):
+    table, chart, tau, timings, messages = handlers.rerank()
+    passages = clean_lines(text.RERANK_PASSAGES)
+    pairs = [(text.RERANK_QUERY, p) for p in passages]
+    llm = FlagAutoReranker.from_finetuned(tiny_engine.llm_reranker, model_class="decoder-only-base")
+    np.testing.assert_allclose(table["LLM reranker score"], llm.compute_score(pairs), atol=1e-4)
+    cross = FlagAutoReranker.from_finetuned(tiny_engine.cross_encoder, model_class="encoder-only-base")
+    np.testing.assert_allclose(table["cross-encoder sigmoid"], cross.compute_score(pairs, normalize=True), atol=1e-4)
+    layerwise = FlagAutoReranker.from_finetuned(tiny_engine.layerwise_reranker, model_class="decoder-only-layerwise")
+    np.testing.assert_allclose(table["cutoff L3 score"], layerwise.compute_score(pairs, cutoff_layers=[3]), atol=1e-4)
+    methods = ["bi-encoder", "cross-encoder", "LLM reranker", "cutoff L3"]
+    assert tau["method"].tolist() == methods
+    assert [trace.x[0] for trace in chart.data] == ["bi-encoder"] * len(passages)
+    for method in methods:
+        assert sorted(table[f"{method} rank"]) == list(range(1, len(passages) + 1))
+    assert timings["note"].tolist() == ["ok"] * 4
+    assert messages == "All chosen methods ran."
+
+
+def test_a_failing_method_reports_itself_while_the_others_run(handlers):
+    table, chart, _, timings, messages = handlers.rerank(cross_encoder="no/such/reranker", layerwise_reranker="(none)")
+    assert "cross-encoder score" not in table.columns
+    assert "LLM reranker score" in table.columns and "bi-encoder score" in table.columns
+    assert "**cross-encoder** (no/such/reranker) could not run" in messages
+    failed = timings[timings["method"] == "cross-encoder"]
+    assert "does not exist" in failed["note"].iloc[0]
+    assert len(chart.data) == len(clean_lines(text.RERANK_PASSAGES))
+
+
+def test_rerank_with_no_method_is_an_error(handlers):
+    with pytest.raises(gr.Error, match="at least one method"):
+        handlers.rerank(
+            bi_encoder="(none)", cross_encoder="(none)", llm_reranker="(none)", layerwise_reranker="(none)"
+        )
+
+
+def test_rerank_cutoff_outside_the_model_is_reported(handlers):
+    *_, timings, messages = handlers.rerank(cutoff_layer=40)
+    assert "Layer 40 is not available" in messages
+    assert (timings["note"] == "ok").sum() == 3
+
+
+# ---- Layer sweep ----------------------------------------------------------------------------------------------
+
+
+def test_layer_sweep_logit_lens_ends_at_the_llm_score(tiny_engine, handlers):
+    figure, ranking, metric_table, note = handlers.layer_sweep()
+    passages = clean_lines(text.RERANK_PASSAGES)
+    assert metric_table["layer"].tolist() == [1, 2, 3]
+    llm = FlagAutoReranker.from_finetuned(tiny_engine.llm_reranker, model_class="decoder-only-base")
+    final = llm.compute_score([(text.RERANK_QUERY, p) for p in passages])
+    np.testing.assert_allclose(figure.data[0].y[-1], final[0], rtol=1e-4, atol=1e-4)
+    last_scores = [figure.data[j].y[-1] for j in range(len(passages))]
+    assert ranking["L3"].tolist() == pd.Series(last_scores).rank(ascending=False, method="first").astype(int).tolist()
+    grades = parse_relevance(text.RERANK_RELEVANCE, len(passages))
+    ids = [f"p{i + 1}" for i in range(len(passages))]
+    ndcg = metrics.ndcg_at_k(
+        metrics.ranking_from_scores(dict(zip(ids, last_scores, strict=True))), dict(zip(ids, grades, strict=True)), 5
+    )
+    assert metric_table["nDCG@5"].iloc[-1] == pytest.approx(ndcg, abs=1e-4)
+    assert (metric_table["ms to layer"].diff().dropna() >= 0).all()
+    assert "logit lens" in note and "Best nDCG@5" in note
+
+
+def test_layer_sweep_native_heads_for_a_layerwise_model(tiny_engine, handlers):
+    *_, metric_table, note = handlers.layer_sweep(model=tiny_engine.layerwise_reranker, step=2)
+    assert metric_table["layer"].tolist() == [2, 4, 6]
+    assert "layer-wise head" in note
+
+
+def test_layer_sweep_over_an_embedder_ends_at_the_similarity(tiny_engine, handlers):
+    figure, _, metric_table, note = handlers.layer_sweep(model=tiny_engine.embedder, relevance="")
+    passages = clean_lines(text.RERANK_PASSAGES)
+    outcome = tiny_engine.similarity([text.RERANK_QUERY], passages, model=tiny_engine.embedder)
+    np.testing.assert_allclose([trace.y[-1] for trace in figure.data], outcome.dense[0], atol=1e-5)
+    assert metric_table.columns.tolist() == ["layer"]
+    assert "Add relevance labels" in note
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"relevance": "2, 1"}, "one relevance label per passage"),
+        ({"relevance": "a, b, c, d, e"}, "must be numbers"),
+        ({"first_layer": 3, "last_layer": 2}, "is after the last layer"),
+        ({"last_layer": 12}, "Layer 12 is not available"),
+    ],
+)
+def test_layer_sweep_input_errors(handlers, kwargs, message):
+    with pytest.raises(gr.Error) as caught:
+        handlers.layer_sweep(**kwargs)
+    assert message in caught.value.message
+
+
+def test_sweep_sample_fills_a_labelled_query():
+    labelled = datasets.load_retrieval_set()
+    query_id = labelled.queries["id"].iloc[0]
+    query, passages, relevance = Handlers.sweep_sample(query_id)
+    assert query == labelled.query_texts[query_id]
+    grades = parse_relevance(relevance, len(clean_lines(passages)))
+    judged = labelled.judgements[query_id]
+    assert sorted(grades) == sorted(float(v) for v in judged.values())
+
+
+def test_ranking_metrics_against_hand_computed_values():
+    # Ranking by score: p2 (grade 0), p1 (grade 2), p3 (grade 1).
+    values = ranking_metrics(np.array([0.5, 0.9, 0.1]), [2, 0, 1], 3)
+    dcg = 2 / np.log2(3) + 1 / np.log2(4)
+    ideal = 2 / np.log2(2) + 1 / np.log2(3)
+    assert values["nDCG@3"] == pytest.approx(dcg / ideal)
+    assert values["MRR@3"] == pytest.approx(0.5)
+
+
+# ---- Projection -----------------------------------------------------------------------------------------------
+
+
+def test_project_pca_with_queries_and_neighbours(tiny_engine, handlers):
+    main, side, neighbours, csv_path, note = handlers.project(method="pca", k=2)
+    labels, texts = parse_labelled_lines(text.PROJECTION_CORPUS)
+    queries = clean_lines(text.PROJECTION_QUERIES)
+    groups = [trace.name for trace in main.data if trace.mode == "markers"]
+    assert groups == list(dict.fromkeys(labels))
+    coords = pd.read_csv(csv_path)
+    assert coords["kind"].value_counts().to_dict() == {"passage": len(texts), "query": len(queries)}
+    corpus = tiny_engine.encode(texts, model=tiny_engine.embedder, mode="passage").embeddings
+    query_vectors = tiny_engine.encode(queries, model=tiny_engine.embedder, mode="query").embeddings
+    cosines = query_vectors @ corpus.T
+    expected_ids = [f"p{i + 1}" for i in np.argsort(-cosines[0], kind="stable")[:2]]
+    assert neighbours[neighbours["query"].str.startswith("Q1")]["id"].tolist() == expected_ids
+    edges = next(trace for trace in main.data if trace.name == "query → top-k")
+    assert len(edges.x) == 3 * 2 * len(queries)
+    assert len(side.data) == 0  # no second map asked for
+    assert "PCA" in note
+
+
+def test_project_side_by_side_two_layers_in_3d(tiny_engine, handlers):
+    main, side, _, csv_path, _ = handlers.project(
+        method="pca", dims=3, layer=1, layer_b=-1, model_b=tiny_engine.embedder
+    )
+    assert main.data[0].type == "scatter3d"
+    assert {trace.type for trace in side.data} == {"scatter"}
+    titles = [annotation.text for annotation in side.layout.annotations]
+    assert titles[0].endswith("(layer 1)") and titles[1].endswith("(final layer)")
+    assert {"x", "y", "z"} <= set(pd.read_csv(csv_path).columns)
+
+
+def test_project_bundled_sample_coloured_by_label(handlers):
+    main, *_, note = handlers.project(sample="demo: paraphrase", method="pca", queries="")
+    frame = datasets.load_demo_sentences("paraphrase")
+    assert sum(len(trace.x) for trace in main.data) == len(frame)
+    assert {trace.name for trace in main.data} == set(frame["label"])
+    assert f"{len(frame)} texts, 0 queries" in note
+
+
+def test_project_tiny_corpus_falls_back_and_says_so(handlers):
+    main, *_, note = handlers.project("a cat\na dog\na car", queries="", method="umap")
+    assert "UMAP needs at least" in note and "PCA" in note
+    assert sum(len(trace.x) for trace in main.data) == 3
+
+
+def test_project_colour_by_cluster(handlers):
+    main, *_ = handlers.project(method="pca", colour_by="cluster", queries="")
+    names = {trace.name for trace in main.data}
+    assert names == {f"cluster {i}" for i in range(1, 5)}  # k = number of labels in the example (4)
+
+
+# ---- Compare and Models ---------------------------------------------------------------------------------------
+
+
+def test_compare_two_layers_on_a_few_labelled_queries(tiny_engine, handlers):
+    summary, figure, disagreements, per_query, csv_path, note = handlers.compare(layer_b=1, max_queries=6, k=5)
+    assert summary["metric"].tolist() == ["nDCG@5", "MRR@5", "Recall@5", "MAP"]
+    assert len(per_query) == 6 and len(disagreements) == 5
+    np.testing.assert_allclose(per_query["nDCG@5 diff"], per_query["nDCG@5 B"] - per_query["nDCG@5 A"], atol=2e-4)
+    assert sum(len(trace.x) for trace in figure.data if trace.name != "equal") == 6
+    assert pd.read_csv(csv_path)["query_id"].tolist() == per_query["query_id"].tolist()
+    assert "once for both layers" in note
+
+
+def test_compare_a_model_with_itself_has_no_differences(handlers):
+    summary, *_ = handlers.compare(layer_b=-1, max_queries=4)
+    assert (summary["diff"] == 0).all()
+    assert summary["ties"].tolist() == [4, 4, 4, 4]
+
+
+def test_models_tab_lists_the_catalog_and_unloads(tiny_engine, handlers):
+    handlers.encode("warm the cache")
+    catalog_table, cache, _ = handlers.models()
+    minilm = catalog_table[catalog_table["model"] == "all-MiniLM-L6-v2"]
+    assert minilm["loads from"].iloc[0] == "bundled"
+    assert len(catalog_table) > 50
+    assert any("bert-embedder" in key for key in cache["key"])
+    assert (cache["MB"] > 0).all()
+    key = next(key for key in cache["key"] if "bert-embedder" in key)
+    new_cache, _, message = handlers.unload(key)
+    assert message.startswith("Unloaded")
+    assert key not in new_cache["key"].tolist()
+    *_, again = handlers.unload(key)
+    assert "Nothing to unload" in again

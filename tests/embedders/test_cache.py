@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from flagdemo.cache import MODEL_CACHE, ModelCache
+from flagdemo.embedders import FlagModel
+from flagdemo.errors import InvalidInputError
+
+
+def test_two_threads_asking_for_one_model_load_it_once():
+    cache = ModelCache(max_models=2)
+    started = threading.Event()
+    calls = []
+
+    def loader():
+        calls.append(threading.get_ident())
+        started.set()
+        time.sleep(0.3)
+        return torch.nn.Linear(4, 4)
+
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(cache.get_or_load(("m",), loader))) for _ in range(2)]
+    threads[0].start()
+    started.wait(5)
+    threads[1].start()
+    for thread in threads:
+        thread.join(10)
+    assert len(calls) == 1
+    assert cache.load_count == 1
+    assert results[0] is results[1]
+
+
+def test_lru_eviction_past_max_models_from_env(monkeypatch):
+    monkeypatch.setenv("FLAGDEMO_MAX_MODELS", "2")
+    monkeypatch.delenv("FLAGDEMO_MAX_MEMORY_GB", raising=False)
+    cache = ModelCache.from_env()
+    assert cache.max_models == 2
+    for name in ("a", "b"):
+        cache.get_or_load((name,), lambda: torch.nn.Linear(2, 2), describe=name)
+    cache.get_or_load(("a",), lambda: pytest.fail("a is cached"))  # a becomes most recently used
+    cache.get_or_load(("c",), lambda: torch.nn.Linear(2, 2), describe="c")
+    assert [entry.key for entry in cache.entries()] == [("a",), ("c",)]
+    assert ("b",) not in cache
+
+
+def test_eviction_past_memory_budget():
+    linear_bytes = (256 * 256 + 256) * 4
+    cache = ModelCache(max_models=10, max_memory_bytes=int(linear_bytes * 2.5))
+    for name in ("a", "b", "c"):
+        cache.get_or_load((name,), lambda: torch.nn.Linear(256, 256))
+    entries = cache.entries()
+    assert [entry.key for entry in entries] == [("b",), ("c",)]
+    assert entries[0].nbytes == linear_bytes
+    assert entries[0].device == "cpu" and entries[0].dtype == "float32"
+
+
+def test_unload_clear_and_failed_loads():
+    cache = ModelCache()
+    cache.get_or_load(("x",), lambda: torch.nn.Linear(2, 2))
+    assert cache.unload(("x",)) is True
+    assert cache.unload(("x",)) is False
+
+    def broken():
+        raise OSError("disk on fire")
+
+    with pytest.raises(OSError, match="disk on fire"):
+        cache.get_or_load(("y",), broken)
+    assert ("y",) not in cache
+    cache.get_or_load(("y",), lambda: torch.nn.Linear(2, 2))
+    cache.clear()
+    assert cache.entries() == []
+    assert cache.load_count == 3
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "many"])
+def test_bad_bounds_in_env_are_reported(monkeypatch, value):
+    monkeypatch.setenv("FLAGDEMO_MAX_MODELS", value)
+    with pytest.raises(InvalidInputError, match="FLAGDEMO_MAX_MODELS"):
+        ModelCache.from_env()
+
+
+def test_embedders_share_the_model_and_match_after_reload(bert_path):
+    texts = ["first text", "a second, longer text"]
+    first = FlagModel(bert_path, use_fp16=False)
+    second = FlagModel(bert_path, use_fp16=False)
+    assert first.model is second.model
+    before = first.encode(texts)
+    key = next(entry.key for entry in MODEL_CACHE.entries() if entry.key[0] == first.source.path)
+    loads = MODEL_CACHE.load_count
+    assert MODEL_CACHE.unload(key)
+    reloaded = FlagModel(bert_path, use_fp16=False)
+    assert MODEL_CACHE.load_count == loads + 1
+    assert reloaded.model is not first.model
+    np.testing.assert_array_equal(reloaded.encode(texts), before)
