@@ -103,9 +103,10 @@ def similarity_heatmap(
     fig = go.Figure(heatmap)
     fig.update_layout(
         title=title,
-        xaxis=_categorical_axis(col_texts),
-        yaxis={**_categorical_axis(row_texts), "autorange": "reversed"},
-        height=max(320, 60 + 34 * len(row_texts)),
+        # Labels slanted up to the right end at their column, so the last one never runs off the right edge.
+        xaxis={**_categorical_axis(col_texts), "tickangle": -30, "automargin": True},
+        yaxis={**_categorical_axis(row_texts), "autorange": "reversed", "automargin": True},
+        height=max(380, 200 + 34 * len(row_texts)),
         margin={"l": 10, "r": 10, "t": 50, "b": 10},
     )
     return fig

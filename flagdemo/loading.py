@@ -180,7 +180,9 @@ def _load_error(source: ModelSource, what: str, error: Exception) -> FlagDemoErr
     if isinstance(error, FlagDemoError):
         return error
     text = str(error)
-    if isinstance(error, OSError) and ("does not appear to have" in text or "No such file" in text):
+    if isinstance(error, OSError) and any(
+        clue in text for clue in ("does not appear to have", "no file named", "No such file")
+    ):
         return MissingModelFilesError(f"Loading the {what} of {source.name!r} failed: files are missing. {text}")
     if "trust_remote_code" in text:
         return RemoteCodeNotAllowedError(

@@ -435,6 +435,7 @@ class Handlers:
         k: float = 3,
         model_b: str | None = None,
         layer_b: float = -1,
+        relevance_query: str = "",
         progress: gr.Progress = gr.Progress(),  # noqa: B008 (gradio's way to ask for a progress bar)
     ):
         from flagdemo import projection
@@ -453,6 +454,14 @@ class Handlers:
             raise InvalidInputError(
                 "There is nothing to project: write one text per line (optionally label<TAB>text)."
             )
+        if colour_by == "relevance":
+            if uploaded or sample != LABELLED_PASSAGES:
+                raise InvalidInputError(
+                    f"Colouring by relevance needs the bundled sample '{LABELLED_PASSAGES}' and a labelled query."
+                )
+            query_text, labels = relevance_colours(relevance_query)
+            query_lines = [query_text, *query_lines]
+            colour_by = "label"
         progress(0.1, desc=f"Encoding {len(texts)} texts with {model}")
         wanted_layer = int(layer) if layer is not None else -1
         corpus_result = engine.encode(texts, model=model, mode="passage", all_layers=wanted_layer >= 0)
@@ -632,6 +641,23 @@ def sample_corpus(choice: str) -> tuple[list[str], list[str]]:
     raise InvalidInputError(f"Unknown sample {choice!r}: choose one of {', '.join(sample_choices())}.")
 
 
+RELEVANCE_NAMES = {2: "relevant (2)", 1: "partly relevant (1)", 0: "hard negative (0)"}
+
+
+def relevance_colours(query_id: str) -> tuple[str, list[str]]:
+    """A labelled query's text and, for every labelled-set passage, its judgement for that query as a colour."""
+    labelled = datasets.load_retrieval_set()
+    query_id = query_id or labelled.queries["id"].iloc[0]
+    if query_id not in labelled.query_texts:
+        raise InvalidInputError(f"Unknown labelled query {query_id!r}; ids look like 'q-cook-01'.")
+    judged = labelled.judgements[query_id]
+    colours = [
+        RELEVANCE_NAMES.get(judged[pid], f"relevance {judged[pid]}") if pid in judged else "not judged"
+        for pid in labelled.passages["id"]
+    ]
+    return labelled.query_texts[query_id], colours
+
+
 def _run_name(model: str, layer: float | None) -> str:
     short = Path(model).name if ("/" in model or "\\" in model) else model
     return f"{short} @ final layer" if layer is None or int(layer) < 0 else f"{short} @ layer {int(layer)}"
@@ -708,11 +734,10 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
                 enc_button = gr.Button("Encode", variant="primary", elem_id="encode-run")
                 enc_timing = gr.Markdown(_examples_note(), elem_id="encode-timing")
                 enc_table = gr.DataFrame(label="Embeddings", elem_id="encode-table", wrap=True)
+                enc_plot = gr.Plot(label="Vectors", elem_id="encode-plot")
                 with gr.Row():
-                    enc_plot = gr.Plot(label="Vectors", elem_id="encode-plot")
-                    with gr.Column():
-                        enc_summary = gr.DataFrame(label="Summary", elem_id="encode-summary")
-                        enc_tokens = gr.Markdown(elem_id="encode-tokens")
+                    enc_summary = gr.DataFrame(label="Summary", elem_id="encode-summary")
+                    enc_tokens = gr.Markdown(elem_id="encode-tokens")
                 enc_files = gr.File(label="Download", file_count="multiple", elem_id="encode-files")
                 for trigger in (enc_model.change, enc_mode.change):
                     trigger(
@@ -890,7 +915,14 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
                         pr_layer = gr.Number(-1, label="Layer (-1 = last)", precision=0)
                         pr_method = gr.Radio(["umap", "pca", "tsne"], value="umap", label="Method")
                         pr_dims = gr.Radio([2, 3], value=2, label="Dimensions")
-                        pr_colour = gr.Radio(["label", "cluster", "none"], value="label", label="Colour by")
+                        pr_colour = gr.Radio(
+                            ["label", "cluster", "relevance", "none"], value="label", label="Colour by"
+                        )
+                        pr_rel_query = gr.Dropdown(
+                            ["", *datasets.load_retrieval_set().queries["id"].tolist()],
+                            value="",
+                            label="Labelled query for relevance colours (with the labelled set passages)",
+                        )
                         pr_k = gr.Number(3, label="Neighbours per query", precision=0)
                 with gr.Accordion("Hyperparameters and a second map", open=False):
                     with gr.Row():
@@ -928,6 +960,7 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
                         pr_k,
                         pr_model_b,
                         pr_layer_b,
+                        pr_rel_query,
                     ],
                     [pr_plot, pr_side, pr_table, pr_file, pr_note],
                     api_name="project",

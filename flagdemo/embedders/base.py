@@ -267,8 +267,13 @@ class BaseEmbedder:
             max_length=max_length,
             tokenizer_kwargs={},
             all_layers=all_layers,
+            forward=self._detailed_forward(),
         )
-        return self._detailed_result(items, run, max_length)
+        return self._detailed_result(items, run)
+
+    def _detailed_forward(self) -> Callable[[dict, bool], dict[str, Any]] | None:
+        """The batch function encode_detailed uses (None: the plain dense one)."""
+        return None
 
     def _mode_settings(self, mode: str) -> tuple[str | None, str, int]:
         if mode == "query":
@@ -283,7 +288,7 @@ class BaseEmbedder:
             return None, "{}{}", self.passage_max_length
         raise InvalidInputError(f"mode must be one of {', '.join(DETAILED_MODES)}, not {mode!r}.")
 
-    def _detailed_result(self, texts: list[str], run: _Run, max_length: int) -> EncodeResult:
+    def _detailed_result(self, texts: list[str], run: _Run) -> EncodeResult:
         token_ids = run.outputs["input_ids"]
         with self._tokenizer_lock:
             tokens = [self.tokenizer.convert_ids_to_tokens(ids) for ids in token_ids]

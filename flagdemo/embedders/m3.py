@@ -283,33 +283,10 @@ class BGEM3FlagModel(BaseEmbedder):
                 result[key] = max(result[key], weight)
         return result
 
-    def encode_detailed(
-        self,
-        texts: list[str],
-        *,
-        mode: str = "passage",
-        max_length: int | None = None,
-        all_layers: bool = False,
-        instruction: str | None = None,
-        batch_size: int | None = None,
-    ):
-        """As for every embedder, plus lexical weights keyed by token string and the ColBERT vectors."""
-        items, _ = as_text_list(texts, "texts")
-        instruction_text, instruction_format, default_length = self._mode_settings(mode)
-        if instruction is not None:
-            instruction_text = instruction
-        items = self._apply_instruction(items, instruction_text, instruction_format)
-        max_length = default_length if max_length is None else max_length
+    def _detailed_forward(self):
+        """encode_detailed computes all three outputs, so the views get lexical weights and ColBERT vectors too."""
         want = {"dense": True, "sparse": True, "colbert": True}
-        run = self._run(
-            items,
-            batch_size=self.batch_size if batch_size is None else batch_size,
-            max_length=max_length,
-            tokenizer_kwargs={},
-            all_layers=all_layers,
-            forward=lambda batch, layers_wanted: self._m3_forward(batch, want, layers_wanted),
-        )
-        return self._detailed_result(items, run, max_length)
+        return lambda batch, all_layers: self._m3_forward(batch, want, all_layers)
 
     def _detailed_extras(self, run) -> dict[str, Any]:
         lexical = [

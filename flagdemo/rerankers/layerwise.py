@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from flagdemo.cache import MODEL_CACHE
+from flagdemo.devices import resolve_device
 from flagdemo.errors import InvalidInputError
 from flagdemo.rerankers.lens import LogitLens
 from flagdemo.rerankers.llm import LENS_CHECK_PAIR, DecoderReranker, check_layers
@@ -35,7 +36,7 @@ class LayerWiseFlagLLMReranker(DecoderReranker):
 
     ``compute_score(pairs, cutoff_layers=[...])`` returns one score list per layer in ascending order, flattened to
     one list when a single layer is asked for; the default is the last layer. Like FlagEmbedding, when neither
-    ``use_fp16`` nor ``use_bf16`` is set it runs fp16 on a GPU (fp32 on CPU).
+    ``use_fp16`` nor ``use_bf16`` is set it runs fp16 on a GPU (with a warning; CPU runs fp32, silently).
     """
 
     def __init__(  # noqa: PLR0917 (FlagEmbedding accepts these positionally)
@@ -60,13 +61,14 @@ class LayerWiseFlagLLMReranker(DecoderReranker):
         **kwargs: Any,
     ):
         if not use_fp16 and not use_bf16:
-            warnings.warn(
-                "LayerWiseFlagLLMReranker runs in fp16 on a GPU when neither use_fp16 nor use_bf16 is set, as "
-                "FlagEmbedding does (CPU always runs fp32).",
-                UserWarning,
-                stacklevel=2,
-            )
-            use_fp16 = True
+            if resolve_device(devices).type != "cpu":
+                warnings.warn(
+                    "LayerWiseFlagLLMReranker runs in fp16 when neither use_fp16 nor use_bf16 is set, as "
+                    "FlagEmbedding does; pass use_bf16=True for bf16.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+            use_fp16 = True  # FlagEmbedding's rule; the CPU runs fp32 regardless
         self.cutoff_layers = cutoff_layers
         super().__init__(
             model_name_or_path,

@@ -8,7 +8,6 @@ FlagLLMReranker or LayerWiseFlagLLMReranker) uses the logit lens.
 from __future__ import annotations
 
 import time
-import warnings
 from typing import Any
 
 from flagdemo.errors import InvalidInputError
@@ -41,9 +40,7 @@ def _as_reranker(reranker_or_model: DecoderReranker | str) -> DecoderReranker:
     if isinstance(reranker_or_model, (LayerWiseFlagLLMReranker, FlagLLMReranker)):
         return reranker_or_model
     if isinstance(reranker_or_model, str):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            return LayerWiseFlagLLMReranker(reranker_or_model)
+        return LayerWiseFlagLLMReranker(reranker_or_model)
     raise InvalidInputError(
         f"layer_sweep needs an LLM reranker or a model name, not {type(reranker_or_model).__name__}; "
         "cross-encoders have no layer-cutoff score."

@@ -353,3 +353,26 @@ def test_models_tab_lists_the_catalog_and_unloads(tiny_engine, handlers):
     assert key not in new_cache["key"].tolist()
     *_, again = handlers.unload(key)
     assert "Nothing to unload" in again
+
+
+def test_project_coloured_by_relevance_to_a_labelled_query(handlers):
+    labelled = datasets.load_retrieval_set()
+    main, _, neighbours, csv_path, _ = handlers.project(
+        sample="labelled set passages (by topic)",
+        colour_by="relevance",
+        relevance_query="q-cook-01",
+        queries="",
+        method="pca",
+    )
+    counts = {trace.name: len(trace.x) for trace in main.data if trace.mode == "markers"}
+    judged = labelled.judgements["q-cook-01"]
+    assert counts["relevant (2)"] == sum(1 for rel in judged.values() if rel == 2)
+    assert counts["not judged"] == len(labelled.passages) - len(judged)
+    assert sum(counts.values()) == len(labelled.passages)
+    assert neighbours["query"].str.startswith("Q1: " + labelled.query_texts["q-cook-01"][:20]).all()
+    assert (pd.read_csv(csv_path)["kind"] == "query").sum() == 1
+
+
+def test_relevance_colours_need_the_labelled_passages(handlers):
+    with pytest.raises(gr.Error, match="Colouring by relevance needs"):
+        handlers.project(colour_by="relevance", method="pca")

@@ -303,3 +303,16 @@ def test_concurrent_encodes_on_one_instance_agree(bert):
     short = bert.encode(TEXTS, max_length=8)
     for max_length, result in results:
         np.testing.assert_allclose(result, expected if max_length == 512 else short, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_decoder_without_special_tokens_refuses_an_empty_string():
+    """SmolLM2's real tokenizer adds no BOS, so "" has no token to pool: a clear error instead of a padding vector."""
+    from flagdemo.embedders import FlagAutoModel
+
+    model = FlagAutoModel.from_finetuned("SmolLM2-135M-Instruct", model_class="decoder-only-base", use_fp16=False)
+    assert model.source.origin == "bundled" and model.num_layers == 30
+    assert model.tokenizer("")["input_ids"] == []
+    with pytest.raises(InvalidInputError, match="Text 1 tokenizes to no tokens"):
+        model.encode(["fine", ""])
+    assert model.encode(["fine"]).shape == (1, 576)

@@ -87,3 +87,16 @@ def test_tokenizer_keeps_the_normalizer_written_in_tokenizer_json(m3_path):
     ours = loading.load_tokenizer(loading.resolve_source(m3_path))(text)["input_ids"]
     assert ours == [0, 4, 268, 167, 3, 12, 2]
     assert plain != ours  # documents why the restoration exists; if transformers fixes this, drop the workaround
+
+
+def test_broken_model_folders_raise_flagdemo_errors(bert_path, copy_model):
+    from flagdemo.embedders import FlagModel
+    from flagdemo.errors import ModelLoadError
+
+    no_weights = copy_model(bert_path, "no-weights", without=("model.safetensors",))
+    with pytest.raises(MissingModelFilesError, match="files are missing"):
+        FlagModel(no_weights, use_fp16=False)
+    bad_config = copy_model(bert_path, "bad-config")
+    (Path(bad_config) / "config.json").write_text('{"model_type": "no-such-architecture"}')
+    with pytest.raises(ModelLoadError, match="bad-config"):
+        FlagModel(bad_config, use_fp16=False)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 
 from flagdemo.rerankers import FlagLLMReranker, FlagReranker, LayerWiseFlagLLMReranker
@@ -17,9 +15,7 @@ PAIRS = [
 
 
 def layerwise(path: str, **kwargs) -> LayerWiseFlagLLMReranker:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # the fp16-on-GPU notice FlagEmbedding also gives
-        return LayerWiseFlagLLMReranker(path, devices="cpu", **kwargs)
+    return LayerWiseFlagLLMReranker(path, devices="cpu", **kwargs)
 
 
 @pytest.fixture(scope="session")

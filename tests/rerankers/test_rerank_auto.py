@@ -29,8 +29,7 @@ def test_the_class_itself_cannot_be_instantiated():
     ],
 )
 def test_model_class_picks_the_class_for_local_folders(tiny_path, folder, model_class, expected):
-    with pytest.warns(UserWarning) if expected is LayerWiseFlagLLMReranker else _no_warning_check():
-        reranker = FlagAutoReranker.from_finetuned(tiny_path(folder), model_class=model_class, devices=["cpu"])
+    reranker = FlagAutoReranker.from_finetuned(tiny_path(folder), model_class=model_class, devices=["cpu"])
     assert type(reranker) is expected
     assert reranker.use_fp16 is (expected is LayerWiseFlagLLMReranker)  # reranker default False; layer-wise forces
     assert str(reranker.device) == "cpu"
@@ -52,11 +51,3 @@ def test_unknown_names_and_classes_are_refused_with_sentences(tiny_path):
         FlagAutoReranker.from_finetuned(tiny_path("llama-decoder"), model_class="decoder-only-huge")
     with pytest.raises(ModelLoadError, match="lightweight"):
         FlagAutoReranker.from_finetuned(tiny_path("llama-decoder"), model_class="decoder-only-lightweight")
-
-
-class _no_warning_check:  # noqa: N801 - used like pytest.warns
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
