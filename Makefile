@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE ?= 1
 export GRADIO_ANALYTICS_ENABLED ?= False
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: run test lint format golden bench test-load clean
+.PHONY: run test test-fast test-e2e lint format golden bench test-load chromium clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -35,8 +35,22 @@ format: $(VENV)/.test
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: $(VENV)/.test lint
+# The browser tests drive Debian's chromium (never a downloaded browser build): install it when missing.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+# Everything: lint, unit + in-process tests, gradio_client and browser tests against a launched app, notebooks.
+test: $(VENV)/.test lint chromium
+	$(PY) -m pytest -m "not load"
+
+# Quick loop while developing: no launched app, no browser.
+test-fast: $(VENV)/.test
 	$(PY) -m pytest
+
+test-e2e: $(VENV)/.test chromium
+	$(PY) -m pytest -m e2e
 
 # Golden outputs from FlagEmbedding 1.4.2 itself, in its own transformers-4.x environment (see golden/README.md).
 golden:

@@ -31,7 +31,22 @@ _EXPORTS = {
     "errors": "flagdemo.errors",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [  # noqa: RUF022 - grouped as in _EXPORTS
+    "FlagAutoModel",
+    "FlagModel",
+    "BGEM3FlagModel",
+    "FlagLLMModel",
+    "EmbedderModelClass",
+    "FlagAutoReranker",
+    "FlagReranker",
+    "FlagLLMReranker",
+    "LayerWiseFlagLLMReranker",
+    "RerankerModelClass",
+    "MODEL_CACHE",
+    "ModelCache",
+    "catalog",
+    "errors",
+]
 
 
 def __getattr__(name: str):

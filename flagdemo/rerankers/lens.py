@@ -47,6 +47,12 @@ class LogitLens:
         self.num_layers = int(self.config.num_hidden_layers)
         self.valid_layers = list(range(0, self.num_layers + 1))
         self.layer_types = list(getattr(self.config, "layer_types", None) or [self._uniform_kind()] * self.num_layers)
+        unknown = sorted(set(self.layer_types) - {"full_attention", "sliding_attention"})
+        if unknown:
+            raise ModelLoadError(
+                f"{model_name!r} has {', '.join(unknown)} layers; the logit lens handles full and sliding-window "
+                "attention only."
+            )
         if getattr(self.config, "use_bidirectional_attention", False):
             raise ModelLoadError(f"{model_name!r} attends bidirectionally; the logit lens needs a causal LM.")
         self._rotary_takes_type = "layer_type" in inspect.signature(base.rotary_emb.forward).parameters

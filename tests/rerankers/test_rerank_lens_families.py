@@ -70,3 +70,24 @@ def test_lens_last_layer_equals_the_yes_logit_for_each_family(family_folder, pai
     together = lens.compute_score(pairs, cutoff_layers=[1, 4])
     assert together[1] == pytest.approx(expected, abs=1e-5), family
     assert together[0] == pytest.approx(lens.compute_score(pairs, cutoff_layers=1), abs=1e-6), family
+
+
+def test_the_self_check_refuses_a_lens_that_disagrees_with_the_forward(llama_llm):
+    from flagdemo.errors import ModelLoadError
+    from flagdemo.rerankers.lens import LogitLens
+
+    lens = LogitLens(llama_llm.model, llama_llm.yes_loc, "tiny llama")
+    batches, _, _ = llama_llm.padded_batches([("q", "p")], llama_llm._settings({}))
+    input_ids, attention_mask, _ = batches[0]
+    lens.check_against_forward(input_ids, attention_mask, "tiny llama")  # agrees: no error
+    lens.softcap = 0.01  # a head the model does not have
+    with pytest.raises(ModelLoadError, match="does not reproduce"):
+        lens.check_against_forward(input_ids, attention_mask, "tiny llama")
+
+
+def test_a_model_without_decoder_layers_is_refused(bert_ce):
+    from flagdemo.errors import ModelLoadError
+    from flagdemo.rerankers.lens import LogitLens
+
+    with pytest.raises(ModelLoadError, match="not built like a transformers decoder"):
+        LogitLens(bert_ce.model, 0, "tiny bert")
