@@ -17,9 +17,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from flagdemo import catalog
+from flagdemo import catalog, limits
 from flagdemo.cache import MODEL_CACHE, ModelCache
-from flagdemo.errors import EmptyInputError, FlagDemoError, InvalidInputError, LayerOutOfRangeError
+from flagdemo.errors import (
+    EmptyInputError,
+    FlagDemoError,
+    InvalidInputError,
+    LayerOutOfRangeError,
+    UnknownModelError,
+)
 
 if TYPE_CHECKING:
     from flagdemo.results import EncodeResult, LayerSweepResult, RerankResult
@@ -32,10 +38,7 @@ NO_MODEL = "(none)"
 
 def clean_lines(text: str | Sequence[str] | None) -> list[str]:
     """Non-empty, stripped lines: the app's text boxes hold one item per line."""
-    if text is None:
-        return []
-    lines = text.splitlines() if isinstance(text, str) else [str(t) for t in text]
-    return [line.strip() for line in lines if line.strip()]
+    return limits.split_lines(text)[0]
 
 
 def _config_architectures(name: str) -> list[str]:
@@ -146,6 +149,7 @@ class Engine:
             model_class=guess_model_class(name, "embedder"),
             normalize_embeddings=bool(normalize),
             devices=self.devices,
+            trust_remote_code=remote_code_wanted(name, "embedder"),
         )
 
     def load_reranker(self, name: str):
@@ -154,14 +158,25 @@ class Engine:
 
         name = self._require_name(name, "reranker")
         return FlagAutoReranker.from_finetuned(
-            name, model_class=guess_model_class(name, "reranker"), devices=self.devices
+            name,
+            model_class=guess_model_class(name, "reranker"),
+            devices=self.devices,
+            trust_remote_code=remote_code_wanted(name, "reranker"),
         )
 
-    @staticmethod
-    def _require_name(name: str | None, kind: str) -> str:
+    def own_models(self) -> set[str]:
+        """The models this app was configured with (by its operator, not typed in by a visitor)."""
+        names = {self.embedder, self.llm_reranker, self.cross_encoder, self.layerwise_reranker}
+        return (names | set(self.extra_embedders) | set(self.extra_rerankers)) - {NO_MODEL}
+
+    def _require_name(self, name: str | None, kind: str) -> str:
+        if name is not None and not isinstance(name, str):
+            raise InvalidInputError(f"The {kind} must be given by its name.")
         cleaned = (name or "").strip()
         if not cleaned or cleaned == NO_MODEL:
             raise InvalidInputError(f"Choose an {kind} model first.")
+        if limits.public_mode() and cleaned not in self.own_models():
+            ensure_public_model(cleaned, kind)
         return cleaned
 
     @staticmethod
@@ -195,6 +210,7 @@ class Engine:
         if max_length is not None and int(max_length) < 2:
             raise InvalidInputError(f"The maximum length must be at least 2 tokens, not {max_length}.")
         embedder = self.load_embedder(model, normalize=normalize)
+        check_max_length(embedder, max_length)
         return embedder.encode_detailed(
             texts,
             mode=mode,
@@ -232,6 +248,7 @@ class Engine:
         if not queries or not passages:
             raise EmptyInputError("Give at least one query and one passage (one per line).")
         embedder = self.load_embedder(model)
+        check_max_length(embedder, max_length)
         q = embedder.encode_detailed(queries, mode="query" if use_instruction else "raw", max_length=max_length)
         p = embedder.encode_detailed(passages, mode="passage" if use_instruction else "raw", max_length=max_length)
         outcome = SimilarityOutcome(dense=q.embeddings.astype(np.float64) @ p.embeddings.astype(np.float64).T)
@@ -468,6 +485,55 @@ class Engine:
             if " | ".join(map(str, entry.key)) == key_text:
                 return self.cache.unload(entry.key)
         return False
+
+
+def token_limit(model) -> int | None:
+    """How many tokens the model's position embeddings can read (None when it does not say)."""
+    config = getattr(getattr(model, "model", None), "config", None)
+    positions = getattr(config, "max_position_embeddings", None)
+    if not isinstance(positions, int) or positions <= 0:
+        return None
+    if getattr(config, "model_type", "") in ("xlm-roberta", "roberta", "camembert"):
+        positions -= int(getattr(config, "pad_token_id", 1) or 1) + 1  # RoBERTa positions start after padding
+    return positions
+
+
+def check_max_length(model, max_length: int | None) -> None:
+    """Refuse a maximum length the model cannot read: its position embeddings end there, and torch would fail."""
+    limit = token_limit(model)
+    if max_length is not None and limit is not None and int(max_length) > limit:
+        raise InvalidInputError(
+            f"The maximum length {int(max_length)} is more than this model can read: choose at most {limit} tokens."
+        )
+
+
+def ensure_public_model(name: str, kind: str) -> None:
+    """Public mode (FLAGDEMO_PUBLIC=1): a visitor may pick catalog models by their exact name or hub id, nothing else.
+
+    A folder path would let a visitor probe or read the server's files, and an arbitrary hub id would download and
+    run anything; the catalog's basename lookup is not enough here ("../../x/bge-m3" has the basename "bge-m3").
+    """
+    entry = catalog.lookup(name, kind)
+    if entry is not None and name in (entry.key, entry.hub_id):
+        return
+    raise UnknownModelError(
+        f"This public demo loads only the {kind}s in its list, chosen by name: {name[:80]!r} is not one of them. "
+        "Run flagdemo on your own machine to load other models or local folders."
+    )
+
+
+def remote_code_wanted(name: str, kind: str) -> bool | None:
+    """trust_remote_code for the app's loads: True only for a catalog model (by exact name) that ships its own code,
+    and only on a host that set FLAGDEMO_ALLOW_REMOTE_CODE=1; False for anything else, folders included.
+
+    None (the catalog's default) is returned for catalog models that need no code, so FlagEmbedding's defaults hold.
+    """
+    entry = catalog.lookup(name, kind)
+    if entry is None or name not in (entry.key, entry.hub_id):
+        return False
+    if entry.needs_remote_code or entry.trust_remote_code:
+        return limits.flag("FLAGDEMO_ALLOW_REMOTE_CODE") or None
+    return None
 
 
 def _chosen(name: str | None) -> bool:

@@ -20,7 +20,7 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
-from flagdemo import datasets, evaluation, figures, metrics, tables, text
+from flagdemo import datasets, evaluation, figures, limits, metrics, request_log, tables, text
 from flagdemo.engine import NO_MODEL, Engine, clean_lines
 from flagdemo.errors import FlagDemoError, InvalidInputError
 
@@ -30,7 +30,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 MODEL_WORK = "model-work"  # one queue slot shared by every event that runs a model: work on a device is serialised
-MAX_UPLOAD_LINES = 2000
+MAX_MODEL_NAME = 1000
 TEXT_BOX = "text box"
 LABELLED_PASSAGES = "labelled set passages (by topic)"
 
@@ -45,20 +45,27 @@ except ImportError:
 
 
 def user_errors(action: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Show expected failures as their own sentence and unexpected ones as a generic sentence (details in the log)."""
+    """Show expected failures as their own sentence and unexpected ones as a generic sentence (details in the log).
+
+    Each call also writes one request log line named after the handler (which is its api_name).
+    """
 
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            try:
-                return fn(*args, **kwargs)
-            except gr.Error:
-                raise
-            except FlagDemoError as exc:
-                raise gr.Error(str(exc), print_exception=False) from None
-            except Exception:
-                logger.exception("unexpected failure while %s", action)
-                raise gr.Error(text.ERROR_FALLBACK.format(action=action), print_exception=False) from None
+            with request_log.logged_request(fn.__name__):
+                try:
+                    return fn(*args, **kwargs)
+                except gr.Error:
+                    request_log.set_outcome("refused:Error")
+                    raise
+                except FlagDemoError as exc:
+                    request_log.set_outcome(f"refused:{type(exc).__name__}")
+                    raise gr.Error(str(exc), print_exception=False) from None
+                except Exception as exc:
+                    request_log.set_outcome(f"failed:{type(exc).__name__}")
+                    logger.exception("unexpected failure while %s", action)
+                    raise gr.Error(text.ERROR_FALLBACK.format(action=action), print_exception=False) from None
 
         return wrapper
 
@@ -77,32 +84,116 @@ def shown(table: pd.DataFrame) -> pd.DataFrame:
     return table.round(DISPLAY_DECIMALS)
 
 
-def read_upload(path: str | None, column: str = "text") -> list[str]:
-    """Texts from an uploaded .txt (one per line) or .csv (the named column, else the first one)."""
+def lines_of(value: str | None, what: str) -> list[str]:
+    """The lines of a text box; empty and whitespace-only lines are dropped, and the user is told so."""
+    if value is not None and not isinstance(value, str):
+        raise InvalidInputError(f"The {what} must be text, one item per line.")
+    lines, dropped = limits.split_lines(value)
+    if dropped:
+        gr.Info(f"Skipped {dropped} empty line{'' if dropped == 1 else 's'} in the {what}.")
+    return lines
+
+
+def whole_number(value, name: str, *, default: int, minimum: int | None = None, maximum: int | None = None) -> int:
+    """A numeric widget's value as an int (None → ``default``), or a sentence saying what was wrong with it."""
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"{name} must be a number, not {str(value)[:40]!r}.") from None
+    if not np.isfinite(number) or not number.is_integer():
+        raise InvalidInputError(f"{name} must be a whole number, not {value}.")
+    number = int(number)
+    if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+        bounds = (
+            f"between {minimum} and {maximum}"
+            if minimum is not None and maximum is not None
+            else (f"at least {minimum}" if minimum is not None else f"at most {maximum}")
+        )
+        raise InvalidInputError(f"{name} must be {bounds}, not {number}.")
+    return number
+
+
+def real_number(value, name: str, *, default: float, minimum: float = 0.0, maximum: float | None = None) -> float:
+    """A numeric widget's value as a finite float within bounds (None → ``default``)."""
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"{name} must be a number, not {str(value)[:40]!r}.") from None
+    if not np.isfinite(number) or number < minimum or (maximum is not None and number > maximum):
+        upper = f" and at most {maximum:g}" if maximum is not None else ""
+        raise InvalidInputError(f"{name} must be a number of at least {minimum:g}{upper}, not {value}.")
+    return number
+
+
+def model_name(value, default: str) -> str:
+    """A model picker's value: empty → the default; anything else must be a name of sane length."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return default
+    if not isinstance(value, str):
+        raise InvalidInputError("The model must be a name from the list, a hub id or a folder.")
+    if len(value) > MAX_MODEL_NAME:
+        raise InvalidInputError(f"A model name has at most {MAX_MODEL_NAME} characters.")
+    return value.strip()
+
+
+def method_model(value, default: str) -> str:
+    """A reranking method's model picker: None → the engine's default; '' or '(none)' leave the method out."""
+    if value is None:
+        return default
+    if isinstance(value, str) and value.strip() in ("", NO_MODEL):
+        return NO_MODEL
+    return model_name(value, default)
+
+
+def optional_text(value, what: str) -> str:
+    """A single-line text widget (instruction, query): stripped, bounded by FLAGDEMO_MAX_CHARS, '' when empty."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidInputError(f"The {what} must be text.")
+    limits.check_text_lengths([value], what)
+    return value.strip()
+
+
+def read_upload(path: str | None, column: str = "text", *, limit: limits.Setting | None = None) -> list[str]:
+    """Texts from an uploaded .txt (one per line) or .csv (the named column, else the first one).
+
+    Files above FLAGDEMO_MAX_UPLOAD_MB are refused before reading; beyond FLAGDEMO_MAX_UPLOAD_ROWS (or ``limit``,
+    the calling tab's own limit) only the first texts are kept, with a warning.
+    """
     if not path:
         return []
     file = Path(path)
+    limits.check_upload_size(file)
     if file.suffix.lower() == ".csv":
         try:
-            frame = pd.read_csv(file)
-        except (ValueError, OSError) as exc:
-            raise InvalidInputError(f"The uploaded CSV could not be read: {exc}.") from None
+            frame = pd.read_csv(file, dtype=str, keep_default_na=False)
+        except (ValueError, OSError, UnicodeDecodeError) as exc:
+            raise InvalidInputError(f"The uploaded CSV could not be read: {str(exc)[:200]}.") from None
         if frame.empty:
             raise InvalidInputError("The uploaded CSV has no rows.")
         name = column if column in frame.columns else frame.columns[0]
-        values = [str(v) for v in frame[name].dropna().tolist()]
+        values = frame[name].astype(str).tolist()
     else:
         try:
             values = file.read_text(encoding="utf-8").splitlines()
         except UnicodeDecodeError:
             raise InvalidInputError("The uploaded file is not UTF-8 text: upload a .txt or .csv file.") from None
-    lines = clean_lines(values)
-    if len(lines) > MAX_UPLOAD_LINES:
-        gr.Warning(f"The upload has {len(lines)} texts; only the first {MAX_UPLOAD_LINES} are used.")
-    return lines[:MAX_UPLOAD_LINES]
+    lines, dropped = limits.split_lines(values)
+    if dropped:
+        gr.Info(f"Skipped {dropped} empty row{'' if dropped == 1 else 's'} of the upload.")
+    settings = [limits.MAX_UPLOAD_ROWS] + ([limit] if limit is not None else [])
+    bound, setting = min(((int(setting.value()), setting) for setting in settings), key=lambda pair: pair[0])
+    if len(lines) > bound:
+        gr.Warning(f"The upload has {len(lines):,} texts; only the first {bound:,} are used ({setting.env}).")
+    return lines[:bound]
 
 
-def parse_labelled_lines(raw: str) -> tuple[list[str], list[str]]:
+def parse_labelled_lines(raw: str | Sequence[str]) -> tuple[list[str], list[str]]:
     """'label<TAB>text' lines (or 'label | text'); lines without a label get the label 'text'."""
     labels, texts = [], []
     for line in clean_lines(raw):
@@ -128,6 +219,8 @@ def parse_relevance(raw: str | None, n: int) -> list[float] | None:
         grades = [float(v) for v in cleaned]
     except ValueError:
         raise InvalidInputError("Relevance labels must be numbers such as '2, 0, 1' (one per passage).") from None
+    if not all(np.isfinite(grades)):
+        raise InvalidInputError("Relevance labels must be finite numbers such as '2, 0, 1'.")
     if len(grades) != n:
         raise InvalidInputError(f"Give one relevance label per passage: {n} passages but {len(grades)} labels.")
     return grades
@@ -170,6 +263,8 @@ class Handlers:
     # ---- Encode -------------------------------------------------------------------------------------------
 
     def instruction_for(self, model: str, mode: str) -> str:
+        if not isinstance(model, str) or not isinstance(mode, str):
+            return ""
         return self.engine.default_instruction(model, mode)
 
     @user_errors("encoding the texts")
@@ -187,17 +282,23 @@ class Handlers:
         token_row: float = 1,
         progress: gr.Progress = gr.Progress(),  # noqa: B008 (gradio's way to ask for a progress bar)
     ):
-        model = model or self.engine.embedder
-        lines = read_upload(upload, column) or clean_lines(texts)
+        model = model_name(model, self.engine.embedder)
+        column = column if isinstance(column, str) else "text"
+        lines = read_upload(upload, column, limit=limits.MAX_TEXTS) or lines_of(texts, "texts")
+        limits.check_texts(lines)
+        instruction = optional_text(instruction, "instruction")
+        wanted_layer = whole_number(layer, "The layer", default=-1, minimum=-1)
+        max_tokens = whole_number(max_length, "The maximum length", default=0) or None
+        token_row = whole_number(token_row, "The text number", default=1)
+        request_log.note(models=[model], inputs=lines)
         progress(0.1, desc=f"Loading {model} and encoding {len(lines)} texts")
-        wanted_layer = int(layer) if layer is not None else -1
         result = self.engine.encode(
             lines,
             model=model,
             mode=mode,
-            instruction=((instruction or "").strip() or None) if mode != "raw" else None,
-            max_length=int(max_length) if max_length else None,
-            normalize=normalize,
+            instruction=(instruction or None) if mode != "raw" else None,
+            max_length=max_tokens,
+            normalize=bool(normalize),
             all_layers=wanted_layer >= 0,
         )
         vectors = self.engine.pick_layer(result, wanted_layer)
@@ -205,7 +306,7 @@ class Handlers:
         summary = tables.embedding_summary(vectors)
         layer_name = "final layer" if wanted_layer < 0 else f"layer {wanted_layer}"
         figure = figures.vector_heatmap(vectors, lines, title=f"{model}: {layer_name}, first dimensions")
-        row = min(max(int(token_row or 1), 1), len(lines)) - 1
+        row = min(max(token_row, 1), len(lines)) - 1
         tokens = " ".join(f"`{token}`" for token in result.tokens[row])
         token_md = (
             f"**Text {row + 1} as the model reads it** (after the instruction, {result.token_counts[row]} tokens"
@@ -218,7 +319,8 @@ class Handlers:
             f"{timings.run_seconds:.3f} s ({timings.tokens_per_second:.0f} tokens/s)."
         )
         if any(result.truncated):
-            gr.Warning(f"{sum(result.truncated)} text(s) were cut at {int(max_length)} tokens.")
+            cut = f"at {max_tokens} tokens" if max_tokens else "at the model's maximum length"
+            gr.Warning(f"{sum(result.truncated)} text(s) were longer than the model reads and were cut {cut}.")
         folder = _download_dir()
         np.save(folder / "embeddings.npy", vectors)
         table.to_csv(folder / "embeddings.csv", index=False)
@@ -247,9 +349,19 @@ class Handlers:
         pair_passage: float = 1,
         progress: gr.Progress = gr.Progress(),  # noqa: B008 (gradio's way to ask for a progress bar)
     ):
-        model = model or self.engine.embedder
-        rows = clean_lines(queries)
-        cols = rows if all_pairs else clean_lines(passages)
+        model = model_name(model, self.engine.embedder)
+        rows = lines_of(queries, "queries")
+        cols = rows if all_pairs else lines_of(passages, "passages")
+        limits.check_texts(rows, "query", "queries")
+        limits.check_texts(cols, "passage")
+        top_k = whole_number(top_k, "Top-k", default=3)
+        pair_query = whole_number(pair_query, "The pair's query number", default=1)
+        pair_passage = whole_number(pair_passage, "The pair's passage number", default=1)
+        w_dense, w_sparse, w_colbert = (
+            real_number(w, f"The {name} weight", default=d)
+            for w, name, d in ((w_dense, "dense", 1.0), (w_sparse, "sparse", 0.3), (w_colbert, "ColBERT", 1.0))
+        )
+        request_log.note(models=[model], inputs=rows + ([] if all_pairs else cols))
         progress(0.1, desc=f"Loading {model} and encoding")
         outcome = self.engine.similarity(rows, cols, model=model, use_instruction=use_instruction and not all_pairs)
         notes = []
@@ -311,16 +423,22 @@ class Handlers:
         progress: gr.Progress = gr.Progress(),  # noqa: B008 (gradio's way to ask for a progress bar)
     ):
         engine = self.engine
-        lines = clean_lines(passages)
-        cutoff_layer = engine.cutoff_layer if cutoff_layer is None else cutoff_layer
+        query = optional_text(query, "query")
+        lines = lines_of(passages, "passages")
+        limits.check_texts(lines, "passage", setting=limits.MAX_PASSAGES)
+        chosen = {
+            "bi_encoder": method_model(bi_encoder, engine.embedder),
+            "cross_encoder": method_model(cross_encoder, engine.cross_encoder),
+            "llm_reranker": method_model(llm_reranker, engine.llm_reranker),
+            "layerwise_reranker": method_model(layerwise_reranker, engine.layerwise_reranker),
+        }
+        cutoff = whole_number(cutoff_layer, "The cutoff layer", default=engine.cutoff_layer)
+        request_log.note(models=[m for m in chosen.values() if m != NO_MODEL], inputs=[query, *lines])
         outcomes = engine.rerank_methods(
             query,
             lines,
-            bi_encoder=engine.embedder if bi_encoder is None else bi_encoder,
-            cross_encoder=engine.cross_encoder if cross_encoder is None else cross_encoder,
-            llm_reranker=engine.llm_reranker if llm_reranker is None else llm_reranker,
-            layerwise_reranker=engine.layerwise_reranker if layerwise_reranker is None else layerwise_reranker,
-            cutoff_layer=None if cutoff_layer is None or int(cutoff_layer) <= 0 else int(cutoff_layer),
+            **chosen,
+            cutoff_layer=None if cutoff <= 0 else cutoff,
             progress=lambda fraction, desc: progress(fraction, desc=desc),
         )
         ran = [o for o in outcomes if o.error == ""]
@@ -372,9 +490,16 @@ class Handlers:
         progress: gr.Progress = gr.Progress(),  # noqa: B008 (gradio's way to ask for a progress bar)
     ):
         engine = self.engine
-        model = model or engine.llm_reranker
-        lines = clean_lines(passages)
-        grades = parse_relevance(relevance, len(lines))
+        model = model_name(model, engine.llm_reranker)
+        query = optional_text(query, "query")
+        lines = lines_of(passages, "passages")
+        limits.check_texts(lines, "passage", setting=limits.MAX_PASSAGES)
+        grades = parse_relevance(optional_text(relevance, "relevance labels"), len(lines))
+        first_layer = whole_number(first_layer, "The first layer", default=0)
+        last_layer = whole_number(last_layer, "The last layer", default=0)
+        step = whole_number(step, "The layer step", default=1)
+        k = whole_number(k, "k", default=5)
+        request_log.note(models=[model], inputs=[query, *lines])
         progress(0.1, desc=f"Loading {model}")
         if engine.model_kind(model) == "embedder":
             valid = list(range(1, engine.num_layers(model) + 1))
@@ -441,15 +566,35 @@ class Handlers:
         from flagdemo import projection
 
         engine = self.engine
-        model = model or engine.embedder
-        uploaded = read_upload(upload)
+        model = model_name(model, engine.embedder)
+        model_b = method_model(model_b, NO_MODEL)
+        sample = sample if isinstance(sample, str) else TEXT_BOX
+        relevance_query = optional_text(relevance_query, "labelled query")
+        colour_by = colour_by if isinstance(colour_by, str) else "label"
+        method = method if isinstance(method, str) else "umap"
+        uploaded = read_upload(upload, limit=limits.MAX_POINTS)
         if uploaded:
             labels, texts = ["upload"] * len(uploaded), uploaded
         elif sample and sample != TEXT_BOX:
             labels, texts = sample_corpus(sample)
         else:
-            labels, texts = parse_labelled_lines(corpus)
-        query_lines = clean_lines(queries)
+            labels, texts = parse_labelled_lines(lines_of(corpus, "corpus"))
+        query_lines = lines_of(queries, "queries")
+        limits.check_text_lengths(texts)
+        limits.check_text_lengths(query_lines, "query")
+        limits.check_count(len(texts) + len(query_lines), limits.MAX_POINTS, "points (texts and queries)")
+        wanted_layer = whole_number(layer, "The layer", default=-1, minimum=-1)
+        wanted_b = whole_number(layer_b, "The second map's layer", default=-1, minimum=-1)
+        k = whole_number(k, "Neighbours per query", default=3)
+        params = {
+            "method": method,
+            "dims": whole_number(dims, "The number of dimensions", default=2),
+            "n_neighbors": whole_number(n_neighbors, "UMAP n_neighbors", default=15, minimum=2, maximum=10_000),
+            "min_dist": real_number(min_dist, "UMAP min_dist", default=0.1, maximum=1.0),
+            "perplexity": real_number(perplexity, "t-SNE perplexity", default=30.0, maximum=10_000.0) or 30.0,
+            "seed": whole_number(seed, "The seed", default=42, minimum=0, maximum=2**32 - 1),
+        }
+        request_log.note(models=[model, model_b if _chosen_model(model_b) else None], inputs=[*texts, *query_lines])
         if not texts:
             raise InvalidInputError(
                 "There is nothing to project: write one text per line (optionally label<TAB>text)."
@@ -463,7 +608,6 @@ class Handlers:
             query_lines = [query_text, *query_lines]
             colour_by = "label"
         progress(0.1, desc=f"Encoding {len(texts)} texts with {model}")
-        wanted_layer = int(layer) if layer is not None else -1
         corpus_result = engine.encode(texts, model=model, mode="passage", all_layers=wanted_layer >= 0)
         vectors = engine.pick_layer(corpus_result, wanted_layer)
         query_vectors = None
@@ -473,19 +617,11 @@ class Handlers:
         groups = _colour_groups(colour_by, labels, vectors)
         ids = [f"p{i + 1}" for i in range(len(texts))]
         progress(0.5, desc=f"Projecting with {method.upper()}")
-        params = {
-            "method": method,
-            "dims": int(dims or 2),
-            "n_neighbors": int(n_neighbors or 15),
-            "min_dist": float(min_dist if min_dist is not None else 0.1),
-            "perplexity": float(perplexity or 30),
-            "seed": int(seed if seed is not None else 42),
-        }
         result = projection.project(vectors, queries=query_vectors, **params)
         neighbours, edges = pd.DataFrame(columns=["query", "rank", "id", "text", "cosine"]), []
         if query_vectors is not None:
             cosines = _cosine(query_vectors, vectors)
-            neighbours, edges = tables.neighbours_table(cosines, query_lines, ids, texts, k=max(1, int(k or 1)))
+            neighbours, edges = tables.neighbours_table(cosines, query_lines, ids, texts, k=max(1, k))
         layer_name = "final layer" if wanted_layer < 0 else f"layer {wanted_layer}"
         title = f"{model} ({layer_name}) · {result.method.upper()} {params['dims']}D"
         main = figures.projection_scatter(
@@ -500,7 +636,6 @@ class Handlers:
         )
         notes = [result.note] if result.note else []
         side = figures.message_figure("Choose a second model or layer to see two maps side by side.")
-        wanted_b = int(layer_b) if layer_b is not None else -1
         if _chosen_model(model_b) or wanted_b >= 0:
             name_b = model_b if _chosen_model(model_b) else model
             progress(0.75, desc=f"Second map: {name_b}")
@@ -516,7 +651,7 @@ class Handlers:
                 groups=groups,
                 ids=ids,
                 titles=(f"A: {model} ({layer_name})", f"B: {name_b} ({layer_b_name})"),
-                highlight=neighbours["id"].head(max(1, int(k or 1))).tolist() if len(neighbours) else (),
+                highlight=neighbours["id"].head(max(1, k)).tolist() if len(neighbours) else (),
             )
             if projection_b.note:
                 notes.append(f"Map B: {projection_b.note}")
@@ -551,11 +686,15 @@ class Handlers:
         progress: gr.Progress = gr.Progress(),  # noqa: B008 (gradio's way to ask for a progress bar)
     ):
         engine = self.engine
-        model_a, model_b = model_a or engine.embedder, model_b or engine.embedder
-        cutoff = max(1, int(k or 10))
+        model_a, model_b = model_name(model_a, engine.embedder), model_name(model_b, engine.embedder)
+        layer_a = whole_number(layer_a, "A's layer", default=-1, minimum=-1)
+        layer_b = whole_number(layer_b, "B's layer", default=-1, minimum=-1)
+        cutoff = max(1, whole_number(k, "k", default=10))
+        max_queries = whole_number(max_queries, "The number of queries", default=0)
         labelled = datasets.load_retrieval_set()
-        if max_queries and int(max_queries) > 0:
-            labelled = labelled.subset(max_queries=int(max_queries))
+        if max_queries > 0:
+            labelled = labelled.subset(max_queries=max_queries)
+        request_log.note(models=[model_a, model_b])
         names = (_run_name(model_a, layer_a), _run_name(model_b, layer_b))
         if names[0] == names[1]:
             gr.Warning("A and B are the same model at the same layer: every difference will be 0.")
@@ -596,11 +735,14 @@ class Handlers:
         )
 
     @staticmethod
+    @user_errors("filling in a labelled query")
     def sweep_sample(query_id: str):
         """Fill the layer-sweep inputs from one labelled query: its judged passages and their grades."""
         if not query_id:
             return gr.skip(), gr.skip(), gr.skip()
         labelled = datasets.load_retrieval_set()
+        if not isinstance(query_id, str) or query_id not in labelled.query_texts:
+            raise InvalidInputError(f"Unknown labelled query {str(query_id)[:80]!r}; ids look like 'q-cook-01'.")
         texts = labelled.passage_texts
         judged = labelled.qrels[labelled.qrels["query_id"] == query_id].sort_values("passage_id")
         return (
@@ -613,14 +755,20 @@ class Handlers:
 
     @user_errors("listing the models")
     def models(self):
+        return self._models_view()
+
+    def _models_view(self):
         catalog_table = pd.DataFrame(self.engine.catalog_rows())
         cache = pd.DataFrame(self.engine.cache_rows(), columns=["model", "MB", "device", "dtype", "load s", "key"])
         return catalog_table, shown(cache), gr.Dropdown(choices=["all", *cache["key"].tolist()], value="all")
 
     @user_errors("unloading a model")
     def unload(self, key: str = "all"):
-        dropped = self.engine.unload(key or "all")
-        _, cache, dropdown = self.models()
+        if limits.public_mode():
+            raise InvalidInputError("This public demo manages its loaded models itself: unloading is turned off.")
+        key = optional_text(key, "model to unload") or "all"
+        dropped = self.engine.unload(key)
+        _, cache, dropdown = self._models_view()
         message = f"Unloaded {key}." if dropped else f"Nothing to unload for {key!r}: the cache did not hold it."
         return cache, dropdown, message
 

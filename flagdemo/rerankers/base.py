@@ -9,7 +9,8 @@ want. Out-of-memory on a GPU shrinks the batch by 3/4 and starts over, as FlagEm
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import torch
 
@@ -18,6 +19,8 @@ from flagdemo.errors import InvalidInputError, ResourceLimitError
 from flagdemo.loading import ModelSource, load_tokenizer, resolve_source
 from flagdemo.rerankers.inputs import apply_instructions, as_pair_list, sigmoid
 from flagdemo.results import RerankResult, Timings
+
+T = TypeVar("T")
 
 # Per-call options FlagEmbedding accepts that change nothing here: the passage budget is max_length, the
 # dataloader path crashes in FlagEmbedding 1.4 (it reads an unset attribute) and scoring is in-process anyway.
@@ -111,9 +114,6 @@ class BaseReranker:
         """``compute_score`` plus both raw and sigmoid scores, timings and the method that scored."""
         kwargs = {**kwargs, "normalize": False}
         scores, n_tokens, seconds = self._run(sentence_pairs, kwargs)
-        return self._detailed_result(scores, n_tokens, seconds, kwargs)
-
-    def _detailed_result(self, scores, n_tokens: int, seconds: float, kwargs: dict[str, Any]) -> RerankResult:
         timings = Timings(self.load_seconds, seconds, len(scores), n_tokens)
         return RerankResult(list(scores), [sigmoid(score) for score in scores], timings, self.method)
 
@@ -144,18 +144,19 @@ class BaseReranker:
         pairs = self.get_detailed_inputs(sentence_pairs)
         settings = self._settings(dict(kwargs))
         started = time.perf_counter()
-        scores, n_tokens = self._with_oom_retry(pairs, settings)
+        scores, n_tokens = self.with_oom_retry(lambda: self._score_pairs(pairs, settings), settings)
         seconds = time.perf_counter() - started
         if settings["normalize"]:
             scores = _apply_sigmoid(scores)
         return scores, n_tokens, seconds
 
     @torch.no_grad()
-    def _with_oom_retry(self, pairs: list[tuple[str, str]], settings: dict[str, Any]) -> tuple[list, int]:
-        """Score; on an accelerator out-of-memory error shrink the batch by 3/4 and start over (as FlagEmbedding)."""
+    def with_oom_retry(self, work: Callable[[], T], settings: dict[str, Any]) -> T:
+        """Run ``work``; on an accelerator out-of-memory error shrink ``settings['batch_size']`` by 3/4 and start
+        over, as FlagEmbedding's batch probe does."""
         while True:
             try:
-                return self._score_pairs(pairs, settings)
+                return work()
             except torch.OutOfMemoryError as error:
                 smaller = settings["batch_size"] * 3 // 4
                 if smaller < 1:

@@ -88,3 +88,26 @@ def test_attributes_for_the_app(bert_ce, tiny_path):
     assert bert_ce.num_layers == bert_ce.model.config.num_hidden_layers
     assert bert_ce.valid_layers is None
     assert bert_ce.load_seconds > 0
+
+
+def test_out_of_memory_shrinks_the_batch_by_three_quarters_and_starts_over(bert_ce, pairs, monkeypatch):
+    from flagdemo.errors import ResourceLimitError
+
+    real = type(bert_ce)._score_pairs
+    seen = []
+
+    def flaky(self, pairs, settings):
+        seen.append(settings["batch_size"])
+        if settings["batch_size"] > 2:
+            raise torch.OutOfMemoryError("simulated")
+        return real(self, pairs, settings)
+
+    monkeypatch.setattr(type(bert_ce), "_score_pairs", flaky)
+    with torch.no_grad():
+        expected = real(bert_ce, bert_ce.get_detailed_inputs(pairs), bert_ce._settings({}))[0]
+    assert bert_ce.compute_score(pairs, batch_size=4) == pytest.approx(expected, abs=1e-5)
+    assert seen == [4, 3, 2]
+
+    monkeypatch.setattr(type(bert_ce), "_score_pairs", lambda *_: (_ for _ in ()).throw(torch.OutOfMemoryError()))
+    with pytest.raises(ResourceLimitError, match="out of memory"):
+        bert_ce.compute_score(pairs, batch_size=1)

@@ -13,6 +13,8 @@ import torch
 from transformers import (
     Gemma2Config,
     Gemma2ForCausalLM,
+    Gemma3ForCausalLM,
+    Gemma3TextConfig,
     GemmaConfig,
     GemmaForCausalLM,
     MistralConfig,
@@ -38,6 +40,11 @@ FAMILIES = {
         Gemma2Config,
         Gemma2ForCausalLM,
         {"sliding_window": 8, "final_logit_softcapping": 5.0, "attn_logit_softcapping": 20.0},
+    ),
+    "gemma3-local-global": (
+        Gemma3TextConfig,
+        Gemma3ForCausalLM,
+        {"sliding_window": 8, "sliding_window_pattern": 2, "final_logit_softcapping": 5.0},
     ),
     "qwen3-sliding": (
         Qwen3Config,

@@ -1,0 +1,80 @@
+"""One structured log line per app request: endpoint, model, number of inputs, duration, outcome.
+
+The line is JSON on the ``flagdemo.requests`` logger (also attached to the record as ``request``), so an operator
+can count failures and slow endpoints without reading anyone's texts: those are added only with FLAGDEMO_DEBUG=1.
+A handler runs inside :func:`logged_request` and fills in the model and inputs once it knows them (:func:`note`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+from flagdemo.limits import debug_mode
+
+logger = logging.getLogger("flagdemo.requests")
+
+MAX_MODEL_CHARS = 200  # a model name is typed by the user too: keep the line short whatever they paste
+
+
+@dataclass
+class RequestRecord:
+    """What the log line will say; ``outcome`` is 'ok' unless the handler (or an exception) says otherwise."""
+
+    endpoint: str
+    models: list[str] = field(default_factory=list)
+    n_inputs: int = 0
+    texts: list[str] = field(default_factory=list)
+    outcome: str = "ok"
+
+
+_current: ContextVar[RequestRecord | None] = ContextVar("flagdemo_request", default=None)
+
+
+def note(*, models: Sequence[str | None] = (), inputs: Sequence[str] = ()) -> None:
+    """Add the models used and the inputs given to the request being handled (no-op outside one)."""
+    record = _current.get()
+    if record is None:
+        return
+    record.models += [str(m)[:MAX_MODEL_CHARS] for m in models if m and str(m) not in record.models]
+    record.n_inputs += len(inputs)
+    record.texts += [str(t) for t in inputs]
+
+
+def set_outcome(outcome: str) -> None:
+    """Mark the current request's outcome, e.g. 'refused:EmptyInputError' or 'failed:RuntimeError'."""
+    record = _current.get()
+    if record is not None:
+        record.outcome = outcome
+
+
+@contextmanager
+def logged_request(endpoint: str) -> Iterator[RequestRecord]:
+    """Time the block and log its line when it ends, however it ends."""
+    record = RequestRecord(endpoint)
+    token = _current.set(record)
+    started = time.perf_counter()
+    try:
+        yield record
+    except BaseException as exc:
+        if record.outcome == "ok":
+            record.outcome = f"failed:{type(exc).__name__}"
+        raise
+    finally:
+        _current.reset(token)
+        payload = {
+            "event": "request",
+            "endpoint": endpoint,
+            "model": ",".join(record.models),
+            "inputs": record.n_inputs,
+            "seconds": round(time.perf_counter() - started, 4),
+            "outcome": record.outcome,
+        }
+        if debug_mode():
+            payload["texts"] = record.texts
+        logger.info(json.dumps(payload, ensure_ascii=False), extra={"request": payload})

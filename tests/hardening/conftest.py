@@ -1,0 +1,53 @@
+"""Hardening fixtures: an Engine on the committed tiny models, its handlers, and corrupt copies of a tiny model."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from flagdemo.engine import Engine
+
+os.environ.setdefault("GRADIO_TEMP_DIR", tempfile.mkdtemp(prefix="flagdemo-gradio-"))
+
+
+@pytest.fixture(scope="session")
+def tiny_engine(tiny_dir) -> Engine:
+    """Every role filled by a tiny model (the same line-up as the app tests)."""
+    return Engine(
+        embedder=str(tiny_dir / "bert-embedder"),
+        llm_reranker=str(tiny_dir / "llama-decoder"),
+        cross_encoder=str(tiny_dir / "bert-cross-encoder"),
+        layerwise_reranker=str(tiny_dir / "minicpm-layerwise"),
+        cutoff_layer=3,
+        extra_embedders=(str(tiny_dir / "xlmr-m3"),),
+    )
+
+
+@pytest.fixture(scope="session")
+def handlers(tiny_engine):
+    from flagdemo.ui import Handlers
+
+    return Handlers(tiny_engine)
+
+
+def corrupt_copies(tiny_dir: Path, root: Path) -> dict[str, Path]:
+    """Copies of the tiny BERT embedder, each broken in one way a download or a disk can break a model."""
+    broken = {}
+    for name in ("truncated-weights", "missing-config", "garbage-tokenizer", "missing-weights"):
+        broken[name] = root / name
+        shutil.copytree(tiny_dir / "bert-embedder", broken[name])
+    weights = broken["truncated-weights"] / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    (broken["missing-config"] / "config.json").unlink()
+    (broken["garbage-tokenizer"] / "tokenizer.json").write_text('{"version": "1.0", "model": [garbage')
+    (broken["missing-weights"] / "model.safetensors").unlink()
+    return broken
+
+
+@pytest.fixture(scope="session")
+def broken_models(tiny_dir, tmp_path_factory) -> dict[str, Path]:
+    return corrupt_copies(tiny_dir, tmp_path_factory.mktemp("broken-models"))
