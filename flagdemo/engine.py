@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -44,11 +45,9 @@ def clean_lines(text: str | Sequence[str] | None) -> list[str]:
 def _config_architectures(name: str) -> list[str]:
     """The ``architectures`` of a local model folder's config.json (empty when unknown)."""
     config = Path(name) / "config.json"
-    if not config.is_file():
-        return []
     try:
         return list(json.loads(config.read_text()).get("architectures") or [])
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):  # no such file, a name too long for a path, not a JSON object
         return []
 
 
@@ -63,7 +62,7 @@ def guess_model_class(name: str, kind: str) -> str | None:
     architectures = _config_architectures(name)
     decoder = any(arch.endswith("ForCausalLM") for arch in architectures)
     if kind == "embedder":
-        if any((Path(name) / head).is_file() for head in ("colbert_linear.pt", "sparse_linear.pt")):
+        if any(_is_file(Path(name) / head) for head in ("colbert_linear.pt", "sparse_linear.pt")):
             return "encoder-only-m3"
         return "decoder-only-base" if decoder else "encoder-only-base"
     if any("LayerWise" in arch for arch in architectures):
@@ -440,6 +439,8 @@ class Engine:
             return entry.kind
         if name in self.extra_embedders or name == self.embedder:
             return "embedder"
+        if limits.public_mode() and name not in self.own_models():
+            ensure_public_model(name, None)  # refuses: a visitor's path is never opened, not even its config.json
         heads = ("ForCausalLM", "ForSequenceClassification")
         return "reranker" if any(a.endswith(heads) for a in _config_architectures(name)) else "embedder"
 
@@ -487,6 +488,13 @@ class Engine:
         return False
 
 
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # e.g. a name too long to be a path
+        return False
+
+
 def token_limit(model) -> int | None:
     """How many tokens the model's position embeddings can read (None when it does not say)."""
     config = getattr(getattr(model, "model", None), "config", None)
@@ -507,7 +515,7 @@ def check_max_length(model, max_length: int | None) -> None:
         )
 
 
-def ensure_public_model(name: str, kind: str) -> None:
+def ensure_public_model(name: str, kind: catalog.Kind | None) -> None:
     """Public mode (FLAGDEMO_PUBLIC=1): a visitor may pick catalog models by their exact name or hub id, nothing else.
 
     A folder path would let a visitor probe or read the server's files, and an arbitrary hub id would download and
@@ -517,7 +525,8 @@ def ensure_public_model(name: str, kind: str) -> None:
     if entry is not None and name in (entry.key, entry.hub_id):
         return
     raise UnknownModelError(
-        f"This public demo loads only the {kind}s in its list, chosen by name: {name[:80]!r} is not one of them. "
+        f"This public demo loads only the {kind or 'model'}s in its list, chosen by name: {name[:80]!r} is not one "
+        "of them. "
         "Run flagdemo on your own machine to load other models or local folders."
     )
 
@@ -532,7 +541,7 @@ def remote_code_wanted(name: str, kind: str) -> bool | None:
     if entry is None or name not in (entry.key, entry.hub_id):
         return False
     if entry.needs_remote_code or entry.trust_remote_code:
-        return limits.flag("FLAGDEMO_ALLOW_REMOTE_CODE") or None
+        return os.environ.get("FLAGDEMO_ALLOW_REMOTE_CODE", "").strip() == "1" or None  # exactly as the catalog
     return None
 
 

@@ -359,6 +359,10 @@ def layer_sweep_metrics(
 
     ``sweep`` is a LayerSweepResult (layers, scores of shape (n_layers, n_pairs), cumulative_seconds) computed on the
     pairs from :func:`rerank_pairs`; ``pair_index`` is the index that came with those pairs.
+
+    ``tied_queries`` counts the queries whose candidates all got the same score at that layer. Such a layer carries
+    no ranking signal (at layer 0 every pair ends in the same prompt token, so the lens sees identical states): ties
+    keep the first-stage order, so its metrics are the first stage's, not the reranker's.
     """
     scores = np.asarray(sweep.scores, dtype=np.float64)
     layers = list(sweep.layers)
@@ -372,10 +376,29 @@ def layer_sweep_metrics(
         raise InvalidInputError("The sweep must give one cumulative time per layer.")
     names = metric_names(k)
     rows = []
+    groups = pair_index.groupby("query_id", sort=False).indices
     for layer, layer_scores, elapsed in zip(layers, scores, seconds, strict=True):
         per_query = per_query_metrics(reranked_run(pair_index, layer_scores, first_stage_run), retrieval_set, k)
-        rows.append({"layer": int(layer), **per_query[names].mean().to_dict(), "cumulative_seconds": float(elapsed)})
-    return pd.DataFrame(rows, columns=["layer", *names, "cumulative_seconds"])
+        tied = sum(1 for positions in groups.values() if np.ptp(layer_scores[positions]) == 0)
+        rows.append(
+            {
+                "layer": int(layer),
+                **per_query[names].mean().to_dict(),
+                "cumulative_seconds": float(elapsed),
+                "tied_queries": tied,
+            }
+        )
+    return pd.DataFrame(rows, columns=["layer", *names, "cumulative_seconds", "tied_queries"])
+
+
+def best_layer(per_layer: pd.DataFrame, metric: str) -> pd.Series:
+    """The row of :func:`layer_sweep_metrics` with the highest ``metric`` among layers that rank (no tied query).
+
+    Falls back to every layer when none ranks all queries, so a tiny sweep still returns a row.
+    """
+    informative = per_layer[per_layer["tied_queries"] == 0]
+    candidates = informative if not informative.empty else per_layer
+    return candidates.loc[candidates[metric].idxmax()]
 
 
 def _top_k_sets(run: pd.DataFrame, k: int) -> dict[str, set[str]]:
@@ -562,7 +585,7 @@ def default_models_report(
     pairs, pair_index = rerank_pairs(retrieval_set, first_stage, top_k)
     sweep = layer_sweep(reranker, pairs)
     per_layer = layer_sweep_metrics(sweep, pair_index, retrieval_set, k, first_stage)
-    best = per_layer.loc[per_layer[f"nDCG@{k}"].idxmax()]
+    best = best_layer(per_layer, f"nDCG@{k}")
     best_row = pd.DataFrame(
         [
             {

@@ -4,26 +4,36 @@ FlagEmbedding computes in fp32 on the CPU, and flagdemo's default does too, so e
 These modes trade that exactness for speed and are therefore never the default: results and the UI must label them
 "approximate". ``with_precision(embedder, precision)`` returns a shallow copy of an embedder (same tokenizer, same
 settings, same encode API) whose forward passes run in the chosen precision; the original object is left untouched,
-so exact and approximate encoders can be used side by side.
+so exact and approximate encoders can be used side by side. ``FLAGDEMO_PRECISION`` sets the default
+precision of ``flagdemo.embedding_cache.EmbeddingCache.encode`` (the app's cached encode path).
 
 - ``"bf16"``: the forward pass runs under ``torch.autocast("cpu", dtype=torch.bfloat16)``; matrix products run in
-  bfloat16 (fast on CPUs with ``avx512_bf16`` or AMX), layer norms and softmax stay fp32, outputs are fp32.
-- ``"int8"``: ``torch.ao.quantization.quantize_dynamic`` on every ``nn.Linear`` (int8 weights, activations
-  quantised per batch); one quantised copy per model is kept for the life of the fp32 model.
+  bfloat16 (a speed-up where PyTorch has fast bf16 kernels, e.g. CPUs with AMX), layer norms and softmax stay
+  fp32, outputs are fp32.
+- ``"int8"``: ``torch.ao.quantization.quantize_dynamic`` with per-channel int8 weights on every ``nn.Linear``
+  except the down-projections (``in_features > out_features``, e.g. BERT's FFN output), whose inputs carry the
+  activation outliers that per-tensor activation quantisation handles worst (on MiniLM, quantising them too drops
+  the worst-case cosine from ~0.98 to ~0.93). One quantised copy per model lives as long as the fp32 model.
 
-Both are CPU-only; on CUDA use the library's own ``use_fp16=True``. The accuracy contract (tested on the bundled
-MiniLM and the labelled set): cosine ≥ 0.999 to the fp32 embeddings and an unchanged top-10 ranking.
+Both are CPU-only; on CUDA use the library's own ``use_fp16=True``. Measured on the bundled MiniLM and the labelled set
+(tests/perf): bf16 keeps cosine ≥ 0.999 to the fp32 embeddings, every query's top-1 and ≥ 9 of its top-10 (only
+near-ties swap); int8 is coarser (cosine ≥ 0.95, ~9 of 10 kept). Speed depends on the CPU: on an avx512_bf16 CPU
+without AMX, PyTorch's bf16 matmuls are slower than fp32, while int8 is ~1.5-2× faster; ``python -m
+benchmarks.run`` reports both on the machine at hand.
 """
 
 from __future__ import annotations
 
 import copy
 import functools
+import os
 import threading
+import warnings
 import weakref
 from pathlib import Path
 
 import torch
+from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
 from flagdemo.errors import InvalidInputError
 
@@ -44,6 +54,14 @@ def check_precision(precision: str) -> str:
     if precision not in PRECISIONS:
         raise InvalidInputError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}.")
     return precision
+
+
+def default_precision() -> str:
+    """``FLAGDEMO_PRECISION`` (fp32 | bf16 | int8), default fp32: lets a deployment opt the app into a fast mode."""
+    value = os.environ.get("FLAGDEMO_PRECISION", "").strip().lower() or "fp32"
+    if value not in PRECISIONS:
+        raise InvalidInputError(f"FLAGDEMO_PRECISION must be one of {', '.join(PRECISIONS)}, not {value!r}.")
+    return value
 
 
 def is_approximate(precision: str) -> bool:
@@ -75,7 +93,15 @@ def quantised(model: torch.nn.Module) -> torch.nn.Module:
     with _quantise_lock:
         found = _quantised_models.get(model)
         if found is None:
-            found = torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), {torch.nn.Linear}, dtype=torch.qint8)
+            plan = {
+                name: per_channel_dynamic_qconfig
+                for name, module in model.named_modules()
+                if isinstance(module, torch.nn.Linear) and module.in_features <= module.out_features
+            }
+            with warnings.catch_warnings():  # PyTorch's notice that eager quantisation is moving to torchao
+                warnings.simplefilter("ignore", UserWarning)
+                warnings.simplefilter("ignore", DeprecationWarning)
+                found = quantize_dynamic(copy.deepcopy(model), plan, dtype=torch.qint8)
             found.eval()
             _quantised_models[model] = found
         return found
@@ -92,7 +118,8 @@ def with_precision(embedder, precision: str):
         return embedder
     if embedder.device.type != "cpu":
         raise InvalidInputError(
-            f"The {precision} fast mode is for CPUs; on {embedder.device.type} load the model with use_fp16=True instead."
+            f"The {precision} fast mode is for CPUs; on {embedder.device.type} load the model with use_fp16=True "
+            "instead."
         )
     fast = copy.copy(embedder)
     fast.precision = precision

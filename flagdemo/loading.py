@@ -137,8 +137,12 @@ def resolve_source(name_or_path: str | os.PathLike, *, revision: str | None = No
         raise UnknownModelError("A model name or folder is required, e.g. 'all-MiniLM-L6-v2' or './my-model'.")
     name = str(name_or_path)
     entry = catalog.lookup(name)
-    expanded = Path(name).expanduser()
-    if expanded.is_dir():
+    try:
+        expanded = Path(name).expanduser()
+        is_dir = expanded.is_dir()
+    except (OSError, RuntimeError):  # a name too long to be a path, or "~someone" with no such user
+        expanded, is_dir = Path(name), False
+    if is_dir:
         if not (expanded / "config.json").is_file():
             raise MissingModelFilesError(
                 f"The folder {name!r} has no config.json, so it is not a transformers model folder."

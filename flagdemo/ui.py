@@ -168,6 +168,8 @@ def read_upload(path: str | None, column: str = "text", *, limit: limits.Setting
     if not path:
         return []
     file = Path(path)
+    if not file.is_file():
+        raise InvalidInputError("The upload is not a readable file: upload a .txt or .csv file again.")
     limits.check_upload_size(file)
     if file.suffix.lower() == ".csv":
         try:

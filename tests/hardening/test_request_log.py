@@ -65,8 +65,7 @@ def test_rerank_lists_every_model_it_used(handlers, tiny_engine, caplog):
         tiny_engine.cross_encoder,
         tiny_engine.llm_reranker,
         tiny_engine.layerwise_reranker,
-    ][: len(line["model"].split(","))]
-    assert set(line["model"].split(",")) >= {tiny_engine.embedder, tiny_engine.cross_encoder}
+    ]
     assert line["inputs"] == 3
 
 

@@ -174,12 +174,29 @@ class TestLayerSweep:
         table = evaluation.layer_sweep_metrics(sweep, index, small_set, k=10, first_stage_run=first_stage)
         assert table["layer"].tolist() == [4, 8, 12]
         assert table["cumulative_seconds"].tolist() == [0.1, 0.2, 0.3]
+        assert table["tied_queries"].tolist() == [0, 0, 0]
         first = first_stage.summary.iloc[0]
         best = evaluation.rerank(OracleReranker(small_set), small_set, first_stage, top_k=20).summary.iloc[0]
         for metric in METRICS:
             assert table.loc[1, metric] == pytest.approx(first[metric])  # same order as the first stage
             assert table.loc[2, metric] == pytest.approx(best[metric])  # the oracle layer
         assert table.loc[0, "nDCG@10"] < table.loc[1, "nDCG@10"] < table.loc[2, "nDCG@10"]
+
+    def test_tied_layers_are_flagged_and_skipped_when_choosing_the_best(self, small_set, first_stage):
+        pairs, index = evaluation.rerank_pairs(small_set, first_stage, top_k=20)
+        oracle = np.asarray(OracleReranker(small_set).compute_score(pairs))
+        constant = np.zeros(len(pairs))
+        one_query_tied = oracle.copy()
+        one_query_tied[:20] = 1.0  # the first query's 20 candidates all tie
+        sweep = FakeSweep([0, 1, 2], np.stack([constant, one_query_tied, -oracle]), [0.0, 0.1, 0.2])
+        table = evaluation.layer_sweep_metrics(sweep, index, small_set, k=10, first_stage_run=first_stage)
+        assert table["tied_queries"].tolist() == [len(small_set.queries), 1, 0]
+        # the constant layer keeps the first-stage order and scores higher than the anti-oracle layer 2 ...
+        assert table.loc[0, "nDCG@10"] == pytest.approx(first_stage.summary.iloc[0]["nDCG@10"])
+        assert table.loc[0, "nDCG@10"] > table.loc[2, "nDCG@10"]
+        # ... but only a layer that ranks every query can be chosen as the best cutoff
+        assert evaluation.best_layer(table, "nDCG@10")["layer"] == 2
+        assert evaluation.best_layer(table.iloc[:2], "nDCG@10")["layer"] in (0, 1)
 
     def test_shape_mismatch_is_a_readable_error(self, small_set, first_stage):
         _, index = evaluation.rerank_pairs(small_set, first_stage, top_k=5)
@@ -254,9 +271,12 @@ def test_default_models_report_runs_end_to_end_on_tiny_models(tiny_dir):
     assert summary["name"][1].endswith("rerank top-6")
     assert per_layer["layer"].tolist() == sorted(per_layer["layer"])
     assert (np.diff(per_layer["cumulative_seconds"]) >= 0).all()
-    best = per_layer["nDCG@5"].max()
-    assert summary.loc[2, "nDCG@5"] == pytest.approx(best)
-    assert f"layer {int(per_layer.loc[per_layer['nDCG@5'].idxmax(), 'layer'])} of" in summary["name"][2]
+    ranking_layers = per_layer[per_layer["tied_queries"] == 0]
+    assert per_layer.loc[0, "tied_queries"] == 4  # layer 0: every pair ends in the same prompt token
+    assert not ranking_layers.empty
+    best = ranking_layers.loc[ranking_layers["nDCG@5"].idxmax()]
+    assert summary.loc[2, "nDCG@5"] == pytest.approx(best["nDCG@5"])
+    assert f"layer {int(best['layer'])} of" in summary["name"][2]
     # the sweep's last layer is the reranker's own score, so its quality equals the rerank row's
     for metric in ("nDCG@5", "MRR@5", "Recall@5", "MAP"):
         assert per_layer[metric].iloc[-1] == pytest.approx(summary.loc[1, metric], abs=1e-9)

@@ -1,0 +1,1 @@
+"""flagdemo benchmarks: ``python -m benchmarks.run --help``."""

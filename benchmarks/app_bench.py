@@ -1,0 +1,136 @@
+"""App benchmarks: cold start to the first /encode answer, warm latency per api_name, UMAP sizes, peak memory.
+
+The app runs as its own process (``python app.py --port P``) and is driven through gradio_client with each
+endpoint's default inputs, as a user's first click would be. UMAP is timed in this process on random unit vectors
+of MiniLM's width after one warm-up fit (numba compiled), with the peak RSS growth each size caused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+API_NAMES = ("encode", "similarity", "rerank", "layer_sweep", "project", "compare", "models")
+UMAP_SIZES = (200, 1000, 5000)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    """VmHWM (peak resident set) of a live process, in MiB."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return None
+
+
+def connect(url: str, deadline: float):
+    from gradio_client import Client
+
+    while time.perf_counter() < deadline:
+        try:
+            return Client(url, verbose=False)
+        except Exception:  # not listening yet
+            time.sleep(0.2)
+    raise TimeoutError(f"the app did not answer at {url} in time")
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def bench_app_process(report, calls: int, timeout: float = 300.0) -> None:
+    port = free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "app.py", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        client = connect(f"http://127.0.0.1:{port}/", started + timeout)
+        client.predict(api_name="/encode")
+        cold = time.perf_counter() - started
+        report.add("app", "cold start → first /encode answer", f"{cold:.1f} s", seconds=cold)
+        for api_name in API_NAMES:
+            seconds: list[float] = []
+            try:
+                client.predict(api_name=f"/{api_name}")  # warm: models loaded, caches filled
+                for _ in range(calls):
+                    began = time.perf_counter()
+                    client.predict(api_name=f"/{api_name}")
+                    seconds.append(time.perf_counter() - began)
+            except Exception as error:  # report the endpoint's failure and go on with the others
+                report.add("app", f"/{api_name} warm", f"failed: {str(error).splitlines()[0][:80]}")
+                continue
+            p50, p95 = statistics.median(seconds), percentile(seconds, 0.95)
+            report.add(
+                "app",
+                f"/{api_name} warm p50 / p95 ({calls} calls)",
+                f"{p50 * 1000:.0f} / {p95 * 1000:.0f} ms",
+                p50_seconds=p50,
+                p95_seconds=p95,
+            )
+        rss = peak_rss_mb(process.pid)
+        if rss is not None:
+            report.add("app", "app process peak RSS", f"{rss:.0f} MiB", peak_rss_mib=rss)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def bench_umap(report, runs: int) -> None:
+    from flagdemo.projection import project, warm_up
+
+    warm_up()
+    rng = np.random.default_rng(0)
+    for size in UMAP_SIZES:
+        points = rng.normal(size=(size, 384)).astype(np.float32)
+        points /= np.linalg.norm(points, axis=1, keepdims=True)
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        seconds = []
+        for _ in range(max(1, runs if size < 5000 else min(runs, 2))):
+            began = time.perf_counter()
+            project(points, method="umap", dims=2)
+            seconds.append(time.perf_counter() - began)
+        grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before
+        median = statistics.median(seconds)
+        report.add(
+            "umap",
+            f"{size} points, warm (median of {len(seconds)})",
+            f"{median:.2f} s, peak RSS +{grown:.0f} MiB",
+            seconds=median,
+            peak_rss_growth_mib=grown,
+        )
+
+
+def bench_app(report, args) -> None:
+    try:
+        import app  # noqa: F401 - proves the app builds before we time it
+    except Exception as error:
+        report.skip("app", f"the app does not import: {str(error).splitlines()[0][:80]}")
+        return
+    bench_umap(report, args.runs)
+    bench_app_process(report, calls=max(args.runs, 10))

@@ -1,0 +1,398 @@
+"""flagdemo's benchmark suite: ``python -m benchmarks.run`` (``make bench``) prints a table and writes JSON.
+
+Every comparison runs in this one process, the contenders alternating run by run, and reports the median of
+``--runs`` runs, so a noisy shared machine slows both sides alike. Sections that cannot run here (no CUDA, no app)
+are reported as skipped with the reason. Timings are reported, never asserted: correctness lives in tests/perf.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import numpy as np
+import torch
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+SECTIONS = ("matmul", "encode", "cache", "rerank", "sweep", "load", "cuda", "app")  # app also times UMAP
+ST_MAX_LENGTH = 256  # all-MiniLM-L6-v2's max_seq_length in sentence-transformers; flagdemo gets the same
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def seconds_of(function: Callable[[], object]) -> float:
+    """Wall-clock seconds of one call."""
+    started = time.perf_counter()
+    function()
+    return time.perf_counter() - started
+
+
+def alternate(contenders: dict[str, Callable[[], object]], runs: int, *, warmup: bool = True) -> dict[str, float]:
+    """Median seconds per contender; each round runs every contender once, the starting one rotating. With
+    ``warmup`` every contender first runs once untimed (lazy initialisation, allocator and kernel caches)."""
+    names = list(contenders)
+    if warmup:
+        for name in names:
+            contenders[name]()
+    seconds: dict[str, list[float]] = {name: [] for name in names}
+    for round_index in range(runs):
+        order = names[round_index % len(names) :] + names[: round_index % len(names)]
+        for name in order:
+            seconds[name].append(seconds_of(contenders[name]))
+    return {name: statistics.median(values) for name, values in seconds.items()}
+
+
+def mixed_texts(count: int, seed: int = 0) -> list[str]:
+    """``count`` texts of 5-200 words drawn from the labelled set's own vocabulary (deterministic)."""
+    from flagdemo.datasets import load_retrieval_set
+
+    retrieval_set = load_retrieval_set()
+    words = " ".join([*retrieval_set.passage_texts.values(), *retrieval_set.query_texts.values()]).split()
+    rng = random.Random(seed)
+    return [" ".join(rng.choices(words, k=rng.randint(5, 200))) for _ in range(count)]
+
+
+def matmul_peak(runs: int) -> float:
+    """GFLOP/s of a 2048³ fp32 matmul, the machine's practical peak for the FLOP shares below."""
+    size = 2048
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    seconds = alternate({"matmul": lambda: a @ b}, max(runs, 5))["matmul"]
+    return 2 * size**3 / seconds / 1e9
+
+
+def encoder_flops(model: torch.nn.Module, token_counts: list[int]) -> float:
+    """Useful FLOPs of a BERT-style encoder over unpadded sequences: 2·(linear weights)·tokens + attention."""
+    config = model.config
+    hidden, layers = config.hidden_size, config.num_hidden_layers
+    linear_weights = layers * (4 * hidden * hidden + 2 * hidden * config.intermediate_size)
+    return float(sum(2 * linear_weights * n + layers * 4 * n * n * hidden for n in token_counts))
+
+
+class Report:
+    def __init__(self, machine: str) -> None:
+        self.rows: list[tuple[str, str, str]] = []
+        self.data: dict = {"machine": machine, "cpu": cpu_model(), "cores": os.cpu_count(), "sections": {}}
+
+    def add(self, section: str, what: str, value: str, **data) -> None:
+        self.rows.append((section, what, value))
+        self.data["sections"].setdefault(section, {})[what] = data or value
+
+    def skip(self, section: str, reason: str) -> None:
+        self.add(section, "skipped", reason, skipped=reason)
+
+    def table(self) -> str:
+        width = max(len(what) for _, what, _ in self.rows) if self.rows else 10
+        lines = [f"| section | {'measure'.ljust(width)} | result |", f"|---|{'-' * (width + 2)}|---|"]
+        lines += [f"| {section} | {what.ljust(width)} | {value} |" for section, what, value in self.rows]
+        return "\n".join(lines)
+
+
+def bench_encode(report: Report, args, peak: float | None) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    from flagdemo.embedders import FlagModel
+    from flagdemo.fastpath import with_precision
+    from flagdemo.loading import bundled_minilm_dir
+
+    folder = str(bundled_minilm_dir())
+    texts = mixed_texts(args.texts)
+    exact = FlagModel(folder, pooling_method="mean", use_fp16=False, passage_max_length=ST_MAX_LENGTH)
+    reference = SentenceTransformer(folder, device="cpu")
+    modes = {precision: with_precision(exact, precision) for precision in ("fp32", "bf16", "int8")}
+    token_counts = [len(ids) for ids in exact.tokenizer(texts, truncation=True, max_length=ST_MAX_LENGTH)["input_ids"]]
+    n_tokens = sum(token_counts)
+    flops = encoder_flops(exact.model, token_counts)
+    report.add("encode", "texts / tokens", f"{len(texts)} texts, {n_tokens} tokens (5-200 words, max 256 tokens)")
+    for batch_size in args.batch_sizes:
+        outputs: dict[str, np.ndarray] = {}
+
+        def run(name: str, encode: Callable[[], np.ndarray], outputs=outputs) -> Callable[[], None]:
+            return lambda: outputs.__setitem__(name, encode())
+
+        contenders = {
+            "sentence-transformers fp32": run(
+                "st", lambda b=batch_size: reference.encode(texts, batch_size=b, normalize_embeddings=True)
+            ),
+            **{
+                f"flagdemo {precision}": run(precision, lambda m=model, b=batch_size: m.encode(texts, batch_size=b))
+                for precision, model in modes.items()
+            },
+        }
+        warm_texts = texts[:64]
+        reference.encode(warm_texts, batch_size=batch_size)
+        for model in modes.values():
+            model.encode(warm_texts, batch_size=batch_size)
+        medians = alternate(contenders, args.runs, warmup=False)
+        st_seconds = medians["sentence-transformers fp32"]
+        for name, seconds in medians.items():
+            texts_per_s, tokens_per_s = len(texts) / seconds, n_tokens / seconds
+            share = f", {flops / seconds / 1e9 / peak:.0%} of matmul peak" if peak else ""
+            ratio = st_seconds / seconds
+            report.add(
+                "encode",
+                f"{name} batch {batch_size}",
+                f"{texts_per_s:.1f} texts/s, {tokens_per_s:.0f} tok/s, {ratio:.2f}x ST{share}",
+                seconds=seconds,
+                texts_per_second=texts_per_s,
+                tokens_per_second=tokens_per_s,
+                ratio_vs_sentence_transformers=ratio,
+                gflops=flops / seconds / 1e9,
+            )
+        fp32 = outputs["fp32"]
+        report.add(
+            "encode",
+            f"fp32 vs ST max abs diff (batch {batch_size})",
+            f"{np.abs(fp32 - outputs['st']).max():.2e}",
+            max_abs_diff=float(np.abs(fp32 - outputs["st"]).max()),
+        )
+        for precision in ("bf16", "int8"):
+            cosine = (outputs[precision] * fp32).sum(axis=1)
+            report.add(
+                "fast mode",
+                f"{precision} cosine to fp32 (batch {batch_size})",
+                f"min {cosine.min():.5f}, mean {cosine.mean():.5f}",
+                min_cosine=float(cosine.min()),
+                mean_cosine=float(cosine.mean()),
+            )
+
+
+def bench_cache(report: Report, args) -> None:
+    from flagdemo.embedders import FlagModel
+    from flagdemo.embedding_cache import EmbeddingCache
+    from flagdemo.loading import bundled_minilm_dir
+
+    embedder = FlagModel(str(bundled_minilm_dir()), pooling_method="mean", use_fp16=False)
+    texts = mixed_texts(min(args.texts, 200), seed=1)
+    cold, warm = [], []
+    for _ in range(args.runs):
+        cache = EmbeddingCache()
+        cold.append(seconds_of(lambda c=cache: c.encode(embedder, texts, mode="raw")))
+        warm.append(seconds_of(lambda c=cache: c.encode(embedder, texts, mode="raw")))
+    cold_s, warm_s = statistics.median(cold), statistics.median(warm)
+    report.add(
+        "cache",
+        f"{len(texts)} texts first vs repeated",
+        f"{cold_s * 1000:.0f} ms vs {warm_s * 1000:.2f} ms = {cold_s / warm_s:.0f}x",
+        first_seconds=cold_s,
+        repeated_seconds=warm_s,
+        speedup=cold_s / warm_s,
+    )
+
+
+def rerank_pairs(count: int) -> list[tuple[str, str]]:
+    from flagdemo.datasets import load_retrieval_set
+
+    retrieval_set = load_retrieval_set()
+    queries, passages = retrieval_set.query_texts, retrieval_set.passage_texts
+    pairs = [(queries[q], passages[p]) for q, judged in retrieval_set.judgements.items() for p in judged]
+    return (pairs * (count // max(len(pairs), 1) + 1))[:count]
+
+
+def plain_transformers_scores(model, tokenizer, pairs, batch_size: int, prompt: str) -> list[float]:
+    """The FlagLLMReranker prompt scored by hand: [BOS] "A: q" \\n "B: p" \\n prompt → "Yes" logit at the end."""
+    yes = tokenizer("Yes", add_special_tokens=False)["input_ids"][0]
+    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id not in (None, tokenizer.pad_token_id) else []
+
+    def ids(text: str) -> list[int]:
+        return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    newline, prompt_ids = ids("\n"), ids(prompt)
+    sequences = [bos + ids(f"A: {q}") + newline + ids(f"B: {p}") + newline + prompt_ids for q, p in pairs]
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    scores: list[float] = []
+    with torch.inference_mode():
+        for start in range(0, len(sequences), batch_size):
+            chunk = sequences[start : start + batch_size]
+            longest = max(map(len, chunk))
+            input_ids = torch.tensor([s + [pad] * (longest - len(s)) for s in chunk])
+            mask = torch.tensor([[1] * len(s) + [0] * (longest - len(s)) for s in chunk])
+            logits = model(input_ids=input_ids, attention_mask=mask).logits
+            last = mask.sum(dim=1) - 1
+            scores += logits[torch.arange(len(chunk)), last, yes].float().tolist()
+    return scores
+
+
+def bench_rerank(report: Report, args, reranker) -> None:
+    from flagdemo.rerankers.inputs import DEFAULT_PROMPT
+
+    pairs = rerank_pairs(args.pairs)
+    batch_size = 16
+    outputs: dict[str, list[float]] = {}
+    medians = alternate(
+        {
+            "flagdemo FlagLLMReranker": lambda: outputs.__setitem__(
+                "flagdemo", reranker.compute_score(pairs, batch_size=batch_size)
+            ),
+            "plain transformers loop": lambda: outputs.__setitem__(
+                "plain",
+                plain_transformers_scores(reranker.model, reranker.tokenizer, pairs, batch_size, DEFAULT_PROMPT),
+            ),
+        },
+        args.runs,
+    )
+    plain = medians["plain transformers loop"]
+    for name, seconds in medians.items():
+        report.add(
+            "rerank",
+            f"{name} ({len(pairs)} pairs, batch {batch_size})",
+            f"{len(pairs) / seconds:.1f} pairs/s, {plain / seconds:.2f}x plain",
+            seconds=seconds,
+            pairs_per_second=len(pairs) / seconds,
+        )
+    difference = float(np.abs(np.array(outputs["flagdemo"]) - np.array(outputs["plain"])).max())
+    report.add("rerank", "flagdemo vs plain max abs score diff", f"{difference:.2e}", max_abs_diff=difference)
+
+
+def bench_sweep(report: Report, args, reranker) -> None:
+    from flagdemo.rerankers import layer_sweep
+
+    pairs = rerank_pairs(args.pairs)
+    final = reranker.valid_layers[-1]
+    medians = alternate(
+        {
+            "all layers": lambda: layer_sweep(reranker, pairs, batch_size=16),
+            "final layer": lambda: layer_sweep(reranker, pairs, layers=[final], batch_size=16),
+        },
+        args.runs,
+    )
+    ratio = medians["all layers"] / medians["final layer"]
+    report.add(
+        "sweep",
+        f"{len(reranker.valid_layers)} layers vs final only ({len(pairs)} pairs)",
+        f"{medians['all layers']:.2f} s vs {medians['final layer']:.2f} s = {ratio:.2f}x",
+        all_layers_seconds=medians["all layers"],
+        final_layer_seconds=medians["final layer"],
+        ratio=ratio,
+    )
+
+
+def bench_load(report: Report, args) -> None:
+    from flagdemo.cache import MODEL_CACHE
+    from flagdemo.loading import smollm2_dir
+    from flagdemo.rerankers import FlagLLMReranker
+
+    started = time.perf_counter()
+    folder = smollm2_dir()
+    report.add("load", "SmolLM2 conversion check / first conversion", f"{time.perf_counter() - started:.2f} s")
+    seconds = []
+    for _ in range(min(args.runs, 3)):
+        MODEL_CACHE.clear()
+        seconds.append(seconds_of(lambda: FlagLLMReranker(str(folder), use_fp16=False)))
+    load = statistics.median(seconds)
+    report.add("load", "SmolLM2 load after conversion (median)", f"{load:.2f} s", seconds=load)
+
+
+def bench_cuda(report: Report, args) -> None:
+    if not torch.cuda.is_available():
+        report.skip("cuda", "no CUDA device on this machine")
+        return
+    from sentence_transformers import SentenceTransformer
+
+    from flagdemo.embedders import FlagModel
+    from flagdemo.loading import bundled_minilm_dir
+
+    folder = str(bundled_minilm_dir())
+    texts = mixed_texts(args.texts)
+    for use_fp16 in (False, True):
+        model = FlagModel(folder, pooling_method="mean", use_fp16=use_fp16, devices="cuda:0")
+        reference = SentenceTransformer(folder, device="cuda:0")
+        if use_fp16:
+            reference.half()
+
+        def synced(function: Callable[[], object]) -> Callable[[], None]:
+            return lambda: (function(), torch.cuda.synchronize())
+
+        medians = alternate(
+            {
+                "flagdemo": synced(lambda m=model: m.encode(texts, batch_size=128)),
+                "sentence-transformers": synced(lambda r=reference: r.encode(texts, batch_size=128)),
+            },
+            args.runs,
+        )
+        label = "fp16" if use_fp16 else "fp32"
+        ratio = medians["sentence-transformers"] / medians["flagdemo"]
+        report.add(
+            "cuda",
+            f"{label} encode batch 128",
+            f"{len(texts) / medians['flagdemo']:.0f} texts/s, {ratio:.2f}x ST",
+            flagdemo_seconds=medians["flagdemo"],
+            st_seconds=medians["sentence-transformers"],
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--machine", default=platform.node() or "machine", help="name for the JSON file")
+    parser.add_argument("--texts", type=int, default=2000, help="encode benchmark size (default 2000)")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 128])
+    parser.add_argument("--pairs", type=int, default=64, help="reranking pairs (default 64)")
+    parser.add_argument("--runs", type=int, default=5, help="runs per contender; the median is reported")
+    parser.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=SECTIONS)
+    parser.add_argument("--out", type=Path, default=None, help="JSON path (default benchmarks/results/<machine>.json)")
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore", category=UserWarning)
+    report = Report(args.machine)
+    report.data["settings"] = {key: value for key, value in vars(args).items() if key != "out"}
+    report.data["torch_threads"] = torch.get_num_threads()
+    print(f"# flagdemo benchmarks on {args.machine}: {cpu_model()}, {os.cpu_count()} cores", flush=True)
+
+    peak = None
+    if "matmul" in args.sections:
+        peak = matmul_peak(args.runs)
+        report.add("matmul", "2048³ fp32 torch.matmul", f"{peak:.1f} GFLOP/s", gflops=peak)
+    if "encode" in args.sections:
+        bench_encode(report, args, peak)
+    if "cache" in args.sections:
+        bench_cache(report, args)
+    if "load" in args.sections:
+        bench_load(report, args)
+    if {"rerank", "sweep"} & set(args.sections):
+        from flagdemo.loading import smollm2_dir
+        from flagdemo.rerankers import FlagLLMReranker
+
+        reranker = FlagLLMReranker(str(smollm2_dir()), use_fp16=False)
+        if "rerank" in args.sections:
+            bench_rerank(report, args, reranker)
+        if "sweep" in args.sections:
+            bench_sweep(report, args, reranker)
+    if "cuda" in args.sections:
+        bench_cuda(report, args)
+    if "app" in args.sections:
+        from benchmarks.app_bench import bench_app
+
+        try:
+            bench_app(report, args)
+        except Exception as error:  # the engine figures above are still worth writing out
+            report.add("app", "failed", f"{type(error).__name__}: {str(error).splitlines()[0][:100]}")
+
+    print(report.table())
+    out = args.out or RESULTS_DIR / f"{args.machine}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report.data, indent=2) + "\n")
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,54 @@
+"""The benchmark suite measures what it says: its baselines compute the same numbers, its arithmetic is right."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmarks.app_bench import percentile
+from benchmarks.run import Report, alternate, encoder_flops, mixed_texts, plain_transformers_scores
+from flagdemo.rerankers import FlagLLMReranker
+from flagdemo.rerankers.inputs import DEFAULT_PROMPT
+
+
+def test_alternate_rotates_the_first_contender_and_times_every_round():
+    calls: list[str] = []
+    medians = alternate({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, runs=3, warmup=True)
+    assert calls == ["a", "b", "a", "b", "b", "a", "a", "b"]
+    assert set(medians) == {"a", "b"} and all(value >= 0 for value in medians.values())
+
+
+def test_mixed_texts_are_deterministic_and_5_to_200_words():
+    texts = mixed_texts(50)
+    assert texts == mixed_texts(50) and texts != mixed_texts(50, seed=1)
+    assert all(5 <= len(text.split()) <= 200 for text in texts)
+
+
+def test_encoder_flops_counts_linear_weights_and_attention():
+    class Config:
+        hidden_size, num_hidden_layers, intermediate_size = 4, 2, 8
+
+    class Model:
+        config = Config()
+
+    linear = 2 * (4 * 4 * 4 + 2 * 4 * 8)  # per token, both layers
+    assert encoder_flops(Model(), [3]) == 2 * linear * 3 + 2 * 4 * 3 * 3 * 4
+
+
+@pytest.mark.parametrize(("folder", "batch_size"), [("llama-decoder", 2), ("llama-decoder-left", 1)])
+def test_plain_transformers_baseline_scores_like_flagllmreranker(tiny_dir, folder, batch_size):
+    """Same prompt, same "Yes" logit (left padding without position ids is FlagEmbedding's own quirk: batch 1)."""
+    reranker = FlagLLMReranker(str(tiny_dir / folder), devices="cpu", use_fp16=False)
+    pairs = [("what is a cat", "a cat is a small animal"), ("hi", "a longer passage about nothing at all, twice")]
+    expected = reranker.compute_score(pairs, batch_size=batch_size)
+    plain = plain_transformers_scores(reranker.model, reranker.tokenizer, pairs, batch_size, DEFAULT_PROMPT)
+    np.testing.assert_allclose(plain, expected, atol=1e-4, rtol=0)
+
+
+def test_percentile_and_report_table():
+    assert percentile([5.0, 1.0, 3.0], 0.5) == 3.0 and percentile([1.0, 2.0], 0.95) == 2.0
+    report = Report("m")
+    report.add("encode", "x", "1 text/s", texts_per_second=1)
+    report.skip("cuda", "no CUDA device")
+    assert "| cuda | skipped | no CUDA device |" in report.table()
+    assert report.data["sections"]["encode"]["x"] == {"texts_per_second": 1}
