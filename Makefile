@@ -52,6 +52,10 @@ test-fast: $(VENV)/.test
 test-e2e: $(VENV)/.test chromium
 	$(PY) -m pytest -m e2e
 
+# 16 concurrent gradio_client users for 60 s against a launched app (FLAGDEMO_LOAD_SECONDS shortens it).
+test-load: $(VENV)/.test
+	$(PY) -m pytest -m load
+
 # Golden outputs from FlagEmbedding 1.4.2 itself, in its own transformers-4.x environment (see golden/README.md).
 golden:
 	$(MAKE) -C golden all

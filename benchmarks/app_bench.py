@@ -133,4 +133,4 @@ def bench_app(report, args) -> None:
         report.skip("app", f"the app does not import: {str(error).splitlines()[0][:80]}")
         return
     bench_umap(report, args.runs)
-    bench_app_process(report, calls=max(args.runs, 10))
+    bench_app_process(report, calls=args.runs)

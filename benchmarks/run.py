@@ -90,13 +90,21 @@ def encoder_flops(model: torch.nn.Module, token_counts: list[int]) -> float:
 
 
 class Report:
-    def __init__(self, machine: str) -> None:
+    def __init__(self, machine: str, out: Path | None = None) -> None:
+        self.out = out
         self.rows: list[tuple[str, str, str]] = []
         self.data: dict = {"machine": machine, "cpu": cpu_model(), "cores": os.cpu_count(), "sections": {}}
 
     def add(self, section: str, what: str, value: str, **data) -> None:
         self.rows.append((section, what, value))
         self.data["sections"].setdefault(section, {})[what] = data or value
+        print(f"  {section}: {what}: {value}", file=sys.stderr, flush=True)
+        if self.out is not None:  # keep what is measured so far, should a later section fail
+            self.write()
+
+    def write(self) -> None:
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        self.out.write_text(json.dumps(self.data, indent=2) + "\n")
 
     def skip(self, section: str, reason: str) -> None:
         self.add(section, "skipped", reason, skipped=reason)
@@ -352,7 +360,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="JSON path (default benchmarks/results/<machine>.json)")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", category=UserWarning)
-    report = Report(args.machine)
+    out = args.out or RESULTS_DIR / f"{args.machine}.json"
+    report = Report(args.machine, out)
     report.data["settings"] = {key: value for key, value in vars(args).items() if key != "out"}
     report.data["torch_threads"] = torch.get_num_threads()
     print(f"# flagdemo benchmarks on {args.machine}: {cpu_model()}, {os.cpu_count()} cores", flush=True)
@@ -387,9 +396,7 @@ def main(argv: list[str] | None = None) -> int:
             report.add("app", "failed", f"{type(error).__name__}: {str(error).splitlines()[0][:100]}")
 
     print(report.table())
-    out = args.out or RESULTS_DIR / f"{args.machine}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report.data, indent=2) + "\n")
+    report.write()
     print(f"wrote {out}", file=sys.stderr)
     return 0
 
