@@ -23,6 +23,7 @@ from flagdemo import catalog
 from flagdemo.devices import resolve_device, resolve_dtype
 from flagdemo.errors import EmptyInputError, InvalidInputError, ResourceLimitError
 from flagdemo.loading import ModelSource, load_tokenizer, resolve_source
+from flagdemo.positions import ensure_inputs_fit
 from flagdemo.results import EncodeResult, Timings
 
 POOLING_METHODS = ("cls", "mean", "last_token")
@@ -340,6 +341,10 @@ class BaseEmbedder:
                 )
         return features
 
+    def _ensure_fits(self, token_counts: list[int], max_length: int) -> None:
+        """InvalidInputError before any forward pass when a text runs past the model's position table."""
+        ensure_inputs_fit(self._backbone().config, token_counts, model_name=self.model_name, max_length=max_length)
+
     def _pad(self, features: list[dict], tokenizer_kwargs: dict) -> dict[str, torch.Tensor]:
         with self._tokenizer_lock:
             batch = self.tokenizer.pad(features, padding=True, return_tensors="pt", **tokenizer_kwargs)
@@ -390,6 +395,7 @@ class BaseEmbedder:
         forward = forward or self._forward
         started = time.perf_counter()
         features = self._tokenize(texts, batch_size, max_length, tokenizer_kwargs)
+        self._ensure_fits([len(feature["input_ids"]) for feature in features], max_length)
         order = np.argsort([-len(feature["input_ids"]) for feature in features])
         ordered = [features[i] for i in order]
         while True:

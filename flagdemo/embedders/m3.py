@@ -393,6 +393,7 @@ class BGEM3FlagModel(BaseEmbedder):
                 return_tensors="pt",
                 **kwargs,
             )
+        self._ensure_fits(encoded["attention_mask"].sum(dim=1).tolist(), max_length)
         return {key: value.to(self.device) for key, value in encoded.items()}
 
     def _score_representations(self, inputs: dict[str, torch.Tensor]):

@@ -67,8 +67,9 @@ class FlagAutoReranker:
                     "its name is not in the reranker registry; pass model_class= for a local folder",
                 )  # fmt: skip
             reranker_class = _class_for(entry.model_class)
-            if trust_remote_code is None:
-                trust_remote_code = entry.trust_remote_code
+            # The registry default never switches remote code on: running it takes the user's own True (checked,
+            # with the catalog's consent and the host's, in BaseReranker before anything is resolved or loaded).
+            trust_remote_code = bool(trust_remote_code)
         return reranker_class(model_name_or_path, use_fp16=use_fp16, trust_remote_code=trust_remote_code, **kwargs)
 
 

@@ -14,9 +14,11 @@ from typing import Any, TypeVar
 
 import torch
 
+from flagdemo import catalog
 from flagdemo.devices import resolve_device
 from flagdemo.errors import InvalidInputError, ResourceLimitError
 from flagdemo.loading import ModelSource, load_tokenizer, resolve_source
+from flagdemo.positions import ensure_inputs_fit
 from flagdemo.rerankers.inputs import apply_instructions, as_pair_list, sigmoid
 from flagdemo.results import RerankResult, Timings
 
@@ -71,6 +73,8 @@ class BaseReranker:
         for name, value in kwargs.items():
             if not hasattr(self, name):
                 setattr(self, name, value)
+        # Before resolve_source: a refused model must not reach the hub (or its cache) at all.
+        catalog.ensure_remote_code_allowed(self.model_name, catalog.lookup(self.model_name), self.trust_remote_code)
         self.source: ModelSource = resolve_source(self.model_name, revision=revision)
         self.tokenizer = load_tokenizer(self.source, trust_remote_code=self.trust_remote_code, cache_dir=cache_dir)
         self.model = self._load_model()
@@ -139,6 +143,11 @@ class BaseReranker:
     def _own_settings(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """Subclass options popped from the call's keyword arguments (prompt, cutoff_layers …)."""
         return {}
+
+    def ensure_fits(self, token_counts: list[int], max_length: int) -> None:
+        """InvalidInputError before any forward pass when a pair runs past the model's position table."""
+        config = getattr(self.model, "config", None)
+        ensure_inputs_fit(config, token_counts, model_name=self.model_name, max_length=max_length, what="Pair")
 
     def _run(self, sentence_pairs, kwargs: dict[str, Any]) -> tuple[list, int, float]:
         pairs = self.get_detailed_inputs(sentence_pairs)

@@ -85,6 +85,7 @@ class FlagReranker(BaseReranker):
 
     def _score_pairs(self, pairs: list[tuple[str, str]], settings: dict[str, Any]) -> tuple[list[float], int]:
         features = self.build_inputs(pairs, settings)
+        self.ensure_fits([len(item["input_ids"]) for item in features], settings["max_length"])
         order = length_order([len(item["input_ids"]) for item in features])
         ordered = [features[index] for index in order]
         batch_size = settings["batch_size"]

@@ -168,6 +168,7 @@ class DecoderReranker(BaseReranker):
             )
             for q, p in zip(query_ids, passage_ids, strict=True)
         ]  # fmt: skip
+        self.ensure_fits([len(ids) for ids in features], max_length)
         return features, order
 
     def padded_batches(self, pairs: list[tuple[str, str]], settings: dict[str, Any]):
