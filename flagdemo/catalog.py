@@ -308,8 +308,8 @@ def in_hub_cache(repo_id: str, revision: str | None = None, cache_dir: str | Non
 
 def location(entry: CatalogEntry) -> Location | None:
     """Where the entry loads from right now: bundled package, FLAGDEMO_MODELS_DIR, hub cache, hub; None if nowhere."""
-    if entry.bundled is not None:
-        return "bundled" if package_dir(entry.bundled) is not None else None
+    if entry.bundled is not None and package_dir(entry.bundled) is not None:
+        return "bundled"
     if local_dir(entry) is not None:
         return "local"
     if in_hub_cache(entry.hub_id):

@@ -27,6 +27,7 @@ from flagdemo.errors import (
     LayerOutOfRangeError,
     UnknownModelError,
 )
+from flagdemo.positions import readable_tokens
 
 if TYPE_CHECKING:
     from flagdemo.results import EncodeResult, LayerSweepResult, RerankResult
@@ -495,20 +496,9 @@ def _is_file(path: Path) -> bool:
         return False
 
 
-def token_limit(model) -> int | None:
-    """How many tokens the model's position embeddings can read (None when it does not say)."""
-    config = getattr(getattr(model, "model", None), "config", None)
-    positions = getattr(config, "max_position_embeddings", None)
-    if not isinstance(positions, int) or positions <= 0:
-        return None
-    if getattr(config, "model_type", "") in ("xlm-roberta", "roberta", "camembert"):
-        positions -= int(getattr(config, "pad_token_id", 1) or 1) + 1  # RoBERTa positions start after padding
-    return positions
-
-
 def check_max_length(model, max_length: int | None) -> None:
     """Refuse a maximum length the model cannot read: its position embeddings end there, and torch would fail."""
-    limit = token_limit(model)
+    limit = readable_tokens(getattr(getattr(model, "model", None), "config", None))
     if max_length is not None and limit is not None and int(max_length) > limit:
         raise InvalidInputError(
             f"The maximum length {int(max_length)} is more than this model can read: choose at most {limit} tokens."

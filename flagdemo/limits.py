@@ -56,8 +56,14 @@ def flag(name: str) -> bool:
 
 
 def public_mode() -> bool:
-    """FLAGDEMO_PUBLIC=1 (what a Space sets): only the app's own and catalog models, never paths or other hub ids."""
-    return flag("FLAGDEMO_PUBLIC")
+    """FLAGDEMO_PUBLIC=1: only the app's own and catalog models, never paths or other hub ids.
+
+    Unset, it is on when running on a Hugging Face Space (which sets SPACE_ID), so a duplicated Space is safe before
+    anyone configures it; FLAGDEMO_PUBLIC=0 turns it off there.
+    """
+    if os.environ.get("FLAGDEMO_PUBLIC", "").strip():
+        return flag("FLAGDEMO_PUBLIC")
+    return bool(os.environ.get("SPACE_ID", "").strip())
 
 
 def debug_mode() -> bool:

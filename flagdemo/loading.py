@@ -148,9 +148,10 @@ def resolve_source(name_or_path: str | os.PathLike, *, revision: str | None = No
                 f"The folder {name!r} has no config.json, so it is not a transformers model folder."
             )
         return ModelSource(name, str(expanded.resolve()), "local", entry, revision)
-    if entry is not None and entry.bundled is not None and name in (entry.key, entry.hub_id):
+    named = entry is not None and name in (entry.key, entry.hub_id)
+    if named and entry.bundled is not None and catalog.package_dir(entry.bundled) is not None:
         return ModelSource(name, str(_BUNDLED_DIRS[entry.key]()), "bundled", entry, revision)
-    if entry is not None and name in (entry.key, entry.hub_id):
+    if named:
         local = catalog.local_dir(entry)
         if local is not None:
             return ModelSource(name, str(local), "local", entry, revision)

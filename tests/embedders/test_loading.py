@@ -25,6 +25,20 @@ def test_minilm_aliases_resolve_to_the_bundled_package(name):
     assert source.entry.pooling == "mean"
 
 
+@pytest.mark.parametrize(
+    ("name", "hub_id"),
+    [("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"),
+     ("SmolLM2-135M-Instruct", "HuggingFaceTB/SmolLM2-135M-Instruct")],
+)  # fmt: skip
+def test_bundled_defaults_fall_back_to_the_hub_without_their_package(monkeypatch, name, hub_id):
+    """A Space installs requirements.txt only: without the model packages the defaults load from the hub."""
+    monkeypatch.setattr(loading.catalog, "package_dir", lambda package: None)
+    monkeypatch.setattr(loading.catalog, "hub_offline", lambda: False)
+    source = loading.resolve_source(name)
+    assert (source.origin, source.path) == ("hub", hub_id)
+    assert loading.catalog.location(source.entry) == "hub"
+
+
 def test_offline_unknown_hub_id_is_refused_with_suggestions(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))

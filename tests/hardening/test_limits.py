@@ -155,3 +155,13 @@ def test_limits_refuse_with_the_typed_error(monkeypatch):
 
 def _must_not_load(*args, **kwargs):
     raise AssertionError("validation must refuse the request before any model is loaded")
+
+
+@pytest.mark.parametrize(
+    ("public", "space_id", "expected"),
+    [("", "", False), ("", "someone/flagdemo", True), ("0", "someone/flagdemo", False), ("1", "", True)],
+)
+def test_public_mode_is_on_by_default_on_a_space(monkeypatch, public, space_id, expected):
+    monkeypatch.setenv("FLAGDEMO_PUBLIC", public)
+    monkeypatch.setenv("SPACE_ID", space_id)
+    assert limits.public_mode() is expected
