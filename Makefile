@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE ?= 1
 export GRADIO_ANALYTICS_ENABLED ?= False
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: run test test-fast test-e2e lint format golden bench test-load chromium clean
+.PHONY: run test test-fast test-e2e lint format golden bench quality test-load chromium clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -41,9 +41,11 @@ chromium:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
-# Everything: lint, unit + in-process tests, gradio_client and browser tests against a launched app, notebooks.
+# Everything: lint, unit + in-process tests, gradio_client and browser tests against a launched app, and the
+# workshop notebooks executed top to bottom (nbmake). The 60 s load test is `make test-load`.
 test: $(VENV)/.test lint chromium
-	$(PY) -m pytest -m "not load"
+	$(VENV)/bin/nbstripout --verify notebooks/*.ipynb
+	$(PY) -m pytest -m "not load" --nbmake tests notebooks
 
 # Quick loop while developing: no launched app, no browser.
 test-fast: $(VENV)/.test
@@ -55,6 +57,14 @@ test-e2e: $(VENV)/.test chromium
 # 16 concurrent gradio_client users for 60 s against a launched app (FLAGDEMO_LOAD_SECONDS shortens it).
 test-load: $(VENV)/.test
 	$(PY) -m pytest -m load
+
+# Benchmarks (report, never assert): prints a table, writes benchmarks/results/<machine>.json.
+bench: $(VENV)/.test
+	$(PY) -m benchmarks.run --machine $${BENCH_MACHINE:-$$(hostname)}
+
+# The default models' retrieval quality on the labelled set (the README's table; ~30 min on 2 CPU cores).
+quality: $(VENV)/.runtime
+	$(PY) -m flagdemo.evaluation
 
 # Golden outputs from FlagEmbedding 1.4.2 itself, in its own transformers-4.x environment (see golden/README.md).
 golden:
