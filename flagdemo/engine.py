@@ -1,8 +1,10 @@
 """The facade the app calls: model names in, numbers out. No gradio here.
 
 ``Engine`` holds the default model names and builds FlagEmbedding-style model objects on demand. The heavy part
-(weights) lives in the process-wide ``MODEL_CACHE`` through ``flagdemo.loading``, so a wrapper is cheap to rebuild
-and nothing big is ever kept in a UI session. Tests build an ``Engine`` that points at tiny local models.
+(weights) lives in the process-wide ``MODEL_CACHE`` through ``flagdemo.loading``, so nothing big is ever kept in a
+UI session; a wrapper is cheap to rebuild (its tokenizer, tens of ms). Plain dense embeddings go through
+``EMBEDDING_CACHE``, so a repeated text is not encoded again.
+Tests build an ``Engine`` that points at tiny local models.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 
 from flagdemo import catalog, limits
 from flagdemo.cache import MODEL_CACHE, ModelCache
+from flagdemo.embedding_cache import EMBEDDING_CACHE, EmbeddingCache
 from flagdemo.errors import (
     EmptyInputError,
     FlagDemoError,
@@ -27,6 +30,7 @@ from flagdemo.errors import (
     LayerOutOfRangeError,
     UnknownModelError,
 )
+from flagdemo.fastpath import check_precision, with_precision
 from flagdemo.positions import readable_tokens
 
 if TYPE_CHECKING:
@@ -123,6 +127,7 @@ class Engine:
     extra_embedders: tuple[str, ...] = ()
     extra_rerankers: tuple[str, ...] = ()
     cache: ModelCache = field(default=MODEL_CACHE, repr=False)
+    embedding_cache: EmbeddingCache = field(default=EMBEDDING_CACHE, repr=False)
 
     # ---- model choices -------------------------------------------------------------------------------------
 
@@ -200,8 +205,14 @@ class Engine:
         max_length: int | None = None,
         normalize: bool = True,
         all_layers: bool = False,
+        precision: str = "fp32",
     ) -> EncodeResult:
-        """Embed ``texts`` as queries, passages or raw text; ``instruction`` None = the model's own."""
+        """Embed ``texts`` as queries, passages or raw text; ``instruction`` None = the model's own.
+
+        ``precision`` 'bf16' / 'int8' runs the approximate CPU modes; the default stays exact, since the tabs without
+        a Precision choice (Compare, Project) must not turn approximate silently. The UI applies FLAGDEMO_PRECISION.
+        """
+        precision = check_precision(precision)
         if mode not in EMBEDDER_MODES:
             raise InvalidInputError(f"Mode must be one of {', '.join(EMBEDDER_MODES)}, not {mode!r}.")
         texts = clean_lines(texts)
@@ -211,13 +222,26 @@ class Engine:
             raise InvalidInputError(f"The maximum length must be at least 2 tokens, not {max_length}.")
         embedder = self.load_embedder(model, normalize=normalize)
         check_max_length(embedder, max_length)
-        return embedder.encode_detailed(
+        return with_precision(embedder, precision).encode_detailed(
             texts,
             mode=mode,
             max_length=None if max_length is None else int(max_length),
             all_layers=all_layers,
             instruction=instruction,
         )
+
+    def embeddings(
+        self, texts: Sequence[str], *, model: str, mode: str = "passage", layer: int | None = None
+    ) -> np.ndarray:
+        """Just the vectors at ``layer`` (None or -1 = final); final-layer vectors come from the embedding cache."""
+        if layer is not None and int(layer) >= 0:
+            return self.pick_layer(self.encode(texts, model=model, mode=mode, all_layers=True), layer)
+        if mode not in EMBEDDER_MODES:
+            raise InvalidInputError(f"Mode must be one of {', '.join(EMBEDDER_MODES)}, not {mode!r}.")
+        texts = clean_lines(texts)
+        if not texts:
+            raise EmptyInputError("There is no text to encode: write at least one line.")
+        return self.embedding_cache.encode(self.load_embedder(model), texts, mode=mode, precision="fp32")
 
     @staticmethod
     def pick_layer(result: EncodeResult, layer: int | None) -> np.ndarray:
@@ -242,15 +266,31 @@ class Engine:
         model: str,
         use_instruction: bool = True,
         max_length: int | None = None,
+        precision: str = "fp32",
     ) -> SimilarityOutcome:
-        """Scores for every query × passage pair as FlagEmbedding computes them (inner products of embeddings)."""
+        """Scores for every query × passage pair as FlagEmbedding computes them (inner products of embeddings).
+
+        Dense-only models take their embeddings from the embedding cache (a repeated text is not encoded again);
+        BGE-M3 needs tokens, sparse weights and ColBERT vectors, so it encodes in full. ``precision`` as in encode.
+        """
+        from flagdemo.embedders import BGEM3FlagModel
+
+        precision = check_precision(precision)
         queries, passages = clean_lines(queries), clean_lines(passages)
         if not queries or not passages:
             raise EmptyInputError("Give at least one query and one passage (one per line).")
         embedder = self.load_embedder(model)
         check_max_length(embedder, max_length)
-        q = embedder.encode_detailed(queries, mode="query" if use_instruction else "raw", max_length=max_length)
-        p = embedder.encode_detailed(passages, mode="passage" if use_instruction else "raw", max_length=max_length)
+        q_mode, p_mode = ("query", "passage") if use_instruction else ("raw", "raw")
+        if not isinstance(embedder, BGEM3FlagModel):
+            q_vectors, p_vectors = (
+                self.embedding_cache.encode(embedder, texts, mode=mode, max_length=max_length, precision=precision)
+                for texts, mode in ((queries, q_mode), (passages, p_mode))
+            )
+            return SimilarityOutcome(dense=q_vectors.astype(np.float64) @ p_vectors.astype(np.float64).T)
+        runner = with_precision(embedder, precision)
+        q = runner.encode_detailed(queries, mode=q_mode, max_length=max_length)
+        p = runner.encode_detailed(passages, mode=p_mode, max_length=max_length)
         outcome = SimilarityOutcome(dense=q.embeddings.astype(np.float64) @ p.embeddings.astype(np.float64).T)
         outcome.query_result, outcome.passage_result = q, p
         if q.lexical_weights is not None and p.lexical_weights is not None:

@@ -23,6 +23,7 @@ import pandas as pd
 from flagdemo import datasets, evaluation, figures, limits, metrics, request_log, tables, text
 from flagdemo.engine import NO_MODEL, Engine, clean_lines
 from flagdemo.errors import FlagDemoError, InvalidInputError
+from flagdemo.fastpath import default_precision, is_approximate
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +139,40 @@ def model_name(value, default: str) -> str:
     if len(value) > MAX_MODEL_NAME:
         raise InvalidInputError(f"A model name has at most {MAX_MODEL_NAME} characters.")
     return value.strip()
+
+
+PRECISION_CHOICES = {
+    "fp32 (exact)": "fp32",
+    "bf16 (approximate)": "bf16",
+    "int8 (approximate, fastest on CPU)": "int8",
+}
+
+
+def precision_label(precision: str) -> str:
+    return next(label for label, key in PRECISION_CHOICES.items() if key == precision)
+
+
+def precision_choice(value) -> str:
+    """The Precision dropdown's value (a label, or fp32 / bf16 / int8) as a precision; empty → FLAGDEMO_PRECISION."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return default_precision()
+    if isinstance(value, str):
+        cleaned = value.strip()
+        if cleaned in PRECISION_CHOICES.values():
+            return cleaned
+        if cleaned in PRECISION_CHOICES:
+            return PRECISION_CHOICES[cleaned]
+    raise InvalidInputError(f"The precision must be one of: {', '.join(PRECISION_CHOICES)}.")
+
+
+def precision_note(precision: str) -> str:
+    """The sentence an approximate result carries ('' for exact fp32)."""
+    if not is_approximate(precision):
+        return ""
+    return (
+        f"Approximate: computed in {precision_label(precision)}, so the numbers differ slightly from "
+        "FlagEmbedding's fp32 results; choose fp32 (exact) to reproduce them."
+    )
 
 
 def method_model(value, default: str) -> str:
@@ -282,9 +317,11 @@ class Handlers:
         normalize: bool = True,
         layer: float = -1,
         token_row: float = 1,
+        precision: str | None = None,
         progress: gr.Progress = gr.Progress(),  # noqa: B008 (gradio's way to ask for a progress bar)
     ):
         model = model_name(model, self.engine.embedder)
+        precision = precision_choice(precision)
         column = column if isinstance(column, str) else "text"
         lines = read_upload(upload, column, limit=limits.MAX_TEXTS) or lines_of(texts, "texts")
         limits.check_texts(lines)
@@ -302,6 +339,7 @@ class Handlers:
             max_length=max_tokens,
             normalize=bool(normalize),
             all_layers=wanted_layer >= 0,
+            precision=precision,
         )
         vectors = self.engine.pick_layer(result, wanted_layer)
         table = tables.encode_table(lines, vectors, token_counts=result.token_counts, truncated=result.truncated)
@@ -320,6 +358,8 @@ class Handlers:
             f"{timings.load_seconds:.2f} s, encoded {timings.n_items} texts / {timings.n_tokens} tokens in "
             f"{timings.run_seconds:.3f} s ({timings.tokens_per_second:.0f} tokens/s)."
         )
+        if is_approximate(precision):
+            timing_md += " " + precision_note(precision)
         if any(result.truncated):
             cut = f"at {max_tokens} tokens" if max_tokens else "at the model's maximum length"
             gr.Warning(f"{sum(result.truncated)} text(s) were longer than the model reads and were cut {cut}.")
@@ -349,9 +389,11 @@ class Handlers:
         w_colbert: float = 1.0,
         pair_query: float = 1,
         pair_passage: float = 1,
+        precision: str | None = None,
         progress: gr.Progress = gr.Progress(),  # noqa: B008 (gradio's way to ask for a progress bar)
     ):
         model = model_name(model, self.engine.embedder)
+        precision = precision_choice(precision)
         rows = lines_of(queries, "queries")
         cols = rows if all_pairs else lines_of(passages, "passages")
         limits.check_texts(rows, "query", "queries")
@@ -365,8 +407,10 @@ class Handlers:
         )
         request_log.note(models=[model], inputs=rows + ([] if all_pairs else cols))
         progress(0.1, desc=f"Loading {model} and encoding")
-        outcome = self.engine.similarity(rows, cols, model=model, use_instruction=use_instruction and not all_pairs)
-        notes = []
+        outcome = self.engine.similarity(
+            rows, cols, model=model, use_instruction=use_instruction and not all_pairs, precision=precision
+        )
+        notes = [precision_note(precision)] if is_approximate(precision) else []
         if outcome.is_m3:
             matrices = {
                 "dense": outcome.dense,
@@ -610,12 +654,10 @@ class Handlers:
             query_lines = [query_text, *query_lines]
             colour_by = "label"
         progress(0.1, desc=f"Encoding {len(texts)} texts with {model}")
-        corpus_result = engine.encode(texts, model=model, mode="passage", all_layers=wanted_layer >= 0)
-        vectors = engine.pick_layer(corpus_result, wanted_layer)
+        vectors = engine.embeddings(texts, model=model, mode="passage", layer=wanted_layer)
         query_vectors = None
         if query_lines:
-            query_result = engine.encode(query_lines, model=model, mode="query", all_layers=wanted_layer >= 0)
-            query_vectors = engine.pick_layer(query_result, wanted_layer)
+            query_vectors = engine.embeddings(query_lines, model=model, mode="query", layer=wanted_layer)
         groups = _colour_groups(colour_by, labels, vectors)
         ids = [f"p{i + 1}" for i in range(len(texts))]
         progress(0.5, desc=f"Projecting with {method.upper()}")
@@ -641,8 +683,7 @@ class Handlers:
         if _chosen_model(model_b) or wanted_b >= 0:
             name_b = model_b if _chosen_model(model_b) else model
             progress(0.75, desc=f"Second map: {name_b}")
-            result_b = engine.encode(texts, model=name_b, mode="passage", all_layers=wanted_b >= 0)
-            vectors_b = engine.pick_layer(result_b, wanted_b)
+            vectors_b = engine.embeddings(texts, model=name_b, mode="passage", layer=wanted_b)
             projection_b = projection.project(vectors_b, **{**params, "dims": 2})
             projection_a = result if params["dims"] == 2 else projection.project(vectors, **{**params, "dims": 2})
             layer_b_name = "final layer" if wanted_b < 0 else f"layer {wanted_b}"
@@ -881,6 +922,7 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
                         with gr.Row():
                             enc_normalize = gr.Checkbox(True, label="Normalise")
                             enc_token_row = gr.Number(1, label="Show tokens of text #", precision=0)
+                        enc_precision = _precision_box("encode-precision")
                 enc_button = gr.Button("Encode", variant="primary", elem_id="encode-run")
                 enc_timing = gr.Markdown(_examples_note(), elem_id="encode-timing")
                 enc_table = gr.DataFrame(label="Embeddings", elem_id="encode-table", wrap=True)
@@ -910,6 +952,7 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
                         enc_normalize,
                         enc_layer,
                         enc_token_row,
+                        enc_precision,
                     ],
                     "outputs": [enc_table, enc_summary, enc_plot, enc_tokens, enc_timing, enc_files],
                 }
@@ -926,6 +969,7 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
                     sim_all_pairs = gr.Checkbox(False, label="All pairs of the first list")
                     sim_instruction = gr.Checkbox(True, label="Use the query instruction")
                     sim_top_k = gr.Number(3, label="Top-k", precision=0)
+                    sim_precision = _precision_box("similarity-precision")
                 with gr.Accordion("BGE-M3: dense / sparse / ColBERT", open=False):
                     with gr.Row():
                         sim_mode = gr.Radio(
@@ -959,6 +1003,7 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
                         sim_w_colbert,
                         sim_pair_q,
                         sim_pair_p,
+                        sim_precision,
                     ],
                     [sim_plot, sim_table, sim_lexical, sim_colbert, sim_note],
                     api_name="similarity",
@@ -1178,3 +1223,14 @@ def _model_box(choices: Sequence[str], value: str, label: str, elem_id: str) -> 
     """A model picker that also accepts a hub id or a local folder typed in."""
     options = list(dict.fromkeys([value, *choices])) if value else list(choices)
     return gr.Dropdown(options, value=value, label=label, allow_custom_value=True, elem_id=elem_id)
+
+
+def _precision_box(elem_id: str) -> gr.Dropdown:
+    """fp32 reproduces FlagEmbedding exactly; the faster CPU modes are opt-in and say they are approximate."""
+    return gr.Dropdown(
+        list(PRECISION_CHOICES),
+        value=precision_label(default_precision()),
+        label="Precision",
+        info="Only fp32 gives FlagEmbedding's exact numbers.",
+        elem_id=elem_id,
+    )
