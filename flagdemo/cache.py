@@ -9,7 +9,6 @@ still kept (everything else is evicted), because refusing it would make it unusa
 from __future__ import annotations
 
 import gc
-import os
 import threading
 import time
 from collections import OrderedDict
@@ -20,6 +19,7 @@ from typing import Any, TypeVar
 import torch
 
 from flagdemo.errors import InvalidInputError
+from flagdemo.limits import env_number
 
 T = TypeVar("T")
 
@@ -89,19 +89,6 @@ class _Slot:
         self.last_used = time.time()
 
 
-def _env_number(name: str, default: float, cast: Callable[[str], float]) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        number = cast(raw)
-    except ValueError:
-        number = -1
-    if number <= 0:
-        raise InvalidInputError(f"The environment variable {name}={raw!r} must be a positive number.")
-    return number
-
-
 class ModelCache:
     """Thread-safe LRU cache of loaded models; concurrent requests for one key run the loader once."""
 
@@ -119,8 +106,8 @@ class ModelCache:
     @classmethod
     def from_env(cls) -> ModelCache:
         """Bounds from FLAGDEMO_MAX_MODELS and FLAGDEMO_MAX_MEMORY_GB (defaults 4 and 8)."""
-        max_models = int(_env_number("FLAGDEMO_MAX_MODELS", DEFAULT_MAX_MODELS, int))
-        max_memory_gb = _env_number("FLAGDEMO_MAX_MEMORY_GB", DEFAULT_MAX_MEMORY_GB, float)
+        max_models = int(env_number("FLAGDEMO_MAX_MODELS", DEFAULT_MAX_MODELS))
+        max_memory_gb = env_number("FLAGDEMO_MAX_MEMORY_GB", DEFAULT_MAX_MEMORY_GB, integer=False)
         return cls(max_models=max_models, max_memory_bytes=int(max_memory_gb * 1024**3))
 
     def get_or_load(self, key: tuple, loader: Callable[[], T], *, describe: str = "") -> T:

@@ -6,9 +6,14 @@ seconds of start-up and pickles the whole model; an interactive explorer is bett
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import torch
 
-from flagdemo.errors import InvalidInputError
+from flagdemo.errors import InvalidInputError, ResourceLimitError
+
+T = TypeVar("T")
 
 
 def _accelerator_available(name: str) -> bool:
@@ -58,3 +63,34 @@ def resolve_dtype(device: torch.device | str, *, use_fp16: bool = False, use_bf1
     if use_fp16:
         return torch.float16
     return torch.float32
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """True only for genuine out-of-memory failures (CUDA, MPS or host allocator)."""
+    if isinstance(error, torch.OutOfMemoryError):
+        return True
+    return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
+
+
+def shrink_on_out_of_memory(
+    work: Callable[[int], T], batch_size: int, *, device: torch.device, what: str, unit: str
+) -> T:
+    """``work(batch_size)``, retried with 3/4 of the batch (FlagEmbedding's probe factor) while memory runs out.
+
+    Only out-of-memory errors shrink the batch (FlagEmbedding shrinks on any RuntimeError, which hides real bugs);
+    when one ``unit`` at a time still does not fit, a ResourceLimitError says what to change.
+    """
+    while True:
+        try:
+            return work(batch_size)
+        except Exception as error:
+            if not is_out_of_memory(error):
+                raise
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            if batch_size <= 1:
+                raise ResourceLimitError(
+                    f"{what} ran out of memory on {device} even one {unit} at a time; use shorter texts "
+                    "(max_length), a smaller model or another device."
+                ) from error
+            batch_size = max(1, batch_size * 3 // 4)

@@ -14,7 +14,6 @@ Bounds (least-recently-used eviction): ``FLAGDEMO_EMBED_CACHE_ENTRIES`` (default
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 from collections import OrderedDict
 
@@ -23,23 +22,11 @@ import numpy as np
 from flagdemo.embedders.base import BaseEmbedder, as_text_list
 from flagdemo.errors import InvalidInputError
 from flagdemo.fastpath import check_precision, default_precision, with_precision
+from flagdemo.limits import env_number
 
 DEFAULT_MAX_ENTRIES = 200_000
 DEFAULT_MAX_MB = 256
 MODES = ("query", "passage", "raw")
-
-
-def _env_number(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or not raw.strip():
-        return default
-    try:
-        value = float(raw)
-    except ValueError as error:
-        raise InvalidInputError(f"{name} must be a number, not {raw!r}.") from error
-    if value < 0:
-        raise InvalidInputError(f"{name} must be zero or more, not {raw!r}.")
-    return value
 
 
 def text_hash(text: str) -> str:
@@ -75,8 +62,8 @@ class EmbeddingCache:
 
     @classmethod
     def from_env(cls) -> EmbeddingCache:
-        entries = _env_number("FLAGDEMO_EMBED_CACHE_ENTRIES", DEFAULT_MAX_ENTRIES)
-        megabytes = _env_number("FLAGDEMO_EMBED_CACHE_MB", DEFAULT_MAX_MB)
+        entries = env_number("FLAGDEMO_EMBED_CACHE_ENTRIES", DEFAULT_MAX_ENTRIES, integer=False, allow_zero=True)
+        megabytes = env_number("FLAGDEMO_EMBED_CACHE_MB", DEFAULT_MAX_MB, integer=False, allow_zero=True)
         return cls(max_entries=int(entries), max_bytes=int(megabytes * 2**20))
 
     def __len__(self) -> int:

@@ -28,17 +28,7 @@ class Setting:
     integer: bool = True
 
     def value(self) -> float:
-        raw = os.environ.get(self.env, "").strip()
-        if not raw:
-            return self.default
-        try:
-            number = int(raw) if self.integer else float(raw)
-        except ValueError:
-            number = 0
-        if number <= 0:
-            kind = "whole number" if self.integer else "number"
-            raise InvalidInputError(f"The environment variable {self.env}={raw!r} must be a positive {kind}.")
-        return number
+        return env_number(self.env, self.default, integer=self.integer)
 
 
 MAX_TEXTS = Setting("FLAGDEMO_MAX_TEXTS", 512, "texts (lines) in one list of one request")
@@ -48,6 +38,23 @@ MAX_UPLOAD_ROWS = Setting("FLAGDEMO_MAX_UPLOAD_ROWS", 2000, "texts read from one
 MAX_PASSAGES = Setting("FLAGDEMO_MAX_PASSAGES", 100, "candidate passages per rerank or layer sweep")
 MAX_POINTS = Setting("FLAGDEMO_MAX_POINTS", 2000, "points (texts + queries) in one projection")
 ALL_SETTINGS = (MAX_TEXTS, MAX_CHARS, MAX_UPLOAD_MB, MAX_UPLOAD_ROWS, MAX_PASSAGES, MAX_POINTS)
+
+
+def env_number(name: str, default: float, *, integer: bool = True, allow_zero: bool = False) -> float:
+    """The number in environment variable ``name`` (``default`` when unset or blank); a sentence naming the variable
+    when it is not a number, or not above zero (at least zero with ``allow_zero``, where 0 switches a feature off)."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        number = int(raw) if integer else float(raw)
+    except ValueError:
+        number = None
+    if number is None or number < 0 or (number == 0 and not allow_zero):
+        kind = "whole number" if integer else "number"
+        bound = "of at least 0" if allow_zero else "above 0"
+        raise InvalidInputError(f"The environment variable {name} must be a {kind} {bound}, not {raw!r}.")
+    return number
 
 
 def flag(name: str) -> bool:

@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 
 from flagdemo import catalog
-from flagdemo.devices import resolve_device, resolve_dtype
-from flagdemo.errors import EmptyInputError, InvalidInputError, ResourceLimitError
+from flagdemo.devices import resolve_device, resolve_dtype, shrink_on_out_of_memory
+from flagdemo.errors import EmptyInputError, InvalidInputError
 from flagdemo.loading import ModelSource, load_tokenizer, resolve_source
 from flagdemo.positions import ensure_inputs_fit
 from flagdemo.results import EncodeResult, Timings
@@ -54,14 +54,6 @@ def pool(last_hidden_state: torch.Tensor, attention_mask: torch.Tensor, method: 
         rows = torch.arange(last_hidden_state.shape[0], device=last_hidden_state.device)
         return last_hidden_state[rows, sequence_lengths]
     raise InvalidInputError(f"Pooling method {method!r} is not supported; use one of {', '.join(POOLING_METHODS)}.")
-
-
-def is_out_of_memory(error: BaseException) -> bool:
-    """True only for genuine out-of-memory failures (CUDA, MPS or host allocator)."""
-    oom_type = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
-    if isinstance(error, oom_type):
-        return True
-    return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
 
 
 def as_text_list(texts: Any, what: str = "sentences") -> tuple[list[str], bool]:
@@ -398,27 +390,15 @@ class BaseEmbedder:
         self._ensure_fits([len(feature["input_ids"]) for feature in features], max_length)
         order = np.argsort([-len(feature["input_ids"]) for feature in features])
         ordered = [features[i] for i in order]
-        while True:
-            try:
-                batches = self._run_batches(
-                    ordered,
-                    batch_size=batch_size,
-                    tokenizer_kwargs=tokenizer_kwargs,
-                    all_layers=all_layers,
-                    forward=forward,
-                )
-                break
-            except Exception as error:
-                if not is_out_of_memory(error):
-                    raise
-                if torch.cuda.is_available():
-                    torch.cuda.empty_cache()
-                if batch_size == 1:
-                    raise ResourceLimitError(
-                        "Encoding ran out of memory even one text at a time; use shorter texts (max_length), "
-                        "a smaller model, or a device with more memory."
-                    ) from error
-                batch_size = max(1, batch_size * 3 // 4)
+        batches = shrink_on_out_of_memory(
+            lambda size: self._run_batches(
+                ordered, batch_size=size, tokenizer_kwargs=tokenizer_kwargs, all_layers=all_layers, forward=forward
+            ),
+            batch_size,
+            device=self.device,
+            what="Encoding",
+            unit="text",
+        )
         inverse = np.argsort(order)
         outputs = _merge(batches, inverse)
         outputs["input_ids"] = [list(features[i]["input_ids"]) for i in range(len(features))]

@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 import torch
 
 from flagdemo import catalog
-from flagdemo.devices import resolve_device
-from flagdemo.errors import InvalidInputError, ResourceLimitError
+from flagdemo.devices import resolve_device, shrink_on_out_of_memory
+from flagdemo.errors import InvalidInputError
 from flagdemo.loading import ModelSource, load_tokenizer, resolve_source
 from flagdemo.positions import ensure_inputs_fit
 from flagdemo.rerankers.inputs import apply_instructions, as_pair_list, sigmoid
@@ -161,21 +161,16 @@ class BaseReranker:
 
     @torch.no_grad()
     def with_oom_retry(self, work: Callable[[], T], settings: dict[str, Any]) -> T:
-        """Run ``work``; on an accelerator out-of-memory error shrink ``settings['batch_size']`` by 3/4 and start
-        over, as FlagEmbedding's batch probe does."""
-        while True:
-            try:
-                return work()
-            except torch.OutOfMemoryError as error:
-                smaller = settings["batch_size"] * 3 // 4
-                if smaller < 1:
-                    raise ResourceLimitError(
-                        f"{self.model_name!r} ran out of memory on {self.device} even one pair at a time; use "
-                        "shorter texts (max_length), a smaller model or another device."
-                    ) from error
-                settings["batch_size"] = smaller
-                if self.device.type == "cuda":
-                    torch.cuda.empty_cache()
+        """Run ``work``; while memory runs out, shrink ``settings['batch_size']`` by 3/4 and start over, as
+        FlagEmbedding's batch probe does."""
+
+        def attempt(batch_size: int) -> T:
+            settings["batch_size"] = batch_size
+            return work()
+
+        return shrink_on_out_of_memory(
+            attempt, settings["batch_size"], device=self.device, what=repr(self.model_name), unit="pair"
+        )
 
 
 def _apply_sigmoid(scores: list) -> list:
