@@ -185,6 +185,52 @@ def bench_encode(report: Report, args, peak: float | None) -> None:
             )
 
 
+def ranking_agreement(exact: tuple[np.ndarray, np.ndarray], fast: tuple[np.ndarray, np.ndarray], k: int = 10) -> dict:
+    """How far a fast mode's (queries, passages) embeddings stay from the exact ones: cosines per text and, per
+    query, whether the top-1, the top-k set and the top-k order are unchanged."""
+    cosines = np.concatenate([(f * e).sum(axis=1) for e, f in zip(exact, fast, strict=True)])
+
+    def top(queries: np.ndarray, passages: np.ndarray) -> np.ndarray:
+        return np.argsort(-(queries @ passages.T), axis=1, kind="stable")[:, :k]
+
+    exact_top, fast_top = top(*exact), top(*fast)
+    overlap = np.array([len(set(a) & set(b)) for a, b in zip(exact_top, fast_top, strict=True)])
+    return {
+        "queries": len(exact_top),
+        "min_cosine": float(cosines.min()),
+        "mean_cosine": float(cosines.mean()),
+        "top1_kept": int((exact_top[:, 0] == fast_top[:, 0]).sum()),
+        "same_topk_set": int((overlap == k).sum()),
+        "same_topk_order": int((exact_top == fast_top).all(axis=1).sum()),
+        "min_topk_overlap": int(overlap.min()),
+    }
+
+
+def bench_fast_mode_agreement(report: Report) -> None:
+    """The fast modes against exact fp32 on the labelled set (48 queries, 321 passages)."""
+    from flagdemo.datasets import load_retrieval_set
+    from flagdemo.embedders import FlagModel
+    from flagdemo.fastpath import with_precision
+    from flagdemo.loading import bundled_minilm_dir
+
+    retrieval_set = load_retrieval_set()
+    queries, passages = list(retrieval_set.query_texts.values()), list(retrieval_set.passage_texts.values())
+    exact = FlagModel(str(bundled_minilm_dir()), pooling_method="mean", use_fp16=False)
+    exact_vectors = (exact.encode(queries), exact.encode(passages))
+    for precision in ("bf16", "int8"):
+        fast = with_precision(exact, precision)
+        agreement = ranking_agreement(exact_vectors, (fast.encode(queries), fast.encode(passages)))
+        n = agreement["queries"]
+        report.add(
+            "fast mode",
+            f"{precision} vs fp32 on the labelled set",
+            f"cosine min {agreement['min_cosine']:.5f}, mean {agreement['mean_cosine']:.5f}; "
+            f"top-1 kept {agreement['top1_kept']}/{n}; top-10 same set {agreement['same_topk_set']}/{n}, "
+            f"same order {agreement['same_topk_order']}/{n}, ≥ {agreement['min_topk_overlap']} of 10 kept",
+            **agreement,
+        )
+
+
 def bench_cache(report: Report, args) -> None:
     from flagdemo.embedders import FlagModel
     from flagdemo.embedding_cache import EmbeddingCache
@@ -371,6 +417,7 @@ def main(argv: list[str] | None = None) -> int:
         peak = matmul_peak(args.runs)
         report.add("matmul", "2048³ fp32 torch.matmul", f"{peak:.1f} GFLOP/s", gflops=peak)
     if "encode" in args.sections:
+        bench_fast_mode_agreement(report)
         bench_encode(report, args, peak)
     if "cache" in args.sections:
         bench_cache(report, args)

@@ -10,16 +10,17 @@ precision of ``flagdemo.embedding_cache.EmbeddingCache.encode`` (the app's cache
 - ``"bf16"``: the forward pass runs under ``torch.autocast("cpu", dtype=torch.bfloat16)``; matrix products run in
   bfloat16 (a speed-up where PyTorch has fast bf16 kernels, e.g. CPUs with AMX), layer norms and softmax stay
   fp32, outputs are fp32.
-- ``"int8"``: ``torch.ao.quantization.quantize_dynamic`` with per-channel int8 weights on every ``nn.Linear``
-  except the down-projections (``in_features > out_features``, e.g. BERT's FFN output), whose inputs carry the
-  activation outliers that per-tensor activation quantisation handles worst (on MiniLM, quantising them too drops
-  the worst-case cosine from ~0.98 to ~0.93). One quantised copy per model lives as long as the fp32 model.
+- ``"int8"``: every ``nn.Linear`` except the down-projections (``in_features > out_features``, e.g. BERT's FFN
+  output, the layers most sensitive to int8) becomes an ``Int8Linear``: per-channel int8 weights and 8-bit dynamic
+  activations through fbgemm's fused kernel, after SmoothQuant-style smoothing of the activation outlier channels,
+  calibrated once per model on the bundled demo sentences. One quantised copy per model lives as long as the fp32
+  model.
 
-Both are CPU-only; on CUDA use the library's own ``use_fp16=True``. Measured on the bundled MiniLM and the labelled set
-(tests/perf): bf16 keeps cosine ≥ 0.999 to the fp32 embeddings, every query's top-1 and ≥ 9 of its top-10 (only
-near-ties swap); int8 is coarser (cosine ≥ 0.95, ~9 of 10 kept). Speed depends on the CPU: on an avx512_bf16 CPU
-without AMX, PyTorch's bf16 matmuls are slower than fp32, while int8 is ~1.5-2× faster; ``python -m
-benchmarks.run`` reports both on the machine at hand.
+Both are CPU-only; on CUDA use the library's own ``use_fp16=True``. Measured on the bundled MiniLM and the labelled
+set (tests/perf): bf16 keeps cosine ≥ 0.9999 to the fp32 embeddings, every query's top-1 and ≥ 9 of its top-10
+(only near-ties swap); int8 keeps cosine ≥ 0.998 (mean 0.9994), every top-1 and ≥ 9 of each top-10. Speed depends
+on the CPU: on an avx512_bf16 CPU without AMX, PyTorch's bf16 matmuls are slower than fp32, while int8 is ~1.5×
+faster; ``python -m benchmarks.run`` reports both on the machine at hand.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ import weakref
 from pathlib import Path
 
 import torch
-from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
 from flagdemo.errors import InvalidInputError
 
@@ -88,20 +88,104 @@ def recommended_precision() -> str:
     return "bf16" if {"avx512_bf16", "amx_bf16"} & features else "int8"
 
 
-def quantised(model: torch.nn.Module) -> torch.nn.Module:
-    """An int8 dynamically quantised copy of ``model`` (its Linear layers), made once per model object."""
+class Int8Linear(torch.nn.Module):
+    """A Linear layer in int8: per-output-channel int8 weights and 8-bit dynamic activations (fbgemm's fused
+    kernel), with the activation outliers smoothed into the weights first.
+
+    Dynamic quantisation scales a whole activation matrix by its largest value. In BERT-style encoders a handful of
+    hidden channels (set by LayerNorm weights) run 5-15x larger than the rest, so one scale for all wastes most of
+    the 8 bits. Dividing each input channel by ``smoothing`` and multiplying the matching weight column by it leaves
+    the product unchanged in exact arithmetic and moves part of the outliers' range into the weights, which are
+    quantised per output channel (SmoothQuant's migration, with strength ``SMOOTHING_ALPHA``).
+    """
+
+    def __init__(self, linear: torch.nn.Linear, smoothing: torch.Tensor, *, reduce_range: bool) -> None:
+        super().__init__()
+        weight = linear.weight.detach().float() * smoothing
+        scales = (weight.abs().amax(dim=1) / 127).clamp(min=1e-12).double()
+        zero_points = torch.zeros(weight.shape[0], dtype=torch.long)
+        with warnings.catch_warnings():  # PyTorch's notice that eager quantised tensors are moving to torchao
+            warnings.simplefilter("ignore", UserWarning)
+            int8_weight = torch.quantize_per_channel(weight, scales, zero_points, 0, torch.qint8)
+        bias = None if linear.bias is None else linear.bias.detach().float()
+        self.packed = torch.ops.quantized.linear_prepack(int8_weight, bias)
+        self.register_buffer("inverse_smoothing", 1.0 / smoothing)
+        self.reduce_range = reduce_range
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.ops.quantized.linear_dynamic(x * self.inverse_smoothing, self.packed, self.reduce_range)
+
+
+SMOOTHING_ALPHA = 0.75  # 0: all range stays in the activations; 1: all of it moves into the weights
+
+
+def smoothing_factors(peaks: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Per input channel: peak |activation|^alpha / peak |weight column|^(1 - alpha) (SmoothQuant's rule)."""
+    activation = peaks.clamp(min=1e-5)
+    column = weight.detach().float().abs().amax(dim=0).clamp(min=1e-5)
+    return (activation.pow(SMOOTHING_ALPHA) / column.pow(1 - SMOOTHING_ALPHA)).clamp(min=1e-5)
+
+
+def activation_peaks(embedder, layer_names: list[str], texts: list[str]) -> dict[str, torch.Tensor]:
+    """Per-channel peak |input| of the named Linear layers while ``embedder`` encodes ``texts`` (fp32)."""
+    peaks: dict[str, torch.Tensor] = {}
+
+    def record(name: str):
+        def hook(module, inputs, output):
+            peak = inputs[0].detach().reshape(-1, inputs[0].shape[-1]).abs().amax(dim=0).float()
+            peaks[name] = peak if name not in peaks else torch.maximum(peaks[name], peak)
+
+        return hook
+
+    handles = [embedder.model.get_submodule(name).register_forward_hook(record(name)) for name in layer_names]
+    try:
+        embedder.encode(texts)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return peaks
+
+
+def calibration_texts() -> list[str]:
+    """The bundled demo sentences: varied lengths, topics and languages, shipped with the package."""
+    from flagdemo.datasets import load_demo_sentences
+
+    return load_demo_sentences()["text"].tolist()
+
+
+def vnni_available() -> bool:
+    """fbgemm's int8 kernels use VNNI dot products where present; without them they need 7-bit activations
+    (``reduce_range``) to avoid 16-bit saturation."""
+    return bool({"avx512_vnni", "avx_vnni"} & cpu_features())
+
+
+def quantised(embedder) -> torch.nn.Module:
+    """The int8 copy of ``embedder.model``, made once per model object and calibrated on the demo sentences.
+
+    Every Linear layer whose output is at least as wide as its input is quantised; the down-projections (e.g.
+    BERT's FFN output, fed by GELU) stay fp32: on MiniLM, quantising them too roughly doubles the cosine error.
+    """
+    model = embedder.model
     with _quantise_lock:
         found = _quantised_models.get(model)
         if found is None:
-            plan = {
-                name: per_channel_dynamic_qconfig
+            names = [
+                name
                 for name, module in model.named_modules()
                 if isinstance(module, torch.nn.Linear) and module.in_features <= module.out_features
-            }
-            with warnings.catch_warnings():  # PyTorch's notice that eager quantisation is moving to torchao
-                warnings.simplefilter("ignore", UserWarning)
-                warnings.simplefilter("ignore", DeprecationWarning)
-                found = quantize_dynamic(copy.deepcopy(model), plan, dtype=torch.qint8)
+            ]
+            peaks = activation_peaks(embedder, names, calibration_texts())
+            found = copy.deepcopy(model)
+            reduce_range = not vnni_available()
+            for name in names:
+                if name not in peaks:  # a layer the forward pass never reaches (e.g. an unused pooler)
+                    continue
+                parent_name, _, child = name.rpartition(".")
+                parent = found.get_submodule(parent_name) if parent_name else found
+                linear = getattr(parent, child)
+                smoothing = smoothing_factors(peaks[name], linear.weight)
+                setattr(parent, child, Int8Linear(linear, smoothing, reduce_range=reduce_range))
             found.eval()
             _quantised_models[model] = found
         return found
@@ -125,7 +209,7 @@ def with_precision(embedder, precision: str):
     fast.precision = precision
     fast.approximate = True
     if precision == "int8":
-        fast.model = quantised(embedder.model)
+        fast.model = quantised(embedder)
     else:
         fast._run_batches = _autocast_bf16(embedder._run_batches)
     return fast

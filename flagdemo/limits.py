@@ -8,6 +8,7 @@ No gradio here: the checks raise flagdemo errors and the app shows their message
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -42,7 +43,8 @@ ALL_SETTINGS = (MAX_TEXTS, MAX_CHARS, MAX_UPLOAD_MB, MAX_UPLOAD_ROWS, MAX_PASSAG
 
 def env_number(name: str, default: float, *, integer: bool = True, allow_zero: bool = False) -> float:
     """The number in environment variable ``name`` (``default`` when unset or blank); a sentence naming the variable
-    when it is not a number, or not above zero (at least zero with ``allow_zero``, where 0 switches a feature off)."""
+    when it is not a finite number, or not above zero (at least zero with ``allow_zero``, where 0 switches a feature
+    off). "inf" and "nan" are refused: an unbounded cache or upload is a setting to spell out, not a float quirk."""
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
@@ -50,7 +52,7 @@ def env_number(name: str, default: float, *, integer: bool = True, allow_zero: b
         number = int(raw) if integer else float(raw)
     except ValueError:
         number = None
-    if number is None or number < 0 or (number == 0 and not allow_zero):
+    if number is None or not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
         kind = "whole number" if integer else "number"
         bound = "of at least 0" if allow_zero else "above 0"
         raise InvalidInputError(f"The environment variable {name} must be a {kind} {bound}, not {raw!r}.")

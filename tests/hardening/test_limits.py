@@ -34,6 +34,16 @@ def test_a_bad_limit_in_the_environment_is_a_sentence(monkeypatch, raw):
         limits.MAX_TEXTS.value()
 
 
+@pytest.mark.parametrize("raw", ["inf", "nan", "-inf", "1e999"])
+def test_a_non_finite_float_setting_is_a_sentence(monkeypatch, raw):
+    monkeypatch.setenv("FLAGDEMO_MAX_UPLOAD_MB", raw)
+    with pytest.raises(InvalidInputError, match=f"FLAGDEMO_MAX_UPLOAD_MB must be a number above 0, not '{raw}'"):
+        limits.MAX_UPLOAD_MB.value()
+    monkeypatch.setenv("FLAGDEMO_EMBED_CACHE_MB", raw)
+    with pytest.raises(InvalidInputError, match="FLAGDEMO_EMBED_CACHE_MB must be a number of at least 0"):
+        limits.env_number("FLAGDEMO_EMBED_CACHE_MB", 1.0, integer=False, allow_zero=True)
+
+
 def test_split_lines_counts_the_dropped_blank_lines():
     assert limits.split_lines("a\n\n  \n\t\nb \n") == (["a", "b"], 3)
     assert limits.split_lines(None) == ([], 0)

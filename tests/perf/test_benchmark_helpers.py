@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from benchmarks.app_bench import percentile
-from benchmarks.run import Report, alternate, encoder_flops, mixed_texts, plain_transformers_scores
+from benchmarks.run import (
+    Report,
+    alternate,
+    encoder_flops,
+    mixed_texts,
+    plain_transformers_scores,
+    ranking_agreement,
+)
 from flagdemo.rerankers import FlagLLMReranker
 from flagdemo.rerankers.inputs import DEFAULT_PROMPT
 
@@ -52,3 +59,17 @@ def test_percentile_and_report_table():
     report.skip("cuda", "no CUDA device")
     assert "| cuda | skipped | no CUDA device |" in report.table()
     assert report.data["sections"]["encode"]["x"] == {"texts_per_second": 1}
+
+
+def test_ranking_agreement_counts_kept_top1_sets_and_orders():
+    passages = np.eye(4)
+    queries = np.array([[0.9, 0.5, 0.1, 0.0], [0.0, 0.1, 0.5, 0.9]])
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    swapped = queries.copy()
+    swapped[0, [0, 1]] = swapped[0, [1, 0]]  # query 0's first two passages trade places
+    agreement = ranking_agreement((queries, passages), (swapped, passages), k=3)
+    assert agreement["queries"] == 2
+    assert agreement["top1_kept"] == 1 and agreement["same_topk_set"] == 2 and agreement["same_topk_order"] == 1
+    assert agreement["min_topk_overlap"] == 3
+    assert agreement["min_cosine"] < 1.0 and agreement["mean_cosine"] < 1.0
+    assert ranking_agreement((queries, passages), (queries, passages), k=3)["min_cosine"] == pytest.approx(1.0)

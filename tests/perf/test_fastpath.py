@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from flagdemo.datasets import load_retrieval_set
 from flagdemo.embedders import FlagModel
 from flagdemo.errors import InvalidInputError
 from flagdemo.fastpath import (
     PRECISIONS,
+    SMOOTHING_ALPHA,
+    Int8Linear,
+    activation_peaks,
+    calibration_texts,
     check_precision,
     default_precision,
     is_approximate,
     quantised,
     recommended_precision,
+    smoothing_factors,
     with_precision,
 )
 from flagdemo.loading import bundled_minilm_dir
@@ -85,14 +91,46 @@ def test_fast_copies_are_labelled_and_leave_the_original_untouched(minilm):
 
 
 def test_int8_quantises_once_per_model_and_keeps_down_projections_float(minilm):
-    import torch
-
-    first, second = quantised(minilm.model), quantised(minilm.model)
+    first, second = quantised(minilm), quantised(minilm)
     assert first is second and first is not minilm.model
-    dynamic = [name for name, module in first.named_modules() if "quantized.dynamic" in type(module).__module__]
-    assert "encoder.layer.0.attention.self.query" in dynamic and "encoder.layer.5.intermediate.dense" in dynamic
+    int8 = {name for name, module in first.named_modules() if isinstance(module, Int8Linear)}
+    assert {"encoder.layer.0.attention.self.query", "encoder.layer.5.intermediate.dense"} <= int8
     down = first.get_submodule("encoder.layer.0.output.dense")
     assert type(down) is torch.nn.Linear and down.weight.dtype == torch.float32
+    assert not any(module._forward_hooks for module in minilm.model.modules())  # calibration hooks removed
+
+
+def test_calibration_finds_the_layernorm_outlier_channels(minilm):
+    """The FFN input of every MiniLM layer has a few channels far above the median: those get the most smoothing."""
+    name = "encoder.layer.2.intermediate.dense"
+    peaks = activation_peaks(minilm, [name], calibration_texts())[name]
+    assert peaks.shape == (384,) and (peaks >= 0).all()
+    assert peaks.max() > 5 * peaks.median()
+    linear = minilm.model.get_submodule(name)
+    smoothing = smoothing_factors(peaks, linear.weight)
+    assert smoothing.argmax() == peaks.argmax()
+    expected = peaks**SMOOTHING_ALPHA / linear.weight.abs().amax(dim=0) ** (1 - SMOOTHING_ALPHA)
+    torch.testing.assert_close(smoothing, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("reduce_range", [False, True])
+def test_int8_linear_smoothing_leaves_the_product_unchanged_up_to_rounding(reduce_range):
+    """Outlier input channels are the case smoothing exists for: the int8 layer stays within 2% of fp32, several
+    times closer than without smoothing."""
+    generator = torch.manual_seed(0)
+    linear = torch.nn.Linear(64, 128)
+    inputs = torch.randn(2, 40, 64, generator=generator)
+    inputs[..., 3] *= 30.0  # one LayerNorm-style outlier channel
+    smoothing = smoothing_factors(inputs.abs().amax(dim=(0, 1)), linear.weight)
+    layer = Int8Linear(linear, smoothing, reduce_range=reduce_range)
+    with torch.inference_mode():
+        exact, approximate = linear(inputs), layer(inputs)
+    assert approximate.shape == exact.shape == (2, 40, 128)
+    error = (approximate - exact).norm() / exact.norm()
+    assert error < 0.02
+    plain = Int8Linear(linear, torch.ones(64), reduce_range=reduce_range)  # without smoothing: coarser
+    with torch.inference_mode():
+        assert (plain(inputs) - exact).norm() / exact.norm() > 3 * error
 
 
 def overlaps(exact: np.ndarray, fast: np.ndarray) -> np.ndarray:
@@ -111,13 +149,13 @@ def test_bf16_matches_fp32_to_cosine_0999_and_keeps_the_top10(embeddings):
     assert (exact == fast).all(axis=1).mean() >= 0.8
 
 
-def test_int8_stays_close_and_keeps_most_of_the_top10(embeddings):
-    """int8 is the coarse mode (documented): cosine ≥ 0.95, ≥ 9 of each query's fp32 top-10 kept on average."""
+def test_int8_stays_close_and_keeps_the_top1_and_9_of_10(embeddings):
+    """Measured: cosine ≥ 0.998 (mean 0.9994), every top-1 and ≥ 9 of each top-10 kept on the labelled set."""
     fp32_q, fp32_p = embeddings["fp32"]
     int8_q, int8_p = embeddings["int8"]
     cosines = np.concatenate([(int8_q * fp32_q).sum(axis=1), (int8_p * fp32_p).sum(axis=1)])
-    assert cosines.min() >= 0.95
+    assert cosines.min() >= 0.997
+    assert cosines.mean() >= 0.999
     exact, fast = top10(fp32_q, fp32_p), top10(int8_q, int8_p)
-    assert overlaps(exact, fast).mean() >= 9
-    assert overlaps(exact, fast).min() >= 7
-    assert (exact[:, 0] == fast[:, 0]).mean() >= 0.95
+    assert overlaps(exact, fast).min() >= 9
+    assert (exact[:, 0] == fast[:, 0]).mean() >= 47 / 48
