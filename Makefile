@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE ?= 1
 export GRADIO_ANALYTICS_ENABLED ?= False
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: run test test-fast test-e2e lint format golden bench quality test-load chromium clean
+.PHONY: run test test-fast test-e2e screenshots lint format golden bench quality test-load chromium clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,10 @@ test-fast: $(VENV)/.test
 
 test-e2e: $(VENV)/.test chromium
 	$(PY) -m pytest -m e2e
+
+# Refresh the README's pictures: the browser test, saving its screenshots into docs/screenshots/.
+screenshots: $(VENV)/.test chromium
+	FLAGDEMO_SCREENSHOTS=docs/screenshots $(PY) -m pytest -m e2e tests/app/test_browser.py
 
 # 16 concurrent gradio_client users for 60 s against a launched app (FLAGDEMO_LOAD_SECONDS shortens it).
 test-load: $(VENV)/.test

@@ -10,6 +10,11 @@ import argparse
 import logging
 import os
 
+# Idle OpenMP threads sleep instead of spinning: on a shared or busy CPU (a Space, a laptop in a workshop) spinning
+# threads wait on each other and a short request took 0.5 s instead of 27 ms; on an idle CPU it costs ~5 ms. Set
+# before torch loads, and only as a default.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from flagdemo.projection import start_warm_up
 from flagdemo.ui import build_demo
 

@@ -2,18 +2,24 @@
 
 ``Engine`` holds the default model names and builds FlagEmbedding-style model objects on demand. The heavy part
 (weights) lives in the process-wide ``MODEL_CACHE`` through ``flagdemo.loading``, so nothing big is ever kept in a
-UI session; a wrapper is cheap to rebuild (its tokenizer, tens of ms). Plain dense embeddings go through
-``EMBEDDING_CACHE``, so a repeated text is not encoded again.
+UI session. The wrappers around the weights (tokenizer, settings, an LLM reranker's checked logit lens) are kept in
+a ``WrapperCache`` while their weights stay cached: rebuilding them took most of a warm click. Plain dense
+embeddings go through ``EMBEDDING_CACHE``, so a repeated text is not encoded again.
 Tests build an ``Engine`` that points at tiny local models.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import threading
 import time
-from collections.abc import Callable, Sequence
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,6 +37,7 @@ from flagdemo.errors import (
     UnknownModelError,
 )
 from flagdemo.fastpath import check_precision, with_precision
+from flagdemo.loading import resolve_source
 from flagdemo.positions import readable_tokens
 
 if TYPE_CHECKING:
@@ -115,6 +122,87 @@ class SimilarityOutcome:
 
 
 @dataclass
+class _HeldWrapper:
+    wrapper: object
+    needs: frozenset  # the model-cache keys loaded when it was built: all must still be loaded for it to be reused
+    busy: threading.Lock = field(default_factory=threading.Lock)
+
+
+class WrapperCache:
+    """Model wrappers kept between calls for as long as every model the cache held when they were built stays there.
+
+    A wrapper around cached weights still costs a tokenizer load (tens of ms) and, for an LLM reranker, a check pass
+    of its logit lens; rebuilding them on every click was most of a warm call. A wrapper is dropped as soon as any
+    model that was loaded when it was built leaves ``model_cache`` (evicted or unloaded), so it never keeps evicted
+    weights alive, and a wrapper whose build made the cache evict is not kept at all. One thread uses a wrapper at a
+    time: a caller that finds it busy gets a private one, as every caller did before.
+    """
+
+    def __init__(self, model_cache: ModelCache, max_wrappers: int = 16) -> None:
+        self.model_cache = model_cache
+        self.max_wrappers = max_wrappers
+        self.builds = 0
+        self._held: OrderedDict[Hashable, _HeldWrapper] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._held.clear()
+
+    @contextmanager
+    def lease(self, key: Hashable, build: Callable[[], object]) -> Iterator:
+        """The kept wrapper for ``key`` (its ``load_seconds`` set to 0: nothing was loaded), else a new one."""
+        held = self._take(key)
+        if held is None:
+            loaded_before = self._loaded()
+            wrapper = build()
+            self.builds += 1
+            held = self._keep(key, wrapper, loaded_before)
+            if held is None:
+                yield wrapper
+                return
+        else:
+            held.wrapper.load_seconds = 0.0
+        try:
+            yield held.wrapper
+        finally:
+            held.busy.release()
+
+    def _loaded(self) -> frozenset:
+        return frozenset(entry.key for entry in self.model_cache.entries())
+
+    def _take(self, key: Hashable) -> _HeldWrapper | None:
+        loaded = self._loaded()
+        with self._lock:
+            self._drop_stale(loaded)
+            held = self._held.get(key)
+            if held is None or not held.busy.acquire(blocking=False):
+                return None
+            self._held.move_to_end(key)
+            return held
+
+    def _keep(self, key: Hashable, wrapper: object, loaded_before: frozenset) -> _HeldWrapper | None:
+        """Keep a new wrapper (returned busy, for its builder) unless building it evicted a model or one is kept."""
+        loaded = self._loaded()
+        with self._lock:
+            self._drop_stale(loaded)
+            if not loaded_before <= loaded or key in self._held:
+                return None
+            held = self._held[key] = _HeldWrapper(wrapper, loaded)
+            held.busy.acquire()
+            while len(self._held) > self.max_wrappers:
+                self._held.popitem(last=False)
+            return held
+
+    def _drop_stale(self, loaded: frozenset) -> None:
+        for key in [key for key, held in self._held.items() if not held.needs <= loaded]:
+            del self._held[key]
+
+
+@dataclass
 class Engine:
     """Default model names and the operations behind each tab."""
 
@@ -128,6 +216,15 @@ class Engine:
     extra_rerankers: tuple[str, ...] = ()
     cache: ModelCache = field(default=MODEL_CACHE, repr=False)
     embedding_cache: EmbeddingCache = field(default=EMBEDDING_CACHE, repr=False)
+    wrappers: WrapperCache = field(init=False, repr=False, compare=False)
+
+    _labelled: weakref.WeakKeyDictionary = field(init=False, repr=False, compare=False)
+    _labelled_lock: threading.Lock = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.wrappers = WrapperCache(self.cache)
+        self._labelled = weakref.WeakKeyDictionary()  # wrapper → its labelled-set encodings, gone with the wrapper
+        self._labelled_lock = threading.Lock()
 
     # ---- model choices -------------------------------------------------------------------------------------
 
@@ -168,6 +265,32 @@ class Engine:
             devices=self.devices,
             trust_remote_code=remote_code_wanted(name, "reranker"),
         )
+
+    @contextmanager
+    def embedder_for(self, name: str, *, normalize: bool = True) -> Iterator:
+        """``load_embedder(name)``, kept between calls (see ``WrapperCache``)."""
+        name = self._require_name(name, "embedder")
+        location = _location(name)
+        if location is None:  # not resolvable: the load says why, in its own sentence
+            yield self.load_embedder(name, normalize=normalize)
+            return
+        key = ("embedder", name, location, bool(normalize), guess_model_class(name, "embedder"),
+               remote_code_wanted(name, "embedder"), self.devices)  # fmt: skip
+        with self.wrappers.lease(key, lambda: self.load_embedder(name, normalize=normalize)) as embedder:
+            yield embedder
+
+    @contextmanager
+    def reranker_for(self, name: str) -> Iterator:
+        """``load_reranker(name)``, kept between calls (see ``WrapperCache``)."""
+        name = self._require_name(name, "reranker")
+        location = _location(name)
+        if location is None:  # not resolvable: the load says why, in its own sentence
+            yield self.load_reranker(name)
+            return
+        key = ("reranker", name, location, guess_model_class(name, "reranker"),
+               remote_code_wanted(name, "reranker"), self.devices)  # fmt: skip
+        with self.wrappers.lease(key, lambda: self.load_reranker(name)) as reranker:
+            yield reranker
 
     def own_models(self) -> set[str]:
         """The models this app was configured with (by its operator, not typed in by a visitor)."""
@@ -220,15 +343,15 @@ class Engine:
             raise EmptyInputError("There is no text to encode: write at least one line.")
         if max_length is not None and int(max_length) < 2:
             raise InvalidInputError(f"The maximum length must be at least 2 tokens, not {max_length}.")
-        embedder = self.load_embedder(model, normalize=normalize)
-        check_max_length(embedder, max_length)
-        return with_precision(embedder, precision).encode_detailed(
-            texts,
-            mode=mode,
-            max_length=None if max_length is None else int(max_length),
-            all_layers=all_layers,
-            instruction=instruction,
-        )
+        with self.embedder_for(model, normalize=normalize) as embedder:
+            check_max_length(embedder, max_length)
+            return with_precision(embedder, precision).encode_detailed(
+                texts,
+                mode=mode,
+                max_length=None if max_length is None else int(max_length),
+                all_layers=all_layers,
+                instruction=instruction,
+            )
 
     def embeddings(
         self, texts: Sequence[str], *, model: str, mode: str = "passage", layer: int | None = None
@@ -241,7 +364,8 @@ class Engine:
         texts = clean_lines(texts)
         if not texts:
             raise EmptyInputError("There is no text to encode: write at least one line.")
-        return self.embedding_cache.encode(self.load_embedder(model), texts, mode=mode, precision="fp32")
+        with self.embedder_for(model) as embedder:
+            return self.embedding_cache.encode(embedder, texts, mode=mode, precision="fp32")
 
     @staticmethod
     def pick_layer(result: EncodeResult, layer: int | None) -> np.ndarray:
@@ -254,7 +378,8 @@ class Engine:
         return result.layer_embeddings[int(layer)]
 
     def num_layers(self, model: str) -> int:
-        return int(self.load_embedder(model).num_layers)
+        with self.embedder_for(model) as embedder:
+            return int(embedder.num_layers)
 
     # ---- Similarity ---------------------------------------------------------------------------------------
 
@@ -279,18 +404,18 @@ class Engine:
         queries, passages = clean_lines(queries), clean_lines(passages)
         if not queries or not passages:
             raise EmptyInputError("Give at least one query and one passage (one per line).")
-        embedder = self.load_embedder(model)
-        check_max_length(embedder, max_length)
         q_mode, p_mode = ("query", "passage") if use_instruction else ("raw", "raw")
-        if not isinstance(embedder, BGEM3FlagModel):
-            q_vectors, p_vectors = (
-                self.embedding_cache.encode(embedder, texts, mode=mode, max_length=max_length, precision=precision)
-                for texts, mode in ((queries, q_mode), (passages, p_mode))
-            )
-            return SimilarityOutcome(dense=q_vectors.astype(np.float64) @ p_vectors.astype(np.float64).T)
-        runner = with_precision(embedder, precision)
-        q = runner.encode_detailed(queries, mode=q_mode, max_length=max_length)
-        p = runner.encode_detailed(passages, mode=p_mode, max_length=max_length)
+        with self.embedder_for(model) as embedder:
+            check_max_length(embedder, max_length)
+            if not isinstance(embedder, BGEM3FlagModel):
+                q_vectors, p_vectors = (
+                    self.embedding_cache.encode(embedder, texts, mode=mode, max_length=max_length, precision=precision)
+                    for texts, mode in ((queries, q_mode), (passages, p_mode))
+                )
+                return SimilarityOutcome(dense=q_vectors.astype(np.float64) @ p_vectors.astype(np.float64).T)
+            runner = with_precision(embedder, precision)
+            q = runner.encode_detailed(queries, mode=q_mode, max_length=max_length)
+            p = runner.encode_detailed(passages, mode=p_mode, max_length=max_length)
         outcome = SimilarityOutcome(dense=q.embeddings.astype(np.float64) @ p.embeddings.astype(np.float64).T)
         outcome.query_result, outcome.passage_result = q, p
         if q.lexical_weights is not None and p.lexical_weights is not None:
@@ -351,22 +476,24 @@ class Engine:
         return outcomes
 
     def _bi_encoder_scores(self, model: str, query: str, passages: list[str]) -> MethodOutcome:
-        embedder = self.load_embedder(model)
-        started = time.perf_counter()
-        q = embedder.encode_detailed([query], mode="query")
-        p = embedder.encode_detailed(passages, mode="passage")
+        with self.embedder_for(model) as embedder:
+            started = time.perf_counter()
+            q = embedder.encode_detailed([query], mode="query")
+            p = embedder.encode_detailed(passages, mode="passage")
+            load_seconds = float(getattr(embedder, "load_seconds", 0.0))
         scores = (q.embeddings.astype(np.float64) @ p.embeddings.astype(np.float64).T)[0]
         return MethodOutcome(
             method="bi-encoder",
             model=model,
             scores=scores.tolist(),
-            load_seconds=float(getattr(embedder, "load_seconds", 0.0)),
+            load_seconds=load_seconds,
             run_seconds=time.perf_counter() - started,
             n_tokens=sum(q.token_counts) + sum(p.token_counts),
         )
 
     def _reranker_scores(self, method: str, model: str, pairs: list[tuple[str, str]]) -> MethodOutcome:
-        result: RerankResult = self.load_reranker(model).compute_score_detailed(pairs)
+        with self.reranker_for(model) as reranker:
+            result: RerankResult = reranker.compute_score_detailed(pairs)
         return _outcome_from_rerank(method, model, result)
 
     def _cutoff_scores(
@@ -375,19 +502,20 @@ class Engine:
         """A layer-wise reranker's native head at ``cutoff_layer``, or the logit lens for any other LLM reranker."""
         from flagdemo.rerankers import layer_sweep
 
-        reranker = self.load_reranker(model)
         layer = int(cutoff_layer) if cutoff_layer is not None else None
-        if layer is not None:
-            _check_layer(reranker, layer)
-        started = time.perf_counter()
-        sweep: LayerSweepResult = layer_sweep(reranker, pairs, layers=None if layer is None else [layer])
+        with self.reranker_for(model) as reranker:
+            if layer is not None:
+                _check_layer(reranker, layer)
+            started = time.perf_counter()
+            sweep: LayerSweepResult = layer_sweep(reranker, pairs, layers=None if layer is None else [layer])
+            load_seconds = float(getattr(reranker, "load_seconds", 0.0))
         scores = np.asarray(sweep.scores, dtype=np.float64)[-1]
         return MethodOutcome(
             method=method,
             model=f"{model} ({sweep.method})",
             scores=scores.tolist(),
             normalized=(1.0 / (1.0 + np.exp(-scores))).tolist(),
-            load_seconds=float(getattr(reranker, "load_seconds", 0.0)),
+            load_seconds=load_seconds,
             run_seconds=time.perf_counter() - started,
         )
 
@@ -402,16 +530,18 @@ class Engine:
         query, passages = (query or "").strip(), clean_lines(passages)
         if not query or not passages:
             raise EmptyInputError("Give a query and at least one passage (one per line).")
-        reranker = self.load_reranker(model)
-        for layer in layers or ():
-            _check_layer(reranker, int(layer))
-        return layer_sweep(reranker, [(query, p) for p in passages], layers=None if layers is None else list(layers))
+        with self.reranker_for(model) as reranker:
+            for layer in layers or ():
+                _check_layer(reranker, int(layer))
+            return layer_sweep(
+                reranker, [(query, p) for p in passages], layers=None if layers is None else list(layers)
+            )
 
     def valid_layers(self, model: str) -> list[int]:
         """The layers a reranker can be cut at (layer-wise heads, or every decoder layer for the logit lens)."""
-        reranker = self.load_reranker(model)
-        valid = list(getattr(reranker, "valid_layers", []) or [])
-        return valid or list(range(1, int(reranker.num_layers) + 1))
+        with self.reranker_for(model) as reranker:
+            valid = list(getattr(reranker, "valid_layers", []) or [])
+            return valid or list(range(1, int(reranker.num_layers) + 1))
 
     def embedder_layer_sweep(
         self, model: str, query: str, passages: Sequence[str], layers: Sequence[int] | None
@@ -422,11 +552,11 @@ class Engine:
         query, passages = (query or "").strip(), clean_lines(passages)
         if not query or not passages:
             raise EmptyInputError("Give a query and at least one passage (one per line).")
-        embedder = self.load_embedder(model)
-        started = time.perf_counter()
-        q = embedder.encode_detailed([query], mode="query", all_layers=True)
-        p = embedder.encode_detailed(passages, mode="passage", all_layers=True)
-        seconds = time.perf_counter() - started
+        with self.embedder_for(model) as embedder:
+            started = time.perf_counter()
+            q = embedder.encode_detailed([query], mode="query", all_layers=True)
+            p = embedder.encode_detailed(passages, mode="passage", all_layers=True)
+            seconds = time.perf_counter() - started
         top = q.layer_embeddings.shape[0] - 1
         chosen = list(range(1, top + 1)) if layers is None else [int(layer) for layer in layers]
         for layer in chosen:
@@ -448,7 +578,8 @@ class Engine:
         """Dense retrieval over a labelled set for each (model, layer, name); layer None/-1 = final.
 
         Same scoring as ``evaluation.retrieve`` (cosine of query-mode and passage-mode embeddings), but at any layer,
-        so an embedder can be compared with itself cut short. Each model encodes the set once, for all its layers.
+        so an embedder can be compared with itself cut short. Each model encodes the set once, for all its layers,
+        and a repeated comparison reuses those encodings (see ``labelled_encodings``).
         """
         from flagdemo import evaluation
 
@@ -459,19 +590,43 @@ class Engine:
             wanted = None if layer is None or int(layer) < 0 else int(layer)
             if model not in encoded:
                 all_layers = any(m == model and lay is not None and int(lay) >= 0 for m, lay, _ in specs)
-                started = time.perf_counter()
-                queries = self.encode(
-                    retrieval_set.queries["text"].tolist(), model=model, mode="query", all_layers=all_layers
+                encoded[model] = self.labelled_encodings(
+                    model,
+                    retrieval_set.queries["text"].tolist(),
+                    retrieval_set.passages["text"].tolist(),
+                    all_layers=all_layers,
                 )
-                passages = self.encode(
-                    retrieval_set.passages["text"].tolist(), model=model, mode="passage", all_layers=all_layers
-                )
-                encoded[model] = (queries, passages, time.perf_counter() - started)
             queries, passages, seconds = encoded[model]
             scores = _unit_rows(self.pick_layer(queries, wanted)) @ _unit_rows(self.pick_layer(passages, wanted)).T
             run = evaluation.run_from_scores(scores, query_ids, passage_ids)
             runs.append(evaluation.evaluate_run(run, retrieval_set, k, name=name, seconds=seconds))
         return runs
+
+    def labelled_encodings(
+        self, model: str, queries: Sequence[str], passages: Sequence[str], *, all_layers: bool
+    ) -> tuple[EncodeResult, EncodeResult, float]:
+        """Exact fp32 query and passage encodings of a labelled set, and the seconds encoding them took.
+
+        They are kept with the model's wrapper (at most two sets per wrapper) and reused while it is kept: the same
+        texts in the same batches give the same numbers, so a repeated comparison need not encode the set again.
+        """
+        queries, passages = clean_lines(queries), clean_lines(passages)
+        if not queries or not passages:
+            raise EmptyInputError("There is no text to encode: write at least one line.")
+        digest = hashlib.sha256(json.dumps([queries, passages]).encode("utf-8", "surrogatepass")).hexdigest()
+        key = (bool(all_layers), digest)
+        with self.embedder_for(model) as embedder:
+            with self._labelled_lock:
+                kept = self._labelled.setdefault(embedder, OrderedDict())
+            found = kept.get(key)
+            if found is None:
+                started = time.perf_counter()
+                query_result = embedder.encode_detailed(queries, mode="query", all_layers=all_layers)
+                passage_result = embedder.encode_detailed(passages, mode="passage", all_layers=all_layers)
+                found = kept[key] = (query_result, passage_result, time.perf_counter() - started)
+                while len(kept) > 2:
+                    kept.popitem(last=False)
+        return found
 
     def model_kind(self, name: str) -> str:
         """'embedder' or 'reranker' for a catalog name or local folder (decoders count as rerankers here)."""
@@ -519,6 +674,7 @@ class Engine:
 
     def unload(self, key_text: str) -> bool:
         """Drop the cache entry whose key (as shown in the table) matches; all of them for 'all'."""
+        self.wrappers.clear()  # a kept wrapper must not hold on to weights the user asked to free
         if key_text == "all":
             had = len(self.cache) > 0
             self.cache.clear()
@@ -527,6 +683,14 @@ class Engine:
             if " | ".join(map(str, entry.key)) == key_text:
                 return self.cache.unload(entry.key)
         return False
+
+
+def _location(name: str) -> str | None:
+    """Where ``name`` loads from now (a folder or hub id), None when it does not resolve."""
+    try:
+        return resolve_source(name).path
+    except (FlagDemoError, OSError):
+        return None
 
 
 def _is_file(path: Path) -> bool:

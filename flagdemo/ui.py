@@ -765,7 +765,8 @@ class Handlers:
         per_query.to_csv(csv_path, index=False)
         note = (
             f"{len(per_query)} labelled queries, {len(labelled.passages)} passages. A = {comparison.names[0]}, "
-            f"B = {comparison.names[1]}. Encoding took {encode_time}. Mean Jaccard overlap of the two top-{cutoff} "
+            f"B = {comparison.names[1]}. Encoding took {encode_time} (a repeated comparison reuses the embeddings "
+            f"while the model stays loaded). Mean Jaccard overlap of the two top-{cutoff} "
             f"lists: {comparison.mean_jaccard:.3f}."
         )
         return (

@@ -1,7 +1,9 @@
 """The app in a real browser (Debian's chromium driven by playwright), on the real offline default models.
 
 Visits every tab, runs its prefilled example, checks that the plotly chart and the table rendered, switches a model,
-triggers an error and reads its message, and saves a screenshot per tab to docs/screenshots/ for the README.
+triggers an error and reads its message, and saves a screenshot per tab (and checks it is a real image). The
+screenshots go to a temporary folder, or to $FLAGDEMO_SCREENSHOTS: `make screenshots` points it at docs/screenshots/
+to refresh the README's pictures, so an ordinary test run leaves the working tree clean.
 """
 
 from __future__ import annotations
@@ -13,8 +15,6 @@ import pytest
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOTS = ROOT / "docs" / "screenshots"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -37,6 +37,20 @@ TABS = [
 ]
 TABLE_OF = {"sweep": "sweep-ranking", "compare": "compare-summary", "models": "models-catalog"}
 PLOT_OF = {"sweep": "sweep-plot", "compare": "compare-plot"}
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory) -> Path:
+    folder = Path(os.environ.get("FLAGDEMO_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def save_screenshot(page, path: Path, *, full_page: bool) -> None:
+    """A PNG of the page, checked to be one (signature and a plausible size)."""
+    page.screenshot(path=str(path), full_page=full_page)
+    data = path.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 10_000, path
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +88,7 @@ def _open_tab(page, label: str) -> None:
 
 
 @pytest.mark.parametrize(("label", "prefix", "expected"), TABS, ids=[t[1] for t in TABS])
-def test_every_tab_runs_its_example(page, label, prefix, expected):
+def test_every_tab_runs_its_example(page, screenshots, label, prefix, expected):
     from playwright.sync_api import expect
 
     _open_tab(page, label)
@@ -86,8 +100,7 @@ def test_every_tab_runs_its_example(page, label, prefix, expected):
         plot = page.locator(f"#{PLOT_OF.get(prefix, prefix + '-plot')} .js-plotly-plot")
         expect(plot).to_be_visible(timeout=RUN_TIMEOUT_MS)
         expect(plot.locator(".main-svg").first).to_be_attached()
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{prefix}.png"), full_page=True)
+    save_screenshot(page, screenshots / f"{prefix}.png", full_page=True)
 
 
 def test_switching_the_sweep_to_an_embedder(page):
@@ -102,7 +115,7 @@ def test_switching_the_sweep_to_an_embedder(page):
     expect(page.locator("#sweep-ranking")).to_contain_text("L6")
 
 
-def test_an_unknown_model_shows_its_error_message(page):
+def test_an_unknown_model_shows_its_error_message(page, screenshots):
     from playwright.sync_api import expect
 
     _open_tab(page, "Encode")
@@ -111,5 +124,4 @@ def test_an_unknown_model_shows_its_error_message(page):
     model.press("Enter")
     page.locator("#encode-run").click()
     expect(page.get_by_text("Did you mean 'bge-small-en'").first).to_be_visible(timeout=60_000)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "error.png"))
+    save_screenshot(page, screenshots / "error.png", full_page=False)
