@@ -2,8 +2,8 @@
 
 The app runs as its own process (``python app.py --port P``) and is driven through gradio_client with each
 endpoint's default inputs, as a user's first click would be. UMAP is timed in this process on random unit vectors
-of MiniLM's width after one warm-up fit (numba compiled). Peak RSS is the app process's (VmHWM); a per-size UMAP
-peak cannot be read in this process, whose peak the models loaded earlier already set.
+of MiniLM's width after one warm-up fit (numba compiled), each size in a fresh process so that its peak RSS (VmHWM) is
+its own. The app's peak RSS is the app process's.
 
 Warm latency is timed over at least ``WARM_CALLS`` calls per endpoint (more when ``--runs`` asks for more), so a p95
 is a real tail and not the slowest of five. /similarity's default is 2 queries × 5 passages; the issue's target is
@@ -118,21 +118,57 @@ def bench_app_process(report, calls: int = WARM_CALLS, timeout: float = 300.0) -
             process.kill()
 
 
-def bench_umap(report, runs: int) -> None:
+def umap_in_this_process(size: int, runs: int) -> dict:
+    """Median seconds of a warm UMAP fit of ``size`` random unit vectors (MiniLM's width), and this process's peak
+    RSS after the warm-up and at the end: run in a fresh process per size, so each size has its own peak."""
+    import json
+
     from flagdemo.projection import project, warm_up
 
     warm_up()
+    after_warm_up = peak_rss_mb(os.getpid())
     rng = np.random.default_rng(0)
+    points = rng.normal(size=(size, 384)).astype(np.float32)
+    points /= np.linalg.norm(points, axis=1, keepdims=True)
+    seconds = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        project(points, method="umap", dims=2)
+        seconds.append(time.perf_counter() - began)
+    result = {
+        "seconds": statistics.median(seconds),
+        "runs": runs,
+        "peak_rss_mb": peak_rss_mb(os.getpid()),
+        "warm_up_peak_rss_mb": after_warm_up,
+    }
+    print(json.dumps(result))
+    return result
+
+
+def bench_umap(report, runs: int) -> None:
+    import json
+
     for size in UMAP_SIZES:
-        points = rng.normal(size=(size, 384)).astype(np.float32)
-        points /= np.linalg.norm(points, axis=1, keepdims=True)
-        seconds = []
-        for _ in range(max(1, runs if size < 5000 else min(runs, 2))):
-            began = time.perf_counter()
-            project(points, method="umap", dims=2)
-            seconds.append(time.perf_counter() - began)
-        median = statistics.median(seconds)
-        report.add("umap", f"{size} points, warm (median of {len(seconds)})", f"{median:.2f} s", seconds=median)
+        size_runs = max(1, runs if size < 5000 else min(runs, 2))
+        child = subprocess.run(
+            [sys.executable, "-m", "benchmarks.app_bench", "umap", str(size), str(size_runs)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
+        )
+        if child.returncode != 0:
+            report.add("umap", f"{size} points", f"failed: {(child.stderr.strip().splitlines() or ['?'])[-1][:80]}")
+            continue
+        measured = json.loads(child.stdout.strip().splitlines()[-1])
+        report.add(
+            "umap",
+            f"{size} points, warm (median of {size_runs})",
+            f"{measured['seconds']:.2f} s, peak RSS {measured['peak_rss_mb']:.0f} MiB "
+            f"({measured['warm_up_peak_rss_mb']:.0f} MiB after the warm-up)",
+            **measured,
+        )
 
 
 def bench_app(report, args) -> None:
@@ -143,3 +179,9 @@ def bench_app(report, args) -> None:
         return
     bench_umap(report, args.runs)
     bench_app_process(report, calls=max(WARM_CALLS, args.runs))
+
+
+if __name__ == "__main__":  # `python -m benchmarks.app_bench umap SIZE RUNS`: one UMAP size in a fresh process
+    if len(sys.argv) != 4 or sys.argv[1] != "umap":
+        raise SystemExit("usage: python -m benchmarks.app_bench umap SIZE RUNS")
+    umap_in_this_process(int(sys.argv[2]), int(sys.argv[3]))

@@ -73,3 +73,14 @@ def test_ranking_agreement_counts_kept_top1_sets_and_orders():
     assert agreement["min_topk_overlap"] == 3
     assert agreement["min_cosine"] < 1.0 and agreement["mean_cosine"] < 1.0
     assert ranking_agreement((queries, passages), (queries, passages), k=3)["min_cosine"] == pytest.approx(1.0)
+
+
+def test_umap_size_reports_its_time_and_its_own_peak_memory(capsys):
+    import json
+
+    from benchmarks.app_bench import umap_in_this_process
+
+    measured = umap_in_this_process(60, 2)
+    assert measured["runs"] == 2 and measured["seconds"] > 0
+    assert measured["peak_rss_mb"] >= measured["warm_up_peak_rss_mb"] > 50
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == measured
