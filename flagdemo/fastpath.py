@@ -82,12 +82,6 @@ def cpu_features() -> set[str]:
     return set()
 
 
-def recommended_precision() -> str:
-    """The faster approximate mode for this CPU: bf16 where the CPU has native bf16 dot products, else int8."""
-    features = cpu_features()
-    return "bf16" if {"avx512_bf16", "amx_bf16"} & features else "int8"
-
-
 class Int8Linear(torch.nn.Module):
     """A Linear layer in int8: per-output-channel int8 weights and 8-bit dynamic activations (fbgemm's fused
     kernel), with the activation outliers smoothed into the weights first.

@@ -19,7 +19,6 @@ from flagdemo.fastpath import (
     default_precision,
     is_approximate,
     quantised,
-    recommended_precision,
     smoothing_factors,
     with_precision,
 )
@@ -71,10 +70,6 @@ def test_default_precision_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("FLAGDEMO_PRECISION", "fast")
     with pytest.raises(InvalidInputError, match="FLAGDEMO_PRECISION must be one of"):
         default_precision()
-
-
-def test_recommended_precision_is_an_approximate_mode():
-    assert recommended_precision() in ("bf16", "int8")
 
 
 def test_fast_copies_are_labelled_and_leave_the_original_untouched(minilm):
