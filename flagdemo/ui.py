@@ -95,14 +95,21 @@ def lines_of(value: str | None, what: str) -> list[str]:
     return lines
 
 
-def whole_number(value, name: str, *, default: int, minimum: int | None = None, maximum: int | None = None) -> int:
-    """A numeric widget's value as an int (None → ``default``), or a sentence saying what was wrong with it."""
+def _widget_float(value, name: str) -> float | None:
+    """A numeric widget's value as a float, None when left empty, or a sentence when it is not a number."""
     if value is None or value == "":
-        return default
+        return None
     try:
-        number = float(value)
+        return float(value)
     except (TypeError, ValueError):
         raise InvalidInputError(f"{name} must be a number, not {str(value)[:40]!r}.") from None
+
+
+def whole_number(value, name: str, *, default: int, minimum: int | None = None, maximum: int | None = None) -> int:
+    """A numeric widget's value as an int (None → ``default``), or a sentence saying what was wrong with it."""
+    number = _widget_float(value, name)
+    if number is None:
+        return default
     if not np.isfinite(number) or not number.is_integer():
         raise InvalidInputError(f"{name} must be a whole number, not {value}.")
     number = int(number)
@@ -118,12 +125,9 @@ def whole_number(value, name: str, *, default: int, minimum: int | None = None, 
 
 def real_number(value, name: str, *, default: float, minimum: float = 0.0, maximum: float | None = None) -> float:
     """A numeric widget's value as a finite float within bounds (None → ``default``)."""
-    if value is None or value == "":
+    number = _widget_float(value, name)
+    if number is None:
         return default
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"{name} must be a number, not {str(value)[:40]!r}.") from None
     if not np.isfinite(number) or number < minimum or (maximum is not None and number > maximum):
         upper = f" and at most {maximum:g}" if maximum is not None else ""
         raise InvalidInputError(f"{name} must be a number of at least {minimum:g}{upper}, not {value}.")

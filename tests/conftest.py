@@ -20,3 +20,38 @@ TINY = ASSETS / "tiny"
 def tiny_dir():
     """Folder of the committed tiny models (built by golden/make_tiny_models.py)."""
     return TINY
+
+
+@pytest.fixture(scope="session")
+def tiny_engine(tiny_dir):
+    """Every tab's roles filled by tiny models: a BERT embedder, a BGE-M3-shaped XLM-R, a BERT cross-encoder,
+    a Llama LLM reranker and a MiniCPM layer-wise reranker (layers 2-6)."""
+    from flagdemo.engine import Engine
+
+    return Engine(
+        embedder=str(tiny_dir / "bert-embedder"),
+        llm_reranker=str(tiny_dir / "llama-decoder"),
+        cross_encoder=str(tiny_dir / "bert-cross-encoder"),
+        layerwise_reranker=str(tiny_dir / "minicpm-layerwise"),
+        cutoff_layer=3,
+        extra_embedders=(str(tiny_dir / "xlmr-m3"),),
+    )
+
+
+@pytest.fixture
+def count_forwards(monkeypatch):
+    """``count_forwards(module)`` → a list that grows by one per forward pass of ``module`` (its instance
+    ``forward`` is wrapped, so the shared weights stay intact)."""
+
+    def watch(module):
+        calls = []
+        original = module.forward
+
+        def counted(*args, **kwargs):
+            calls.append(1)
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(module, "forward", counted)
+        return calls
+
+    return watch

@@ -1,4 +1,4 @@
-"""App fixtures: an Engine on the committed tiny models, the Blocks built from it, and a launched server."""
+"""App fixtures (the tiny-model Engine is in tests/conftest.py): the Blocks built from it, and a launched server."""
 
 from __future__ import annotations
 
@@ -7,23 +7,7 @@ import tempfile
 
 import pytest
 
-from flagdemo.engine import Engine
-
 os.environ.setdefault("GRADIO_TEMP_DIR", tempfile.mkdtemp(prefix="flagdemo-gradio-"))
-
-
-@pytest.fixture(scope="session")
-def tiny_engine(tiny_dir) -> Engine:
-    """Every tab's roles filled by tiny models: a BERT embedder, a BGE-M3-shaped XLM-R, a BERT cross-encoder,
-    a Llama LLM reranker and a MiniCPM layer-wise reranker (layers 2-6)."""
-    return Engine(
-        embedder=str(tiny_dir / "bert-embedder"),
-        llm_reranker=str(tiny_dir / "llama-decoder"),
-        cross_encoder=str(tiny_dir / "bert-cross-encoder"),
-        layerwise_reranker=str(tiny_dir / "minicpm-layerwise"),
-        cutoff_layer=3,
-        extra_embedders=(str(tiny_dir / "xlmr-m3"),),
-    )
 
 
 @pytest.fixture(scope="session")

@@ -13,24 +13,6 @@ from flagdemo.positions import readable_tokens
 LONG_TEXT = "word " * 1000
 
 
-@pytest.fixture
-def forward_calls(monkeypatch):
-    """Count forward passes of a module (its instance ``forward`` is wrapped, so the shared weights stay intact)."""
-    calls = []
-
-    def watch(module):
-        original = module.forward
-
-        def counted(*args, **kwargs):
-            calls.append(1)
-            return original(*args, **kwargs)
-
-        monkeypatch.setattr(module, "forward", counted)
-        return calls
-
-    return watch
-
-
 @pytest.mark.parametrize(
     ("model_type", "positions", "pad_token_id", "expected"),
     [
@@ -54,11 +36,11 @@ def test_the_committed_tiny_models_read_what_their_configs_allow(bert, m3, llama
     assert readable_tokens(llama.model.config) is None
 
 
-def test_a_text_past_the_table_is_refused_before_the_forward_pass(bert_path, forward_calls):
+def test_a_text_past_the_table_is_refused_before_the_forward_pass(bert_path, count_forwards):
     from flagdemo.embedders import FlagModel
 
     embedder = FlagModel(bert_path, use_fp16=False)
-    calls = forward_calls(embedder.model)
+    calls = count_forwards(embedder.model)
     with pytest.raises(InvalidInputError) as caught:
         embedder.encode([LONG_TEXT], max_length=600)
     message = str(caught.value)

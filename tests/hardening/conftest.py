@@ -1,4 +1,4 @@
-"""Hardening fixtures: an Engine on the committed tiny models, its handlers, and corrupt copies of a tiny model."""
+"""Hardening fixtures: handlers on the tiny-model Engine (tests/conftest.py) and corrupt copies of a tiny model."""
 
 from __future__ import annotations
 
@@ -9,22 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from flagdemo.engine import Engine
-
 os.environ.setdefault("GRADIO_TEMP_DIR", tempfile.mkdtemp(prefix="flagdemo-gradio-"))
-
-
-@pytest.fixture(scope="session")
-def tiny_engine(tiny_dir) -> Engine:
-    """Every role filled by a tiny model (the same line-up as the app tests)."""
-    return Engine(
-        embedder=str(tiny_dir / "bert-embedder"),
-        llm_reranker=str(tiny_dir / "llama-decoder"),
-        cross_encoder=str(tiny_dir / "bert-cross-encoder"),
-        layerwise_reranker=str(tiny_dir / "minicpm-layerwise"),
-        cutoff_layer=3,
-        extra_embedders=(str(tiny_dir / "xlmr-m3"),),
-    )
 
 
 @pytest.fixture(scope="session")

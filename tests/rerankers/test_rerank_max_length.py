@@ -15,22 +15,6 @@ LONG_TEXT = "word " * 1000
 REMOTE_CODE_RERANKER = "jina-reranker-v2-base-multilingual"  # catalog: needs_remote_code=True
 
 
-@pytest.fixture
-def count_forwards(monkeypatch):
-    def watch(module):
-        calls = []
-        original = module.forward
-
-        def counted(*args, **kwargs):
-            calls.append(1)
-            return original(*args, **kwargs)
-
-        monkeypatch.setattr(module, "forward", counted)
-        return calls
-
-    return watch
-
-
 # ---- max_length past the position table ------------------------------------------------------------------------
 
 
