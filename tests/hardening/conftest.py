@@ -36,3 +36,30 @@ def corrupt_copies(tiny_dir: Path, root: Path) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def broken_models(tiny_dir, tmp_path_factory) -> dict[str, Path]:
     return corrupt_copies(tiny_dir, tmp_path_factory.mktemp("broken-models"))
+
+
+# ---- internal failures and the app's endpoints ------------------------------------------------------------------
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "internal_failure_expected: the test provokes an internal failure on purpose")
+
+
+@pytest.fixture(autouse=True)
+def _no_internal_failure(request):
+    """Every hardening test fails if a request ended as ``failed:…`` or flagdemo logged an unexpected exception."""
+    from internal_failures import no_internal_failure
+
+    if request.node.get_closest_marker("internal_failure_expected"):
+        yield
+        return
+    with no_internal_failure():
+        yield
+
+
+@pytest.fixture(scope="session")
+def tiny_app(tiny_engine):
+    """The whole app on the tiny-model Engine, not launched: its events are called by api_name."""
+    from flagdemo.ui import build_demo
+
+    return build_demo(tiny_engine)
