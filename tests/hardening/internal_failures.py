@@ -27,6 +27,9 @@ def is_fallback(message: str) -> bool:
     return bool(_FALLBACK.match(str(message)))
 
 
+_watches: list[_FailureLog] = []
+
+
 class _FailureLog(logging.Handler):
     """Collects ``failed:…`` request lines and logged exceptions that are not flagdemo's typed errors."""
 
@@ -35,6 +38,8 @@ class _FailureLog(logging.Handler):
         self.failures: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
+        if _watches[-1] is not self:  # an inner watch reports it (a hypothesis example inside a watched test)
+            return
         request = getattr(record, "request", None)
         if isinstance(request, dict) and str(request.get("outcome", "")).startswith("failed:"):
             self.failures.append(f"the request to /{request.get('endpoint')} ended as {request['outcome']}")
@@ -57,9 +62,11 @@ def no_internal_failure() -> Iterator[_FailureLog]:
     if not requests.isEnabledFor(logging.INFO):
         requests.setLevel(logging.INFO)  # request lines are INFO: make sure they are emitted at all
     package.addHandler(watch)
+    _watches.append(watch)
     try:
         yield watch
     finally:
+        _watches.remove(watch)
         package.removeHandler(watch)
         requests.setLevel(level)
     if watch.failures:
