@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import gradio as gr
 import numpy as np
 import pytest
+from internal_failures import endpoint
 
 from flagdemo import limits
 from flagdemo.errors import InvalidInputError, ResourceLimitError
@@ -14,6 +17,45 @@ def _message(call) -> str:
     with pytest.raises(gr.Error) as caught:
         call()
     return caught.value.message
+
+
+@pytest.fixture(scope="module")
+def fresh_app(tiny_engine):
+    """The app on its own Engine with the tiny models' names: the same weights (model cache), its own wrappers."""
+    from flagdemo.ui import build_demo
+
+    engine = dataclasses.replace(tiny_engine)
+    return engine, build_demo(engine)
+
+
+@pytest.fixture
+def loads(fresh_app, monkeypatch):
+    """``(call, attempts)``: the fresh app's endpoints by api_name, and every model load they attempt.
+
+    The engine starts each test holding no wrapper, so any use of a model goes through load_embedder /
+    load_reranker, whatever ran before: a refusal that comes after a load cannot pass by reusing one.
+    """
+    engine, app = fresh_app
+    engine.wrappers.clear()
+    attempts = []
+    for kind in ("embedder", "reranker"):
+        load = getattr(engine, f"load_{kind}")
+
+        def recorded(name, *args, kind=kind, load=load, **kwargs):
+            attempts.append((kind, name))
+            return load(name, *args, **kwargs)
+
+        monkeypatch.setattr(engine, f"load_{kind}", recorded)
+    return lambda api_name, **kwargs: endpoint(app, api_name)(**kwargs), attempts
+
+
+def test_the_load_guard_sees_a_load_and_a_kept_wrapper(loads, tiny_engine):
+    """The control for the refusals below: a valid request does load (once; the wrapper is then kept)."""
+    call, attempts = loads
+    for _ in range(2):
+        table, *_ = call("encode", texts="a\nb")
+        assert table["text"].tolist() == ["a", "b"]
+    assert attempts == [("embedder", tiny_engine.embedder)]
 
 
 def test_defaults_are_the_documented_ones(monkeypatch):
@@ -50,21 +92,23 @@ def test_split_lines_counts_the_dropped_blank_lines():
     assert limits.split_lines([" x", "", "y"]) == (["x", "y"], 1)
 
 
-def test_too_many_texts_is_refused_before_any_model_loads(handlers, monkeypatch):
+def test_too_many_texts_is_refused_before_any_model_loads(loads, monkeypatch):
+    call, attempts = loads
     monkeypatch.setenv("FLAGDEMO_MAX_TEXTS", "3")
-    monkeypatch.setattr(handlers.engine, "load_embedder", _must_not_load)
-    message = _message(lambda: handlers.encode(texts="a\nb\nc\nd"))
+    message = _message(lambda: call("encode", texts="a\nb\nc\nd"))
     assert message == "There are 4 texts; one request takes at most 3 (FLAGDEMO_MAX_TEXTS). Send fewer at a time."
-    assert "4 queries" in _message(lambda: handlers.similarity(queries="a\nb\nc\nd", passages="x"))
+    assert "4 queries" in _message(lambda: call("similarity", queries="a\nb\nc\nd", passages="x"))
+    assert attempts == []
 
 
-def test_a_too_long_text_is_refused_and_names_the_variable(handlers, monkeypatch):
+def test_a_too_long_text_is_refused_before_loading_and_names_the_variable(loads, monkeypatch):
+    call, attempts = loads
     monkeypatch.setenv("FLAGDEMO_MAX_CHARS", "50")
-    monkeypatch.setattr(handlers.engine, "load_embedder", _must_not_load)
-    message = _message(lambda: handlers.encode(texts="short\n" + "x" * 51))
+    message = _message(lambda: call("encode", texts="short\n" + "x" * 51))
     assert message.startswith("Text 2 has 51 characters; the limit is 50 per text (FLAGDEMO_MAX_CHARS).")
-    assert "Instruction 1 has 60" in _message(lambda: handlers.encode(texts="ok", mode="query", instruction="i" * 60))
-    assert "Query 1 has 80" in _message(lambda: handlers.rerank(query="q" * 80))
+    assert "Instruction 1 has 60" in _message(lambda: call("encode", texts="ok", mode="query", instruction="i" * 60))
+    assert "Query 1 has 80" in _message(lambda: call("rerank", query="q" * 80))
+    assert attempts == []
 
 
 def test_rerank_and_sweep_passages_have_their_own_limit(handlers, monkeypatch):
@@ -150,21 +194,18 @@ def test_malformed_widget_values_are_sentences(handlers, kwargs, message):
     assert _message(lambda: handlers.encode(**kwargs)) == message
 
 
-def test_projection_hyperparameters_are_checked_first(handlers, monkeypatch):
-    monkeypatch.setattr(handlers.engine, "load_embedder", _must_not_load)
-    assert "UMAP n_neighbors must be between 2 and 10000" in _message(lambda: handlers.project(n_neighbors=1))
-    assert "UMAP min_dist must be a number of at least 0" in _message(lambda: handlers.project(min_dist=-1))
-    assert "Relevance labels must be finite numbers" in _message(lambda: handlers.layer_sweep(relevance="1, nan, 2"))
+def test_projection_hyperparameters_are_checked_before_loading(loads):
+    call, attempts = loads
+    assert "UMAP n_neighbors must be between 2 and 10000" in _message(lambda: call("project", n_neighbors=1))
+    assert "UMAP min_dist must be a number of at least 0" in _message(lambda: call("project", min_dist=-1))
+    assert "Relevance labels must be finite numbers" in _message(lambda: call("layer_sweep", relevance="1, nan, 2"))
+    assert attempts == []
 
 
 def test_limits_refuse_with_the_typed_error(monkeypatch):
     monkeypatch.setenv("FLAGDEMO_MAX_PASSAGES", "1")
     with pytest.raises(ResourceLimitError):
         limits.check_texts(["a", "b"], "passage", setting=limits.MAX_PASSAGES)
-
-
-def _must_not_load(*args, **kwargs):
-    raise AssertionError("validation must refuse the request before any model is loaded")
 
 
 @pytest.mark.parametrize(
