@@ -30,6 +30,7 @@ def test_two_threads_asking_for_one_model_load_it_once():
     threads[1].start()
     for thread in threads:
         thread.join(10)
+    assert not any(thread.is_alive() for thread in threads), "a thread waiting for the load hung"
     assert len(calls) == 1
     assert cache.load_count == 1
     assert results[0] is results[1]

@@ -299,7 +299,9 @@ def test_concurrent_encodes_on_one_instance_agree(bert):
         thread.start()
     for thread in threads:
         thread.join(60)
+    assert not any(thread.is_alive() for thread in threads), "an encode hung"
     assert not errors
+    assert len(results) == 4 * 5
     short = bert.encode(TEXTS, max_length=8)
     for max_length, result in results:
         np.testing.assert_allclose(result, expected if max_length == 512 else short, atol=1e-6)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -18,11 +20,25 @@ from flagdemo.rerankers import FlagLLMReranker
 from flagdemo.rerankers.inputs import DEFAULT_PROMPT
 
 
-def test_alternate_rotates_the_first_contender_and_times_every_round():
+def test_alternate_rotates_the_first_contender_and_times_every_round(monkeypatch):
+    """On a fake clock each call takes a known time: the medians are exact, and the warm-up is not counted."""
+    import benchmarks.run
+
+    clock = [0.0]
+    monkeypatch.setattr(benchmarks.run, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
+    durations = {"a": iter([100.0, 3.0, 1.0, 5.0]), "b": iter([100.0, 10.0, 40.0, 20.0])}  # first: the warm-up
     calls: list[str] = []
-    medians = alternate({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, runs=3, warmup=True)
+
+    def contender(name: str):
+        def run():
+            calls.append(name)
+            clock[0] += next(durations[name])
+
+        return run
+
+    medians = alternate({"a": contender("a"), "b": contender("b")}, runs=3, warmup=True)
     assert calls == ["a", "b", "a", "b", "b", "a", "a", "b"]
-    assert set(medians) == {"a", "b"} and all(value >= 0 for value in medians.values())
+    assert medians == {"a": 3.0, "b": 20.0}
 
 
 def test_mixed_texts_are_deterministic_and_5_to_200_words():

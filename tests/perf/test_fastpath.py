@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
+from benchmarks.run import ranking_agreement
 from flagdemo.datasets import load_retrieval_set
 from flagdemo.embedders import FlagModel
 from flagdemo.errors import InvalidInputError
@@ -20,6 +23,7 @@ from flagdemo.fastpath import (
     is_approximate,
     quantised,
     smoothing_factors,
+    vnni_available,
     with_precision,
 )
 from flagdemo.loading import bundled_minilm_dir
@@ -27,7 +31,7 @@ from flagdemo.loading import bundled_minilm_dir
 
 @pytest.fixture(scope="module")
 def minilm():
-    return FlagModel(str(bundled_minilm_dir()), pooling_method="mean", use_fp16=False, batch_size=64)
+    return FlagModel(str(bundled_minilm_dir()), pooling_method="mean", use_fp16=False)  # as benchmarks/run.py
 
 
 @pytest.fixture(scope="module")
@@ -42,10 +46,6 @@ def embeddings(minilm, labelled_texts):
     queries, passages = labelled_texts
     modes = {precision: with_precision(minilm, precision) for precision in PRECISIONS}
     return {precision: (model.encode(queries), model.encode(passages)) for precision, model in modes.items()}
-
-
-def top10(query_vectors: np.ndarray, passage_vectors: np.ndarray) -> np.ndarray:
-    return np.argsort(-(query_vectors @ passage_vectors.T), axis=1, kind="stable")[:, :10]
 
 
 def test_fp32_is_the_exact_embedder_itself(minilm):
@@ -128,29 +128,56 @@ def test_int8_linear_smoothing_leaves_the_product_unchanged_up_to_rounding(reduc
         assert (plain(inputs) - exact).norm() / exact.norm() > 3 * error
 
 
-def overlaps(exact: np.ndarray, fast: np.ndarray) -> np.ndarray:
-    return np.array([len(set(a) & set(b)) for a, b in zip(exact, fast, strict=True)])
+# The README's "fast mode" rows (Performance), as published: measured by benchmarks/run.py's ranking_agreement on the
+# labelled set with the embedder's default batch. int8 depends on the CPU: with VNNI it quantises activations to 8
+# bits, without it to 7 (the README's second int8 row).
+README_BF16 = {
+    "min_cosine": 0.99996,
+    "top1_kept": 48,
+    "same_topk_set": 46,
+    "same_topk_order": 43,
+    "min_topk_overlap": 9,
+}
+README_INT8 = {
+    True: {"min_cosine": 0.9978, "mean_cosine": 0.9994, "top1_kept": 48, "same_topk_set": 43, "same_topk_order": 23,
+           "min_topk_overlap": 9},
+    False: {"min_cosine": 0.9933, "mean_cosine": 0.9983, "top1_kept": 46, "same_topk_set": 37, "same_topk_order": 10,
+            "min_topk_overlap": 9},
+}  # fmt: skip
 
 
-def test_bf16_matches_fp32_to_cosine_0999_and_keeps_the_top10(embeddings):
-    """Measured: every top-1 kept, ≥ 9 of 10 kept for every query; near-ties (score gaps ~1e-4) may swap places."""
-    fp32_q, fp32_p = embeddings["fp32"]
-    bf16_q, bf16_p = embeddings["bf16"]
-    cosines = np.concatenate([(bf16_q * fp32_q).sum(axis=1), (bf16_p * fp32_p).sum(axis=1)])
-    assert cosines.min() >= 0.999
-    exact, fast = top10(fp32_q, fp32_p), top10(bf16_q, bf16_p)
-    np.testing.assert_array_equal(fast[:, 0], exact[:, 0])
-    assert overlaps(exact, fast).min() >= 9
-    assert (exact == fast).all(axis=1).mean() >= 0.8
+def falls_short(measured: dict, claimed: dict) -> dict:
+    """The claims the measurement does not reach (cosines compared at the digits the README prints)."""
+    short = {}
+    for name, claim in claimed.items():
+        value = round(measured[name], len(str(claim).split(".")[1])) if "cosine" in name else measured[name]
+        if value < claim:
+            short[name] = (measured[name], claim)
+    return short
 
 
-def test_int8_stays_close_and_keeps_the_top1_and_9_of_10(embeddings):
-    """Measured: cosine ≥ 0.998 (mean 0.9994), every top-1 and ≥ 9 of each top-10 kept on the labelled set."""
-    fp32_q, fp32_p = embeddings["fp32"]
-    int8_q, int8_p = embeddings["int8"]
-    cosines = np.concatenate([(int8_q * fp32_q).sum(axis=1), (int8_p * fp32_p).sum(axis=1)])
-    assert cosines.min() >= 0.997
-    assert cosines.mean() >= 0.999
-    exact, fast = top10(fp32_q, fp32_p), top10(int8_q, int8_p)
-    assert overlaps(exact, fast).min() >= 9
-    assert (exact[:, 0] == fast[:, 0]).mean() >= 47 / 48
+def test_bf16_keeps_what_the_readme_claims(embeddings):
+    agreement = ranking_agreement(embeddings["fp32"], embeddings["bf16"])
+    assert agreement["queries"] == 48
+    assert not falls_short(agreement, README_BF16), falls_short(agreement, README_BF16)
+
+
+def test_int8_keeps_what_the_readme_claims_for_this_cpu(embeddings):
+    agreement = ranking_agreement(embeddings["fp32"], embeddings["int8"])
+    claimed = README_INT8[vnni_available()]
+    assert agreement["queries"] == 48
+    assert not falls_short(agreement, claimed), falls_short(agreement, claimed)
+
+
+def test_the_claims_are_what_the_readme_prints():
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    assert (
+        "bf16 vs fp32, labelled set | cosine min 0.99996; top-1 kept 48/48; same top-10 set 46/48, same order 43/48"
+        in readme
+    )
+    for claims in README_INT8.values():
+        assert (
+            f"cosine min {claims['min_cosine']}, mean {claims['mean_cosine']}; top-1 kept {claims['top1_kept']}/48; "
+            f"same top-10 set {claims['same_topk_set']}/48, same order {claims['same_topk_order']}/48, "
+            f"≥ {claims['min_topk_overlap']} of 10 kept"
+        ) in readme
