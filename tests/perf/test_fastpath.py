@@ -99,7 +99,16 @@ def test_calibration_finds_the_layernorm_outlier_channels(minilm):
     """The FFN input of every MiniLM layer has a few channels far above the median: those get the most smoothing."""
     name = "encoder.layer.2.intermediate.dense"
     peaks = activation_peaks(minilm, [name], calibration_texts())[name]
-    assert peaks.shape == (384,) and (peaks >= 0).all()
+    # the same peaks seen from the other side: the output of the LayerNorm that feeds this Linear layer
+    seen = []
+    feeding = minilm.model.get_submodule("encoder.layer.2.attention.output")
+    handle = feeding.register_forward_hook(lambda module, args, output: seen.append(output.abs().amax(dim=(0, 1))))
+    try:
+        minilm.encode(calibration_texts())
+    finally:
+        handle.remove()
+    assert peaks.shape == (384,)
+    torch.testing.assert_close(peaks, torch.stack(seen).amax(dim=0).float(), rtol=0, atol=0)
     assert peaks.max() > 5 * peaks.median()
     linear = minilm.model.get_submodule(name)
     smoothing = smoothing_factors(peaks, linear.weight)
