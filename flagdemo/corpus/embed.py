@@ -16,7 +16,7 @@ from typing import TextIO
 
 import numpy as np
 
-from flagdemo.corpus import CorpusError
+from flagdemo.corpus import CorpusError, require
 from flagdemo.corpus.inputs import CorpusInput
 from flagdemo.corpus.store import (
     FORMAT,
@@ -200,6 +200,8 @@ def embed(
         raise CorpusError(f"--engine must be 'local' or 'ray', not {engine!r}.")
     if workers < 1 or gpus_per_worker < 0:
         raise CorpusError("--workers must be at least 1 and --gpus-per-worker at least 0.")
+    if engine == "ray":
+        require("ray.data", "--engine ray")  # before any work: say how to install it
     stream = stream if stream is not None else sys.stderr
     print(f"checking {corpus.data_file} …", file=stream, flush=True)
     rows = corpus.scan(lambda count: print(f"checked {count:,} rows …", file=stream, flush=True))
