@@ -101,7 +101,18 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--split", default="test")
     evaluate.add_argument("--run-out", default=None, metavar="RUN.trec")
     evaluate.add_argument("--json", default=None, metavar="FILE")
+
+    sample = commands.add_parser("sample-beir", help="write the bundled labelled set as a BEIR folder (offline demo)")
+    sample.add_argument("folder", metavar="DIR")
     return parser
+
+
+def run_sample(args) -> int:
+    from flagdemo.corpus.beir import write_labelled_set
+
+    target = write_labelled_set(args.folder)
+    print(f"wrote the labelled set (48 queries, 321 passages, qrels/test.tsv) as a BEIR folder in {target}")
+    return 0
 
 
 def run_embed(args) -> int:
@@ -218,7 +229,7 @@ def run_eval(args) -> int:
     return 0
 
 
-COMMANDS = {"embed": run_embed, "search": run_search, "index": run_index, "eval": run_eval}
+COMMANDS = {"embed": run_embed, "search": run_search, "index": run_index, "eval": run_eval, "sample-beir": run_sample}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -197,3 +197,20 @@ def _rerank(folder: Path, run: dict, reranker: str, top_k: int, query_texts: lis
         if number % 10 == 0 or number == len(run):
             say(f"reranked {number:,} of {len(run):,} queries")
     return reranked
+
+
+def write_labelled_set(folder: str | Path) -> Path:
+    """The bundled labelled set (flagdemo/data) as a BEIR folder, to try the commands offline."""
+    from flagdemo.datasets import load_retrieval_set
+
+    retrieval = load_retrieval_set()
+    target = Path(folder).expanduser()
+    if target.exists() and any(target.iterdir()):
+        raise CorpusError(f"{folder} is not empty; give a new folder for the BEIR copy of the labelled set.")
+    (target / "qrels").mkdir(parents=True, exist_ok=True)
+    for name, texts in (("corpus.jsonl", retrieval.passage_texts), ("queries.jsonl", retrieval.query_texts)):
+        lines = [json.dumps({"_id": key, "text": text}, ensure_ascii=False) for key, text in texts.items()]
+        (target / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    judged = [f"{query}\t{doc}\t{rel}" for query, docs in retrieval.judgements.items() for doc, rel in docs.items()]
+    (target / "qrels" / "test.tsv").write_text("\n".join(["query-id\tcorpus-id\tscore", *judged]) + "\n", "utf-8")
+    return target
