@@ -193,9 +193,14 @@ def bench_search(report, rows: int, queries: int, dimension: int = 384, chunk: i
         found = index.search(asked, 10)
         search_seconds = time.perf_counter() - started
         recall = recall_at_k(found.rows, exact.rows, 10)
-        report.add("corpus", f"faiss IVF-Flat search, {probes} of {lists} lists probed",
-                   f"{queries:,} queries in {search_seconds:.2f} s ({exact_seconds / search_seconds:.0f}x faster "
-                   f"than exact), recall@10 {recall:.3f}", search_seconds=search_seconds, recall_at_10=recall)  # fmt: skip
+        report.add(
+            "corpus",
+            f"faiss IVF-Flat search, {probes} of {lists} lists probed",
+            f"{queries:,} queries in {search_seconds:.2f} s ({exact_seconds / search_seconds:.0f}x faster "
+            f"than exact), recall@10 {recall:.3f}",
+            search_seconds=search_seconds,
+            recall_at_10=recall,
+        )
 
 
 def bench_corpus(report, args) -> None:

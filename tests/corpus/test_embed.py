@@ -124,11 +124,12 @@ def test_leftovers_of_a_crash_are_never_read(tmp_path, tiny_model, corpus_jsonl,
     manifest.update(rows=20, complete=False)
     (out / "manifest.json").write_text(json.dumps(manifest))
     (out / "part-00001.parquet").write_bytes(b"half a shard")
-    (out / ".part-00002.parquet.tmp").write_bytes(b"PAR1 and then nothing")
+    (out / ".part-00007.parquet.tmp").write_bytes(b"PAR1 and then nothing")
+    (out / "part-00005.parquet").write_bytes(b"a shard of a run with smaller shards")
     status, _, err = run_cli(capsys, "embed", corpus_jsonl, "--model", tiny_model, "--out", out, "--shard-rows", "20")
     assert status == 0, err
     assert "resuming: 20 of 50 rows" in err and "part-00001.parquet" in err
-    assert not (out / ".part-00002.parquet.tmp").exists()
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", *(f"part-0000{i}.parquet" for i in range(3))]
     ids, vectors = stored_arrays(out)
     assert ids == full_ids and np.abs(vectors - full_vectors).max() <= 1e-5
 
