@@ -12,6 +12,7 @@ BEIR's own evaluation does: ``(title + " " + text).strip()`` when the row has a 
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import os
 import sys
@@ -59,11 +60,10 @@ class CorpusInput:
 
     def rows(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[str, str]]:
         """(id, text) of data rows ``start`` to ``stop`` (0-based, stop excluded), each checked."""
-        for index, record in enumerate(self._records()):
+        for index, record in enumerate(self._records(start), start=start):
             if stop is not None and index >= stop:
                 return
-            if index >= start:
-                yield self._row(record, index)
+            yield self._row(record, index)
 
     def batches(self, start: int = 0, stop: int | None = None, size: int = READ_ROWS):
         """Rows ``start`` to ``stop`` as (ids, texts) lists of at most ``size`` rows."""
@@ -92,13 +92,16 @@ class CorpusInput:
             raise CorpusError(f"{self.data_file} holds no rows: there is nothing to embed.")
         return count
 
-    def _records(self) -> Iterator[dict]:
+    def _records(self, start: int) -> Iterator[dict]:
+        """Records from data row ``start`` on; JSON Lines and Parquet skip the rows before it without parsing them
+        (a Ray read task or a resumed run starts deep into the file)."""
+        fields = (self.id_field, self.text_field)
         if self.kind in ("jsonl", "beir"):
-            yield from _jsonl_records(self.data_file)
+            yield from _jsonl_records(self.data_file, start)
         elif self.kind == "csv":
-            yield from _csv_records(self.data_file, (self.id_field, self.text_field))
+            yield from itertools.islice(_csv_records(self.data_file, fields), start, None)
         else:
-            yield from _parquet_records(self.data_file, (self.id_field, self.text_field))
+            yield from _parquet_records(self.data_file, fields, start)
 
     def _row(self, record: dict, index: int) -> tuple[str, str]:
         if self.kind == "beir":
@@ -150,10 +153,14 @@ def open_input(path: str | os.PathLike, *, id_field: str | None = None, text_fie
     return CorpusInput(location, kind, id_field or "id", text_field or "text")
 
 
-def _jsonl_records(path: Path) -> Iterator[dict]:
+def _jsonl_records(path: Path, start: int = 0) -> Iterator[dict]:
     with path.open("r", encoding="utf-8") as handle:
+        skipped = 0
         for line_number, line in enumerate(handle, start=1):
             if not line.strip():
+                continue
+            if skipped < start:
+                skipped += 1
                 continue
             try:
                 record = json.loads(line)
@@ -184,7 +191,7 @@ def _csv_records(path: Path, fields: tuple[str, ...]) -> Iterator[dict]:
             ) from None
 
 
-def _parquet_records(path: Path, fields: tuple[str, ...]) -> Iterator[dict]:
+def _parquet_records(path: Path, fields: tuple[str, ...], start: int = 0) -> Iterator[dict]:
     parquet = require("pyarrow.parquet", "Reading Parquet")
     try:
         file = parquet.ParquetFile(path)
@@ -198,9 +205,17 @@ def _parquet_records(path: Path, fields: tuple[str, ...]) -> Iterator[dict]:
             f"{path.name} has no {' or '.join(repr(m) for m in missing)} column; its columns are {found}. "
             "Name the right ones with --id-field / --text-field."
         )
+    groups, first_row = [], 0  # the row groups from the one holding ``start``, and the row that group begins at
+    for group in range(file.num_row_groups):
+        rows = file.metadata.row_group(group).num_rows
+        if first_row + rows > start or groups:
+            groups.append(group)
+        else:
+            first_row += rows
     try:
-        for batch in file.iter_batches(batch_size=READ_ROWS, columns=list(dict.fromkeys(fields))):
-            yield from batch.to_pylist()
+        batches = file.iter_batches(batch_size=READ_ROWS, row_groups=groups, columns=list(dict.fromkeys(fields)))
+        records = (record for batch in batches for record in batch.to_pylist())
+        yield from itertools.islice(records, start - first_row, None)
     except CorpusError:
         raise
     except Exception as error:

@@ -184,3 +184,24 @@ def test_resume_after_kill_9(tmp_path, tiny_model, capsys):
     assert ids == [row["id"] for row in rows]  # each row once, in input order
     assert np.abs(vectors - reference_vectors(tiny_model, [row["text"] for row in rows])).max() <= 1e-5
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith("part-")) == ["manifest.json"]
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "csv", "parquet"])
+def test_reading_from_a_row_deep_in_the_file(kind, tmp_path):
+    """What a resumed run and each Ray read task do: rows start..stop only, parquet across row groups."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from flagdemo.corpus.inputs import open_input
+
+    rows = corpus_rows(95)
+    path = tmp_path / f"c.{kind}"
+    if kind == "parquet":
+        pq.write_table(pa.Table.from_pylist(rows), path, row_group_size=10)
+    else:
+        {"jsonl": write_jsonl, "csv": write_csv}[kind](path, rows)
+    corpus = open_input(path)
+    expected = [(row["id"], row["text"]) for row in rows]
+    assert list(corpus.rows(37, 64)) == expected[37:64]
+    assert list(corpus.rows(90)) == expected[90:]
+    assert [len(ids) for ids, _ in corpus.batches(20, 45, size=10)] == [10, 10, 5]
