@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as app.py: spinning OpenMP threads crawl on a shared CPU
 
 from flagdemo.errors import FlagDemoError
 
