@@ -203,8 +203,41 @@ def bench_search(report, rows: int, queries: int, dimension: int = 384, chunk: i
         )
 
 
+def bench_io(report, rows: int = 100_000, dimension: int = 384) -> None:
+    """The driver's own ceilings, whatever the number of workers: checking the input, writing the shards."""
+    from flagdemo.corpus.embed import ShardBuffer, job_identity
+    from flagdemo.corpus.inputs import open_input
+    from flagdemo.corpus.store import FORMAT, ShardWriter
+
+    with tempfile.TemporaryDirectory(prefix="flagdemo-corpus-io-") as work:
+        corpus = open_input(corpus_file(Path(work) / "c.jsonl", rows))
+        started = time.perf_counter()
+        corpus.scan()
+        scan_rate = rows / (time.perf_counter() - started)
+        out = Path(work) / "out"
+        out.mkdir()
+        manifest = {"format": FORMAT, **job_identity(corpus, rows, _settings()), "shards": [], "rows": 0}
+        buffer = ShardBuffer(ShardWriter(out, manifest), 10_000, rows)
+        vectors = next(clustered_chunks(1000, dimension, 1000, seed=3))
+        ids = [f"t{number}" for number in range(rows)]
+        started = time.perf_counter()
+        for start in range(0, rows, 1000):
+            buffer.add(ids[start : start + 1000], vectors)
+        write_rate = rows / (time.perf_counter() - started)
+    report.add("corpus", f"driver: check {rows:,} input rows / write {dimension}-d shards",
+               f"{scan_rate:,.0f} / {write_rate:,.0f} rows/s", scan_rows_per_s=scan_rate,
+               write_rows_per_s=write_rate)  # fmt: skip
+
+
+def _settings():
+    from flagdemo.corpus.embed import EmbedSettings
+
+    return EmbedSettings(model=MODEL)
+
+
 def bench_corpus(report, args) -> None:
     """The ``corpus`` section of ``make bench``."""
+    bench_io(report)
     bench_embed(report, args.corpus_texts, args.ray_workers)
     bench_search(report, args.search_vectors, args.search_queries)
 
@@ -229,10 +262,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--machine", default="machine")
     parser.add_argument("--skip-embed", action="store_true")
     parser.add_argument("--skip-search", action="store_true")
+    parser.add_argument("--skip-io", action="store_true")
     add_arguments(parser)
     args = parser.parse_args(argv)
     report = Report(args.machine, RESULTS_DIR / f"{args.machine}-corpus.json")
     report.data["settings"] = vars(args)
+    if not args.skip_io:
+        bench_io(report)
     if not args.skip_embed:
         bench_embed(report, args.corpus_texts, args.ray_workers)
     if not args.skip_search:

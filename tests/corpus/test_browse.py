@@ -68,19 +68,19 @@ def test_load_with_a_row_cap(data_dir):
 def test_sampled_umap_fits_a_sample_and_transforms_the_rest():
     rng = np.random.default_rng(0)
     centres = rng.standard_normal((4, 12))
-    labels = rng.integers(0, 4, 400)
-    points = centres[labels] + 0.05 * rng.standard_normal((400, 12))
-    result = browse.sampled_umap(points, sample=150, n_neighbors=10)
-    assert result.coords.shape == (400, 2) and np.isfinite(result.coords).all()
-    assert len(result.fitted_rows) == 150
+    labels = rng.integers(0, 4, 300)
+    points = centres[labels] + 0.05 * rng.standard_normal((300, 12))
+    result = browse.sampled_umap(points, sample=100, n_neighbors=10)
+    assert result.coords.shape == (300, 2) and np.isfinite(result.coords).all()
+    assert len(result.fitted_rows) == 100
     assert result.note == (
-        "UMAP was fitted on a random sample of 150 of 400 points; the other 250 were placed with its transform."
+        "UMAP was fitted on a random sample of 100 of 300 points; the other 200 were placed with its transform."
     )
     # transformed points land with their own cluster: nearest fitted point on the map shares the label
     fitted = result.fitted_rows
-    rest = np.setdiff1d(np.arange(400), fitted)
+    rest = np.setdiff1d(np.arange(300), fitted)
     distances = np.linalg.norm(result.coords[rest, None, :] - result.coords[None, fitted, :], axis=-1)
     assert np.mean(labels[fitted][distances.argmin(axis=1)] == labels[rest]) > 0.95
-    figure = browse.map_figure(result.coords, [f"p{i}" for i in range(400)], [str(v) for v in labels])
+    figure = browse.map_figure(result.coords, [f"p{i}" for i in range(300)], [str(v) for v in labels])
     assert {trace.type for trace in figure.data} == {"scattergl"}
-    assert sum(len(trace.x) for trace in figure.data) == 400
+    assert sum(len(trace.x) for trace in figure.data) == 300
