@@ -20,8 +20,9 @@ $(VENV)/.runtime: requirements.txt requirements-models.txt pyproject.toml | $(PY
 	$(PIP) install --no-deps -e .
 	touch $@
 
-$(VENV)/.test: requirements-test.txt $(VENV)/.runtime
+$(VENV)/.test: requirements-test.txt requirements-scale.txt $(VENV)/.runtime
 	$(PIP) install -r requirements-test.txt
+	$(PIP) install -r requirements-scale.txt
 	touch $@
 
 run: $(VENV)/.runtime

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-SECTIONS = ("matmul", "encode", "cache", "rerank", "sweep", "load", "cuda", "app")  # app also times UMAP
+SECTIONS = ("matmul", "encode", "cache", "rerank", "sweep", "load", "cuda", "app", "corpus")  # app also times UMAP
 ST_MAX_LENGTH = 256  # all-MiniLM-L6-v2's max_seq_length in sentence-transformers; flagdemo gets the same
 
 
@@ -407,6 +407,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="runs per contender; the median is reported")
     parser.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=SECTIONS)
     parser.add_argument("--out", type=Path, default=None, help="JSON path (default benchmarks/results/<machine>.json)")
+    from benchmarks.corpus_bench import add_arguments as add_corpus_arguments
+
+    add_corpus_arguments(parser)
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", category=UserWarning)
     out = args.out or RESULTS_DIR / f"{args.machine}.json"
@@ -444,6 +447,11 @@ def main(argv: list[str] | None = None) -> int:
             bench_app(report, args)
         except Exception as error:  # the engine figures above are still worth writing out
             report.add("app", "failed", f"{type(error).__name__}: {str(error).splitlines()[0][:100]}")
+
+    if "corpus" in args.sections:  # embed local vs Ray, exact search vs the faiss index (benchmarks/corpus_bench.py)
+        from benchmarks.corpus_bench import bench_corpus
+
+        bench_corpus(report, args)
 
     print(report.table())
     report.write()

@@ -1,0 +1,281 @@
+"""Corpus-scale benchmarks: ``flagdemo embed`` local vs ``--engine ray``, and top-k search over 1M vectors.
+
+Embedding: each run is a fresh ``python -m flagdemo.cli embed`` process on the bundled MiniLM, timed end to end, with
+its rows/s from its own last progress line (model loading and Ray start-up excluded) and the peak resident memory of
+the whole process tree (driver, Ray's services and actors), sampled every 0.2 s. The same command at two corpus sizes
+shows whether memory grows with the corpus. Search: clustered random unit vectors, generated chunk by chunk from a
+seed (never all held at once), exact chunked top-k against the faiss IVF index, with the index's recall@10.
+
+``python -m benchmarks.corpus_bench`` runs it alone; ``make bench`` runs it as the ``corpus`` section.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+MODEL = "all-MiniLM-L6-v2"
+RATE = re.compile(r"embedded ([\d,]+) of [\d,]+ rows \(100%\), ([\d,.]+) rows/s")
+
+
+def corpus_file(path: Path, count: int, seed: int = 0) -> Path:
+    """``count`` texts of 5-40 words from the labelled set's vocabulary, as a .jsonl corpus."""
+    from flagdemo.datasets import load_retrieval_set
+
+    retrieval = load_retrieval_set()
+    words = " ".join(retrieval.passage_texts.values()).split()
+    rng = random.Random(seed)
+    with path.open("w", encoding="utf-8") as handle:
+        for number in range(count):
+            text = " ".join(rng.choices(words, k=rng.randint(5, 40)))
+            handle.write(json.dumps({"id": f"t{number}", "text": text}) + "\n")
+    return path
+
+
+def tree_rss_mib(process: psutil.Process) -> float:
+    total = 0
+    for member in [process, *process.children(recursive=True)]:
+        try:
+            total += member.memory_info().rss
+        except psutil.Error:
+            continue
+    return total / 2**20
+
+
+def timed_embed(source: Path, out: Path, *extra: str, batch_size: int = 32) -> dict:
+    """One embed run in its own process tree: seconds, rows/s while embedding, peak RSS of the tree."""
+    command = [
+        sys.executable,
+        "-m",
+        "flagdemo.cli",
+        "embed",
+        str(source),
+        "--model",
+        MODEL,
+        "--out",
+        str(out),
+        "--batch-size",
+        str(batch_size),
+        *extra,
+    ]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
+    started = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as log:
+        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=log, text=True)
+        watched = psutil.Process(process.pid)
+        peak = 0.0
+        while process.poll() is None:
+            peak = max(peak, tree_rss_mib(watched))
+            time.sleep(0.2)
+        seconds = time.perf_counter() - started
+        log.seek(0)
+        stderr = log.read()
+    if process.returncode != 0:
+        raise RuntimeError(f"embed failed: {stderr.strip().splitlines()[-1:]}")
+    match = RATE.findall(stderr)[-1]
+    return {
+        "seconds": seconds,
+        "rows": int(match[0].replace(",", "")),
+        "rows_per_s": float(match[1].replace(",", "")),
+        "peak_rss_mib": peak,
+    }
+
+
+def bench_embed(report, sizes: list[int], workers: list[int], batch_size: int = 32) -> None:
+    """Local at every size (memory against corpus size), Ray with each worker count at the first size."""
+    with tempfile.TemporaryDirectory(prefix="flagdemo-corpus-bench-") as work:
+        folder = Path(work)
+        first = sizes[0]
+        source = corpus_file(folder / f"c{first}.jsonl", first)
+        runs = {"local": timed_embed(source, folder / "local", batch_size=batch_size)}
+        for count in workers:
+            runs[f"ray x{count}"] = timed_embed(
+                source, folder / f"ray{count}", "--engine", "ray", "--workers", str(count), batch_size=batch_size
+            )
+        for name, run in runs.items():
+            ratio = run["rows_per_s"] / runs["local"]["rows_per_s"]
+            report.add(
+                "corpus",
+                f"embed {first:,} texts, {name}",
+                f"{run['rows_per_s']:.1f} rows/s ({ratio:.2f}x local), {run['seconds']:.0f} s end to end, "
+                f"peak RSS {run['peak_rss_mib']:,.0f} MiB",
+                **run,
+                ratio_to_local=ratio,
+            )
+        for count in sizes[1:]:
+            bigger = corpus_file(folder / f"c{count}.jsonl", count)
+            run = timed_embed(bigger, folder / f"local{count}", batch_size=batch_size)
+            report.add(
+                "corpus",
+                f"embed {count:,} texts, local",
+                f"{run['rows_per_s']:.1f} rows/s, {run['seconds']:.0f} s end to end, peak RSS "
+                f"{run['peak_rss_mib']:,.0f} MiB (vs {runs['local']['peak_rss_mib']:,.0f} at {first:,})",
+                **run,
+            )
+
+
+def clustered_chunks(rows: int, dimension: int, chunk: int, seed: int):
+    """Unit vectors around 1,000 random centres, ``chunk`` rows at a time, the same for the same seed."""
+    centres = np.random.default_rng(seed).standard_normal((1000, dimension)).astype(np.float32)
+    for start in range(0, rows, chunk):
+        rng = np.random.default_rng([seed, start])
+        size = min(chunk, rows - start)
+        points = rng.standard_normal((size, dimension), dtype=np.float32)
+        points *= 0.6
+        points += centres[rng.integers(0, len(centres), size)]
+        points /= np.linalg.norm(points, axis=1, keepdims=True)
+        yield points
+
+
+class PeakRss:
+    """Peak RSS of this process above its level at entry, sampled every 0.1 s by a thread."""
+
+    def __enter__(self) -> PeakRss:
+        self.process = psutil.Process()
+        self.base = self.peak = self.process.memory_info().rss
+        self.running = True
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while self.running:
+            self.peak = max(self.peak, self.process.memory_info().rss)
+            time.sleep(0.1)
+
+    def __exit__(self, *exc) -> None:
+        self.running = False
+        self.thread.join()
+        self.growth_mib = (self.peak - self.base) / 2**20
+
+
+def bench_search(report, rows: int, queries: int, dimension: int = 384, chunk: int = 20_000) -> None:
+    from flagdemo.corpus.search import VectorIndex, exact_top_k, recall_at_k
+
+    asked = next(clustered_chunks(queries, dimension, queries, seed=99))
+    with PeakRss() as memory:
+        started = time.perf_counter()
+        exact = exact_top_k(asked, clustered_chunks(rows, dimension, chunk, seed=7), 10)
+        exact_seconds = time.perf_counter() - started
+    exact_rss = memory.growth_mib
+    report.add(
+        "corpus",
+        f"exact top-10, {rows:,} x {dimension}, {queries:,} queries",
+        f"{exact_seconds:.1f} s ({queries / exact_seconds:.0f} queries/s), peak memory +{exact_rss:.0f} MiB "
+        f"(chunks of {chunk:,})",
+        seconds=exact_seconds,
+        rss_growth_mib=exact_rss,
+    )
+    lists = 1024
+    with PeakRss() as memory:
+        started = time.perf_counter()
+        index = VectorIndex.build(clustered_chunks(rows, dimension, chunk, seed=7), rows, dimension, lists=lists)
+        build_seconds = time.perf_counter() - started
+    report.add("corpus", f"faiss IVF-Flat build, {lists} lists", f"{build_seconds:.0f} s, peak memory "
+               f"+{memory.growth_mib:,.0f} MiB (it holds every vector)", seconds=build_seconds,
+               rss_growth_mib=memory.growth_mib)  # fmt: skip
+    for probes in (16, 64):
+        index.index.nprobe = probes
+        started = time.perf_counter()
+        found = index.search(asked, 10)
+        search_seconds = time.perf_counter() - started
+        recall = recall_at_k(found.rows, exact.rows, 10)
+        report.add(
+            "corpus",
+            f"faiss IVF-Flat search, {probes} of {lists} lists probed",
+            f"{queries:,} queries in {search_seconds:.2f} s ({exact_seconds / search_seconds:.0f}x faster "
+            f"than exact), recall@10 {recall:.3f}",
+            search_seconds=search_seconds,
+            recall_at_10=recall,
+        )
+
+
+def bench_io(report, rows: int = 100_000, dimension: int = 384) -> None:
+    """The driver's own ceilings, whatever the number of workers: checking the input, writing the shards."""
+    from flagdemo.corpus.embed import ShardBuffer, job_identity
+    from flagdemo.corpus.inputs import open_input
+    from flagdemo.corpus.store import FORMAT, ShardWriter
+
+    with tempfile.TemporaryDirectory(prefix="flagdemo-corpus-io-") as work:
+        corpus = open_input(corpus_file(Path(work) / "c.jsonl", rows))
+        started = time.perf_counter()
+        corpus.scan()
+        scan_rate = rows / (time.perf_counter() - started)
+        out = Path(work) / "out"
+        out.mkdir()
+        manifest = {"format": FORMAT, **job_identity(corpus, rows, _settings()), "shards": [], "rows": 0}
+        buffer = ShardBuffer(ShardWriter(out, manifest), 10_000, rows)
+        vectors = next(clustered_chunks(1000, dimension, 1000, seed=3))
+        ids = [f"t{number}" for number in range(rows)]
+        started = time.perf_counter()
+        for start in range(0, rows, 1000):
+            buffer.add(ids[start : start + 1000], vectors)
+        write_rate = rows / (time.perf_counter() - started)
+    report.add("corpus", f"driver: check {rows:,} input rows / write {dimension}-d shards",
+               f"{scan_rate:,.0f} / {write_rate:,.0f} rows/s", scan_rows_per_s=scan_rate,
+               write_rows_per_s=write_rate)  # fmt: skip
+
+
+def _settings():
+    from flagdemo.corpus.embed import EmbedSettings
+
+    return EmbedSettings(model=MODEL)
+
+
+def bench_corpus(report, args) -> None:
+    """The ``corpus`` section of ``make bench``."""
+    bench_io(report)
+    bench_embed(report, args.corpus_texts, args.ray_workers)
+    bench_search(report, args.search_vectors, args.search_queries)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--corpus-texts",
+        type=int,
+        nargs="+",
+        default=[10_000, 30_000],
+        help="embed sizes: local vs Ray at the first, local only at the others",
+    )
+    parser.add_argument("--ray-workers", type=int, nargs="+", default=[1, 2], help="Ray actor counts to run")
+    parser.add_argument("--search-vectors", type=int, default=1_000_000)
+    parser.add_argument("--search-queries", type=int, default=1_000)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from benchmarks.run import RESULTS_DIR, Report
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--machine", default="machine")
+    parser.add_argument("--skip-embed", action="store_true")
+    parser.add_argument("--skip-search", action="store_true")
+    parser.add_argument("--skip-io", action="store_true")
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    report = Report(args.machine, RESULTS_DIR / f"{args.machine}-corpus.json")
+    report.data["settings"] = vars(args)
+    if not args.skip_io:
+        bench_io(report)
+    if not args.skip_embed:
+        bench_embed(report, args.corpus_texts, args.ray_workers)
+    if not args.skip_search:
+        bench_search(report, args.search_vectors, args.search_queries)
+    print(report.table())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,287 @@
+"""The embed job: an input in, a stored set out, resumable, with progress on stderr.
+
+``embed`` checks the input, then either starts a new set or resumes the one in ``out`` (the manifest says which
+shards are whole; they are never written again), then runs the local engine or the Ray pipeline (``ray_job``). Both
+hand their vectors, in input order, to the same ``ShardWriter``, so the files are the same whichever engine ran.
+Vectors are the engine's ``encode_corpus`` vectors: the model is loaded through ``Engine.load_embedder``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+
+from flagdemo.corpus import CorpusError, require
+from flagdemo.corpus.inputs import CorpusInput
+from flagdemo.corpus.store import (
+    FORMAT,
+    MANIFEST,
+    ShardWriter,
+    now,
+    read_manifest,
+    remove_leftovers,
+    write_json_atomic,
+)
+
+ENGINES = ("local", "ray")
+ENCODE_ROWS_PER_BATCH = 8  # the local engine encodes batch_size × this many rows per call, then reports progress
+
+
+@dataclass(frozen=True)
+class EmbedSettings:
+    """What decides the vectors (model, precision, max length) and how the work is cut (batch, shard)."""
+
+    model: str
+    batch_size: int = 32
+    shard_rows: int = 10_000
+    backend: str | None = None  # a torch device: cpu, cuda, cuda:1, mps; None picks cuda → mps → cpu
+    precision: str = "fp32"
+    max_length: int | None = None
+
+    def check(self) -> None:
+        if self.batch_size < 1 or self.shard_rows < 1:
+            raise CorpusError("--batch-size and --shard-rows must be whole numbers of at least 1.")
+        if self.max_length is not None and self.max_length < 2:
+            raise CorpusError(f"--max-length must be at least 2 tokens, not {self.max_length}.")
+
+
+class PassageEncoder:
+    """The model, loaded once, encoding passages exactly as ``encode_corpus`` does (float32 numpy out)."""
+
+    def __init__(self, settings: EmbedSettings) -> None:
+        from flagdemo.engine import Engine
+        from flagdemo.fastpath import with_precision
+
+        self.settings = settings
+        embedder = Engine(devices=settings.backend).load_embedder(settings.model)
+        self.embedder = with_precision(embedder, settings.precision)
+        self.description = {
+            "class": type(embedder).__name__,
+            "pooling": embedder.pooling_name,
+            "max_length": settings.max_length or embedder.passage_max_length,
+            "device": str(embedder.device),
+            "dtype": str(embedder.dtype).removeprefix("torch."),
+            "source": embedder.source.origin,
+        }
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        vectors = self.embedder.encode_corpus(
+            texts, batch_size=self.settings.batch_size, max_length=self.settings.max_length, convert_to_numpy=True
+        )
+        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1)
+
+
+class Progress:
+    """Rows done, rows/s and time left, one line on stderr at most every ``every`` seconds (and at the end)."""
+
+    def __init__(self, total: int, done: int, stream: TextIO | None = None, every: float = 2.0) -> None:
+        self.total, self.done, self.start_done = total, done, done
+        self.stream = stream if stream is not None else sys.stderr
+        self.every = every
+        self.started = self.last = time.monotonic()
+
+    def advance(self, rows: int) -> None:
+        self.done += rows
+        if time.monotonic() - self.last >= self.every:
+            self.report()
+
+    def report(self) -> None:
+        self.last = time.monotonic()
+        elapsed = max(self.last - self.started, 1e-9)
+        rate = (self.done - self.start_done) / elapsed
+        eta = _duration((self.total - self.done) / rate) if rate > 0 else "unknown"
+        print(
+            f"embedded {self.done:,} of {self.total:,} rows ({100 * self.done / self.total:.0f}%), "
+            f"{rate:,.1f} rows/s, ETA {eta}",
+            file=self.stream,
+            flush=True,
+        )
+
+
+def _duration(seconds: float) -> str:
+    seconds = round(seconds)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def model_revision(model: str) -> str | None:
+    """What pins the weights: the hub commit of a cached hub model, the package and version of a bundled one; None
+    for a local folder (its path is the model name)."""
+    from importlib import metadata
+
+    from flagdemo.loading import resolve_source
+
+    source = resolve_source(model)
+    if source.origin == "bundled" and source.entry is not None and source.entry.bundled:
+        return f"{source.entry.bundled} {metadata.version(source.entry.bundled)}"
+    if source.origin == "hub":
+        from huggingface_hub import snapshot_download
+
+        try:
+            return Path(snapshot_download(source.path, revision=source.revision, local_files_only=True)).name
+        except Exception:  # not fully cached (it downloads when loaded): the requested revision is all we know
+            return source.revision
+    return None
+
+
+def job_identity(corpus: CorpusInput, rows: int, settings: EmbedSettings) -> dict:
+    """What a resumed run must share with the first one, or its shards would not belong together."""
+    return {
+        "model": settings.model,
+        "precision": settings.precision,
+        "max_length": settings.max_length,
+        "shard_rows": settings.shard_rows,
+        "input": {
+            **corpus.fingerprint().as_dict(),
+            "kind": corpus.kind,
+            "id_field": corpus.id_field,
+            "text_field": corpus.text_field,
+            "rows": rows,
+        },
+    }
+
+
+def _differences(old: dict, new: dict) -> list[str]:
+    names = {
+        "model": "the model",
+        "precision": "the precision",
+        "max_length": "the maximum length",
+        "shard_rows": "the shard size",
+    }
+    found = [
+        f"{label} ({old.get(key)!r} then, {new[key]!r} now)"
+        for key, label in names.items()
+        if old.get(key) != new[key]
+    ]
+    old_input, new_input = old.get("input", {}), new["input"]
+    if old_input.get("path") != new_input["path"]:
+        found.append(f"the input ({old_input.get('path')} then, {new_input['path']} now)")
+    elif any(old_input.get(key) != new_input[key] for key in ("size", "mtime_ns", "rows")):
+        found.append("the input file, which was changed since")
+    elif any(old_input.get(key) != new_input[key] for key in ("kind", "id_field", "text_field")):
+        found.append("the id or text field")
+    return found
+
+
+def prepare(corpus: CorpusInput, rows: int, out: Path, settings: EmbedSettings, engine: str) -> tuple[dict, list[str]]:
+    """A new manifest, or the one of the interrupted job in ``out`` (refused when it was another job); plus the
+    names of leftover files removed."""
+    identity = job_identity(corpus, rows, settings)
+    if out.exists() and not out.is_dir():
+        raise CorpusError(f"--out {out} is a file; give a folder for the embedding set.")
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = read_manifest(out)
+    if manifest is None and any(out.iterdir()):
+        raise CorpusError(f"--out {out} is not empty and holds no embedding set; give an empty or new folder.")
+    if manifest is None or not manifest["shards"]:  # nothing embedded yet: (re)start with these settings
+        manifest = {
+            "format": FORMAT,
+            **identity,
+            "revision": None,
+            "engine": engine,
+            "settings": {},
+            "dimension": None,
+            "rows": 0,
+            "complete": False,
+            "created": now(),
+            "updated": now(),
+            "shards": [],
+        }
+        write_json_atomic(out / MANIFEST, manifest)
+        return manifest, remove_leftovers(out, manifest)
+    differences = _differences(manifest, identity)
+    if differences:
+        raise CorpusError(
+            f"{out} already holds embeddings from another job: {'; '.join(differences)} differ. "
+            "Use another --out folder, or delete this one to start again."
+        )
+    return manifest, remove_leftovers(out, manifest)
+
+
+def embed(
+    corpus: CorpusInput,
+    out: str | Path,
+    settings: EmbedSettings,
+    *,
+    engine: str = "local",
+    ray_address: str | None = None,
+    workers: int = 1,
+    gpus_per_worker: float = 0.0,
+    stream: TextIO | None = None,
+) -> dict:
+    """Run (or finish) the job; returns the final manifest. See the module docstring."""
+    settings.check()
+    if engine not in ENGINES:
+        raise CorpusError(f"--engine must be 'local' or 'ray', not {engine!r}.")
+    if workers < 1 or gpus_per_worker < 0:
+        raise CorpusError("--workers must be at least 1 and --gpus-per-worker at least 0.")
+    if engine == "ray":
+        require("ray.data", "--engine ray")  # before any work: say how to install it
+    stream = stream if stream is not None else sys.stderr
+    print(f"checking {corpus.data_file} …", file=stream, flush=True)
+    rows = corpus.scan(lambda count: print(f"checked {count:,} rows …", file=stream, flush=True))
+    folder = Path(out).expanduser()
+    manifest, removed = prepare(corpus, rows, folder, settings, engine)
+    if removed:
+        print(f"removed {len(removed)} unfinished file(s) of an interrupted run: {', '.join(removed)}", file=stream)
+    if manifest["complete"]:
+        print(f"{folder} is already complete: {manifest['rows']:,} rows; nothing to do.", file=stream)
+        return manifest
+    writer = ShardWriter(folder, manifest)
+    if writer.rows_done:
+        print(f"resuming: {writer.rows_done:,} of {rows:,} rows were already embedded.", file=stream, flush=True)
+    manifest["engine"] = engine
+    manifest["revision"] = model_revision(settings.model)
+    progress = Progress(rows, writer.rows_done, stream)
+    if engine == "local":
+        run_local(corpus, writer, settings, progress)
+    else:
+        from flagdemo.corpus.ray_job import run_ray
+
+        run_ray(corpus, writer, settings, progress, address=ray_address, workers=workers, gpus=gpus_per_worker)
+    progress.report()
+    if not manifest["complete"]:  # the input shrank while we read it
+        raise CorpusError(f"{corpus.data_file} ended after {manifest['rows']:,} rows, but had {rows:,} when checked.")
+    print(f"wrote {manifest['rows']:,} embeddings of dimension {manifest['dimension']} to {folder}", file=stream)
+    return manifest
+
+
+def record_encoder(writer: ShardWriter, settings: EmbedSettings, description: dict) -> None:
+    """The settings as the model really ran them, kept in the manifest (written with the next shard)."""
+    writer.manifest["settings"] = {**asdict(settings), **description}
+
+
+class ShardBuffer:
+    """Collects (id, vector) rows in input order and hands every full shard (and the last one) to the writer."""
+
+    def __init__(self, writer: ShardWriter, shard_rows: int, total: int) -> None:
+        self.writer, self.shard_rows, self.total = writer, shard_rows, total
+        self.ids: list[str] = []
+        self.vectors: list[np.ndarray] = []
+        self.held = 0
+
+    def add(self, ids: list[str], vectors: np.ndarray) -> None:
+        self.ids.extend(ids)
+        self.vectors.append(vectors)
+        self.held += len(ids)
+        while self.held >= self.shard_rows or (self.held and self.writer.rows_done + self.held >= self.total):
+            take = min(self.shard_rows, self.held)
+            stacked = np.concatenate(self.vectors) if len(self.vectors) > 1 else self.vectors[0]
+            self.writer.write(self.ids[:take], stacked[:take])
+            self.ids, rest = self.ids[take:], stacked[take:]
+            self.vectors = [rest] if len(rest) else []
+            self.held -= take
+
+
+def run_local(corpus: CorpusInput, writer: ShardWriter, settings: EmbedSettings, progress: Progress) -> None:
+    encoder = PassageEncoder(settings)
+    record_encoder(writer, settings, encoder.description)
+    buffer = ShardBuffer(writer, settings.shard_rows, progress.total)
+    for ids, texts in corpus.batches(writer.rows_done, size=settings.batch_size * ENCODE_ROWS_PER_BATCH):
+        buffer.add(ids, encoder(texts))
+        progress.advance(len(ids))
