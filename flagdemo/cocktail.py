@@ -22,7 +22,10 @@ import json
 import math
 import random
 import shutil
+import tempfile
+import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -543,3 +546,102 @@ def catalog_has(name: str) -> bool:
     from flagdemo import catalog
 
     return catalog.lookup(name, kind="embedder") is not None
+
+
+@dataclass(frozen=True, eq=False)
+class CocktailRun:
+    """One fine-tune-and-blend experiment: the training run, the weight LM-Cocktail derives from held-back
+    examples, and the merge curve on the labelled set."""
+
+    finetuned: Any  # flagdemo.finetune.FinetuneResult
+    held_out_examples: int
+    data_weight: float
+    data_losses: list[float]
+    curve: Any  # pandas DataFrame from merge_curve
+
+
+def tune_and_blend(
+    base_model: str,
+    examples: Sequence[Mapping[str, Any]],
+    in_domain_topics: Sequence[str],
+    workdir: str | Path,
+    *,
+    held_out: int = 8,
+    temperature: float = 5.0,
+    weights: Sequence[float] = DEFAULT_CURVE_WEIGHTS,
+    progress: Callable[[float, str], None] | None = None,
+    **settings: Any,
+) -> CocktailRun:
+    """Fine-tune ``base_model`` on all but ``held_out`` examples (chosen with the seed), derive the fine-tuned
+    model's weight with ``mix_models_with_data`` on the held-back ones, and measure the merge curve.
+
+    The fine-tuned checkpoint is written under ``workdir`` (the caller decides its lifetime). ``progress(fraction,
+    message)`` reports the three stages: training 0–0.5, data weights 0.5–0.55, curve 0.55–1.
+    """
+    from flagdemo import finetune
+
+    report = progress or (lambda fraction, message: None)
+    checked = finetune.check_examples(examples)
+    if len(checked) <= held_out:
+        raise InvalidInputError(
+            f"The training data has {len(checked)} examples; it needs more than the {held_out} held back for "
+            "LM-Cocktail's data-derived weight."
+        )
+    order = list(range(len(checked)))
+    random.Random(settings.get("seed", finetune.FinetuneSettings.seed)).shuffle(order)
+    held = [checked[i] for i in sorted(order[:held_out])]
+    train = [checked[i] for i in sorted(order[held_out:])]
+    tuned = finetune.finetune(
+        base_model,
+        train,
+        Path(workdir) / "finetuned",
+        progress=lambda step, total, loss: report(0.5 * step / total, f"Fine-tuning: step {step} of {total}"),
+        **settings,
+    )
+    report(0.5, "Deriving LM-Cocktail's weight from the held-back examples")
+    source = _source(base_model)
+    negatives = min(len(example["neg"]) for example in held)
+    blended = mix_models_with_data(
+        [base_model, str(tuned.output_dir)],
+        "encoder",
+        held,
+        temperature=temperature,
+        neg_number=min(7, negatives),
+        max_input_length=tuned.settings.passage_max_length,
+        pooling_method=model_pooling(source),
+    )
+    data_weight = float(blended.cocktail_weights[1])
+    grid = sorted({*(float(weight) for weight in weights), round(data_weight, 4)})
+    curve = merge_curve(
+        base_model,
+        str(tuned.output_dir),
+        in_domain_topics,
+        grid,
+        progress=lambda done, total: report(0.55 + 0.45 * done / total, f"Evaluating blend {done} of {total}"),
+    )
+    curve["data-derived"] = curve["weight"] == round(data_weight, 4)
+    return CocktailRun(tuned, len(held), data_weight, list(blended.cocktail_losses), curve)
+
+
+def main() -> None:
+    """``python -m flagdemo.cocktail``: the Cocktail tab's default experiment on the bundled MiniLM, as a table."""
+    from flagdemo import finetune
+
+    started = time.perf_counter()
+    examples = finetune.read_training_file(finetune.bundled_training_files()["cooking_health_finance"])
+    with tempfile.TemporaryDirectory() as workdir:
+        run = tune_and_blend(
+            "all-MiniLM-L6-v2",
+            examples,
+            ["cooking", "health", "personal_finance"],
+            workdir,
+            progress=lambda fraction, message: print(f"{fraction:5.0%} {message}", flush=True),
+        )
+    print(f"fine-tuning: {run.finetuned.steps} steps in {run.finetuned.seconds:.0f} s; losses {run.finetuned.losses}")
+    seconds = time.perf_counter() - started
+    print(f"data-derived weight {run.data_weight:.4f} (losses {run.data_losses}); total {seconds:.0f} s")
+    print(run.curve.round(4).to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()

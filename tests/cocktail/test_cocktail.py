@@ -182,3 +182,30 @@ def test_merge_curve_needs_in_and_out_of_domain_topics(tiny_dir):
         cocktail.merge_curve(model, model, ["sewing"])
     with pytest.raises(InvalidInputError, match="Choose at least one in-domain topic"):
         cocktail.merge_curve(model, model, [])
+
+
+def test_tune_and_blend_holds_examples_back_for_the_data_weight_and_marks_it_on_the_curve(tiny_dir, tmp_path):
+    examples = [
+        {"query": f"cooking question {i}", "pos": [f"cooking answer {i}"], "neg": [f"other {i}", f"more {i}"]}
+        for i in range(11)
+    ]
+    stages = []
+    run = cocktail.tune_and_blend(
+        str(tiny_dir / "bert-embedder"),
+        examples,
+        ["cooking"],
+        tmp_path,
+        held_out=3,
+        weights=[0.0, 1.0],
+        batch_size=4,
+        progress=lambda fraction, message: stages.append((round(fraction, 3), message)),
+    )
+    assert run.finetuned.examples == 8 and run.finetuned.steps == 2 and run.held_out_examples == 3
+    assert (tmp_path / "finetuned" / "model.safetensors").is_file()
+    assert 0 < run.data_weight < 1 and len(run.data_losses) == 2
+    assert run.data_weight == pytest.approx(cocktail.data_weights(run.data_losses, 5.0)[1])
+    assert run.curve["data-derived"].sum() == 1
+    assert run.curve.loc[run.curve["data-derived"], "weight"].item() == round(run.data_weight, 4)
+    assert stages[0][0] == 0.25 and stages[-1] == (1.0, "Evaluating blend 3 of 3")
+    with pytest.raises(InvalidInputError, match="has 3 examples; it needs more than the 8 held back"):
+        cocktail.tune_and_blend(str(tiny_dir / "bert-embedder"), examples[:3], ["cooking"], tmp_path)
