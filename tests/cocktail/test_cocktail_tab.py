@@ -101,3 +101,38 @@ def test_the_endpoint_answers_with_its_defaults_through_gradio_client(tiny_engin
     assert len(rows) in (11, 12) and table["headers"][0] == "weight"
     assert "Fine-tuned" in note and "127 examples for 16 steps" in note
     assert download is not None and str(download).endswith(".zip")
+
+
+@pytest.mark.e2e
+def test_the_tab_runs_and_shows_its_errors_in_a_real_browser(tiny_engine, cache):
+    from pathlib import Path
+
+    from playwright.sync_api import expect, sync_playwright
+
+    chromium = "/usr/bin/chromium"
+    if not Path(chromium).exists():
+        pytest.fail(f"{chromium} is missing: install Debian's chromium (apt-get install -y chromium).")
+    with gr.Blocks() as demo, gr.Tab(tab.TITLE):
+        tab.render(tiny_engine)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    try:
+        with sync_playwright() as playwright:
+            flags = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+            browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=flags)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(180_000)
+            page.goto(url)
+            page.locator("#cocktail-run").click()
+            expect(page.locator("#cocktail-table")).to_contain_text("out-of-domain nDCG@10", timeout=180_000)
+            expect(page.locator("#cocktail-curve .js-plotly-plot")).to_be_visible(timeout=30_000)
+            expect(page.locator("#cocktail-loss .js-plotly-plot")).to_be_visible(timeout=30_000)
+            expect(page.locator("#cocktail-note")).to_contain_text("LM-Cocktail's weight for the fine", timeout=30_000)
+            assert page.evaluate("document.documentElement.scrollWidth") <= 1400  # no sideways scrolling
+            training = page.locator("#cocktail-file input")
+            training.fill(tab.UPLOAD)
+            training.press("Enter")
+            page.locator("#cocktail-run").click()
+            expect(page.get_by_text("Upload a .jsonl training file first").first).to_be_visible(timeout=60_000)
+            browser.close()
+    finally:
+        demo.close()
