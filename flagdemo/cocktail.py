@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import random
 import shutil
 import tempfile
@@ -73,7 +74,7 @@ def check_weights(weights: Any, count: int) -> list[float]:
         raise InvalidInputError(f"There are {count} models but {len(weights)} weights; give one weight per model.")
     values = []
     for index, weight in enumerate(weights):
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight):
+        if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not math.isfinite(weight):
             raise InvalidInputError(f"weights[{index}] must be a finite number, not {weight!r}.")
         values.append(float(weight))
     total = sum(values)

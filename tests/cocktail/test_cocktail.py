@@ -45,6 +45,8 @@ def test_weights_are_checked_on_both_sides_with_a_sentence(weights, message):
 def test_weights_within_a_thousandth_of_one_pass():
     assert cocktail.check_weights([0.7, 0.3004], 2) == [0.7, 0.3004]
     assert cocktail.check_weights([1.5, -0.5], 2) == [1.5, -0.5]  # extrapolation is allowed, as in LM_Cocktail
+    assert cocktail.check_weights(np.array([0.25, 0.75], dtype=np.float32).tolist(), 2) == [0.25, 0.75]
+    assert cocktail.check_weights([np.float32(0.25), np.float32(0.75)], 2) == [0.25, 0.75]
 
 
 def test_merge_sums_floats_in_order_and_copies_integer_buffers_from_the_last_model():
