@@ -15,10 +15,11 @@ EXPECTED = [
     "03_layer_cutoffs",
     "04_projections",
     "05_model_comparison",
+    "06_cocktail",
 ]
 
 
-def test_the_five_workshop_notebooks_exist():
+def test_the_workshop_notebooks_exist():
     assert [path.stem for path in NOTEBOOKS] == EXPECTED
 
 

@@ -1,0 +1,231 @@
+"""The Cocktail tab: fine-tune an embedder on a small domain set, blend it back into its base with LM-Cocktail, and
+see what the blend gains in the domain against what it forgets elsewhere.
+
+``render(engine)`` lays out the tab inside the ``gr.Tab`` the composer opens and wires the button to ``cocktail``
+(``api_name="/cocktail"``). The work itself is :func:`flagdemo.cocktail.tune_and_blend`; this module only reads the
+widgets, keeps the fine-tuned checkpoint inside a bounded folder of the cache (deleted when the request ends), and
+draws the results.
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+import plotly.graph_objects as go
+
+from flagdemo import cocktail as cocktail_engine
+from flagdemo import datasets, finetune, limits, request_log
+from flagdemo.engine import Engine, ensure_public_model
+from flagdemo.errors import InvalidInputError, ResourceLimitError
+from flagdemo.loading import cache_root
+
+# isort: split
+from flagdemo.ui.common import user_errors  # the app package's shared error handling (one module per tab)
+
+TITLE = "Cocktail"
+BUNDLED = "cooking_health_finance"
+UPLOAD = "my upload (.jsonl)"
+MAX_STEPS = limits.Setting("FLAGDEMO_MAX_FINETUNE_STEPS", 60, "fine-tuning steps in one Cocktail request")
+MAX_EXAMPLES = 2000
+STALE_SECONDS = 3600
+MODEL_WORK = {"concurrency_limit": 1, "concurrency_id": "model-work"}  # the app's one queue slot for model work
+INTRO = (
+    "**What this tab shows:** fine-tuning an embedder on a small domain set helps that domain and can cost "
+    "elsewhere; LM-Cocktail blends the fine-tuned weights back into the base model "
+    "(w · fine-tuned + (1 − w) · base) to trade one against the other. The defaults fine-tune the bundled "
+    "MiniLM for one pass over 127 cooking, health and finance examples (English, plus some French, German and "
+    "Spanish), then score the base model, the fine-tuned one and the blends at w = 0, 0.1 … 1 on the labelled "
+    "set's queries from those topics (in-domain) and from the other five (out-of-domain). Expect a couple of "
+    "minutes on 2 CPU cores."
+)
+
+
+def _workspace() -> Path:
+    """A fresh folder for one request's checkpoint, under the cache; folders left by crashed runs are removed."""
+    root = cache_root() / "cocktail"
+    root.mkdir(parents=True, exist_ok=True)
+    for old in root.iterdir():
+        if old.is_dir() and time.time() - old.stat().st_mtime > STALE_SECONDS:
+            shutil.rmtree(old, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix="run-", dir=root))
+
+
+def _examples(choice: str, upload: str | None) -> tuple[list[dict], list[str]]:
+    """The training examples and the topics they name (bundled file: its own; an upload: none)."""
+    if choice == UPLOAD:
+        if not upload:
+            raise InvalidInputError("Upload a .jsonl training file first, or pick the bundled one.")
+        limits.check_upload_size(upload)
+        examples = finetune.read_training_file(upload, max_examples=MAX_EXAMPLES)
+        limits.check_text_lengths([t for e in examples for t in (e["query"], *e["pos"], *e["neg"])], "training text")
+        return examples, []
+    files = finetune.bundled_training_files()
+    if choice not in files:
+        raise InvalidInputError(f"Unknown training file {str(choice)[:80]!r}; choose {BUNDLED} or an upload.")
+    import json
+
+    rows = [json.loads(line) for line in files[choice].read_text(encoding="utf-8").splitlines() if line.strip()]
+    return finetune.check_examples(rows), sorted({row["topic"] for row in rows if "topic" in row})
+
+
+def _number(value, name: str, default: float, low: float, high: float) -> float:
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"{name} must be a number, not {str(value)[:40]!r}.") from None
+    if not low <= number <= high:
+        raise InvalidInputError(f"{name} must be between {low:g} and {high:g}, not {value}.")
+    return number
+
+
+def loss_figure(losses: list[float]) -> go.Figure:
+    """Training loss per step."""
+    figure = go.Figure(go.Scatter(x=list(range(1, len(losses) + 1)), y=losses, mode="lines+markers", name="loss"))
+    figure.update_layout(title="Training loss (InfoNCE, temperature 0.02)", xaxis_title="step",
+                         yaxis_title="loss", height=320, margin={"l": 50, "r": 20, "t": 50, "b": 40})  # fmt: skip
+    return figure
+
+
+def curve_figure(curve: pd.DataFrame, data_weight: float) -> go.Figure:
+    """nDCG@10 against the fine-tuned model's weight, in-domain and out-of-domain, LM-Cocktail's weight marked."""
+    figure = go.Figure()
+    for column, colour in (("in-domain nDCG@10", "#1f77b4"), ("out-of-domain nDCG@10", "#d62728")):
+        figure.add_trace(go.Scatter(x=curve["weight"], y=curve[column], mode="lines+markers", name=column,
+                                    line={"color": colour}))  # fmt: skip
+    figure.add_vline(x=data_weight, line_dash="dash", line_color="#555",
+                     annotation_text=f"LM-Cocktail's weight from data: {data_weight:.3f}")  # fmt: skip
+    figure.update_layout(
+        title="Blends of base (w = 0) and fine-tuned (w = 1)",
+        xaxis_title="weight of the fine-tuned model, w",
+        yaxis_title="nDCG@10 on the labelled set",
+        height=420,
+        margin={"l": 50, "r": 20, "t": 60, "b": 40},
+        legend={"orientation": "h", "y": -0.2},
+    )
+    return figure
+
+
+def _summary(run: cocktail_engine.CocktailRun, base: str, seconds: float) -> str:
+    curve = run.curve
+    ends = curve.set_index("weight")
+    inside, outside = "in-domain nDCG@10", "out-of-domain nDCG@10"
+    best = curve.loc[curve[inside].idxmax()]
+    tuned = run.finetuned
+    return (
+        f"Fine-tuned {base} on {tuned.examples} examples for {tuned.steps} steps; {run.held_out_examples} examples "
+        f"were held back to derive LM-Cocktail's weight for the fine-tuned model: {run.data_weight:.3f} (losses "
+        f"base {run.data_losses[0]:.3f}, fine-tuned {run.data_losses[1]:.3f}). In-domain nDCG@10: base "
+        f"{ends.loc[0.0, inside]:.3f}, fine-tuned {ends.loc[1.0, inside]:.3f}, best blend {best[inside]:.3f} at "
+        f"w = {best['weight']:g}. Out-of-domain: base {ends.loc[0.0, outside]:.3f}, fine-tuned "
+        f"{ends.loc[1.0, outside]:.3f}. {int(curve['in-domain queries'].iloc[0])} in-domain and "
+        f"{int(curve['out-of-domain queries'].iloc[0])} out-of-domain queries, so one query moves a mean by "
+        f"several hundredths. Took {seconds:.0f} s."
+    )
+
+
+def _download(base: str, tuned_dir: Path, weight: float) -> str | None:
+    """The blend at LM-Cocktail's weight as a zip, except in public mode (no server files handed out there)."""
+    if limits.public_mode():
+        return None
+    folder = Path(tempfile.mkdtemp(prefix="flagdemo-cocktail-"))
+    cocktail_engine.mix_models([base, str(tuned_dir)], "encoder", [1.0 - weight, weight], str(folder / "merged"))
+    return shutil.make_archive(str(folder / "merged-model"), "zip", folder / "merged")
+
+
+@user_errors("fine-tuning and blending the model")
+def cocktail(  # noqa: PLR0917 (gradio passes widget values positionally)
+    engine: Engine,
+    base_model: str | None = None,
+    training_file: str = BUNDLED,
+    upload: str | None = None,
+    in_domain: list[str] | None = None,
+    epochs: float = 1,
+    learning_rate: float = 2e-5,
+    temperature: float = 5.0,
+    progress: gr.Progress = gr.Progress(),  # noqa: B008 (gradio's way to ask for a progress bar)
+):
+    """Fine-tune, derive LM-Cocktail's weight, measure the blends; returns figures, table, download and a note."""
+    base = base_model.strip() if isinstance(base_model, str) and base_model.strip() else engine.embedder
+    if limits.public_mode():
+        ensure_public_model(base, "embedder")
+    examples, file_topics = _examples(training_file or BUNDLED, upload)
+    topics = list(in_domain) if in_domain else file_topics
+    if not topics:
+        raise InvalidInputError("Tick the labelled-set topics your training file covers (the in-domain ones).")
+    epochs = int(_number(epochs, "Epochs", 1, 1, 5))
+    learning_rate = _number(learning_rate, "The learning rate", 2e-5, 1e-7, 1e-3)
+    temperature = _number(temperature, "LM-Cocktail's temperature", 5.0, 0.01, 100)
+    batch_size = finetune.FinetuneSettings.batch_size
+    steps = epochs * -(-max(0, len(examples) - 8) // batch_size)
+    if steps > MAX_STEPS.value():
+        raise ResourceLimitError(
+            f"{len(examples)} examples for {epochs} epoch(s) make {steps} fine-tuning steps; this server allows "
+            f"{MAX_STEPS.value():g} ({MAX_STEPS.env}). Use fewer examples or epochs."
+        )
+    request_log.note(models=[base], inputs=[example["query"] for example in examples])
+    started = time.perf_counter()
+    workdir = _workspace()
+    try:
+        progress(0.0, desc="Loading the base model")
+        run = cocktail_engine.tune_and_blend(
+            base,
+            examples,
+            topics,
+            workdir,
+            temperature=temperature,
+            epochs=epochs,
+            learning_rate=learning_rate,
+            progress=lambda fraction, message: progress(fraction, desc=message),
+        )
+        download = _download(base, run.finetuned.output_dir, run.data_weight)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    table = run.curve.round(4)
+    return (
+        loss_figure(run.finetuned.losses),
+        curve_figure(run.curve, run.data_weight),
+        table,
+        download,
+        _summary(run, base, time.perf_counter() - started),
+    )
+
+
+def render(engine: Engine) -> None:
+    """The tab's widgets and its one event, inside the ``gr.Tab`` the composer has opened."""
+    gr.Markdown(INTRO)
+    topics = sorted(set(datasets.load_retrieval_set().queries["topic"]))
+    with gr.Row():
+        model = gr.Dropdown(list(dict.fromkeys([engine.embedder, *engine.embedder_choices()])), value=engine.embedder,
+                            label="Base embedder", allow_custom_value=True, elem_id="cocktail-model")  # fmt: skip
+        training = gr.Dropdown([BUNDLED, UPLOAD], value=BUNDLED, label="Training file", elem_id="cocktail-file")
+        upload = gr.File(label="Upload (.jsonl: query, pos, neg)", file_types=[".jsonl"], type="filepath",
+                         elem_id="cocktail-upload")  # fmt: skip
+    with gr.Row():
+        in_domain = gr.CheckboxGroup(topics, value=["cooking", "health", "personal_finance"],
+                                     label="In-domain topics (the rest are out-of-domain)",
+                                     elem_id="cocktail-topics")  # fmt: skip
+        epochs = gr.Number(1, label="Epochs", precision=0, elem_id="cocktail-epochs")
+        learning_rate = gr.Number(2e-5, label="Learning rate", elem_id="cocktail-lr")
+        temperature = gr.Number(5.0, label="LM-Cocktail temperature", elem_id="cocktail-temperature")
+    button = gr.Button("Fine-tune and blend", variant="primary", elem_id="cocktail-run")
+    note = gr.Markdown(elem_id="cocktail-note")
+    with gr.Row():
+        loss_plot = gr.Plot(label="Training loss", elem_id="cocktail-loss")
+        curve_plot = gr.Plot(label="Merge curve", elem_id="cocktail-curve")
+    table = gr.DataFrame(label="nDCG@10 per blend", elem_id="cocktail-table")
+    download = gr.File(label="The blend at LM-Cocktail's weight (zip)", elem_id="cocktail-download")
+    button.click(
+        functools.partial(cocktail, engine),
+        [model, training, upload, in_domain, epochs, learning_rate, temperature],
+        [loss_plot, curve_plot, table, download, note],
+        api_name="cocktail",
+        **MODEL_WORK,
+    )
