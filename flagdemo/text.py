@@ -35,9 +35,16 @@ TAB_SUMMARIES = {
 
 
 def short_label(text: str, limit: int = LABEL_CHARS) -> str:
-    """One line, at most ``limit`` characters, so long passages do not swamp an axis, a legend or a table cell."""
+    """One line, at most ``limit`` characters, so long passages do not swamp an axis, a legend or a table cell.
+
+    The cut falls between words unless that would lose more than a third of the room."""
     flat = " ".join(str(text).split())
-    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+    if len(flat) <= limit:
+        return flat
+    cut = flat[: limit - 1]
+    if flat[limit - 1] != " " and cut.rfind(" ") > (limit - 1) * 2 // 3:
+        cut = cut[: cut.rfind(" ")]
+    return cut.rstrip() + "…"
 
 
 def numbered_label(index: int, text: str, limit: int = LABEL_CHARS) -> str:
@@ -276,3 +283,39 @@ HOW_TO_READ = {
 def how_to_read(view: str) -> str:
     """The "how to read this" line shown under one plot or table (a markdown string)."""
     return f"*How to read this:* {HOW_TO_READ[view]}"
+
+
+# ---- The offline LLM reranker, as measured --------------------------------------------------------------------------
+# Measured with `python -m benchmarks.reranker_effect --per-topic 2` (the numbers are in
+# benchmarks/results/reranker_effect.json; a test checks that the sentence below quotes them).
+RERANKER_EFFECT_QUERIES = 0
+RERANKER_EFFECT_TOPICS = 0
+RERANKER_EFFECT_TOP_K = 20
+RERANKER_EFFECT_NDCG = (0.0, 0.0)  # nDCG@10: MiniLM alone, then SmolLM2 reranking MiniLM's top 20
+RERANKER_EFFECT_MRR = (0.0, 0.0)  # MRR@10, in the same order
+
+RERANKER_CAVEAT = (
+    "**About the offline LLM reranker.** SmolLM2-135M-Instruct is a small chat model, not a trained reranker: it "
+    "is shown a few examples, then asked whether the passage is relevant, and its score is how strongly it wants "
+    "to answer “Yes”. Measured on {queries} labelled questions ({topics} topics, two each), reranking the "
+    "top {top_k} passages of all-MiniLM-L6-v2 made the ranking **{direction}**: nDCG@10 went from {ndcg_a} to "
+    "{ndcg_b}, and MRR@10 from {mrr_a} to {mrr_b}. So an odd order here (the Eiffel Tower above Paris) is this "
+    "model's judgement, not a bug. Its raw scores are large and close together, where the sigmoid rounds to "
+    "1.000: compare the raw scores. A trained reranker such as bge-reranker-base (downloadable where the Hugging "
+    "Face hub is reachable) shows what reranking is meant to do."
+)
+
+
+def reranker_caveat() -> str:
+    """The Rerankers tab's plain statement of what SmolLM2 is and what it measurably does to MiniLM's ranking."""
+    (ndcg_a, ndcg_b), (mrr_a, mrr_b) = RERANKER_EFFECT_NDCG, RERANKER_EFFECT_MRR
+    return RERANKER_CAVEAT.format(
+        queries=RERANKER_EFFECT_QUERIES,
+        topics=RERANKER_EFFECT_TOPICS,
+        top_k=RERANKER_EFFECT_TOP_K,
+        direction="worse" if ndcg_b < ndcg_a else "better",
+        ndcg_a=f"{ndcg_a:.2f}",
+        ndcg_b=f"{ndcg_b:.2f}",
+        mrr_a=f"{mrr_a:.2f}",
+        mrr_b=f"{mrr_b:.2f}",
+    )
