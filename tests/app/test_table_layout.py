@@ -3,8 +3,9 @@
 No model is needed: the views are built from ordinary inputs (eight one- or two-line passages, three queries, 30
 layers, 48 compared queries, see test_tables.py), laid out full width or two to a row as TABLE_WIDTH says, with the
 gr.DataFrame settings that dataframe_settings recommends. The page must not scroll sideways, no header may break
-inside a word, long cells are cut with their full text one click away, and 30 heatmap labels must not overlap.
-A 13-column table without those settings is checked too, to show that the checks do catch a table that does not fit.
+inside a word, no cell text may be hidden by its column, long cells are cut with their full text one click away,
+and 30 heatmap labels must not overlap. A 13-column table without those settings is checked too, to show that the
+checks do catch a table that does not fit.
 """
 
 from __future__ import annotations
@@ -42,9 +43,14 @@ MEASURE_TABLES = """() => [...document.querySelectorAll('[id^=layout-]')]
             if (word && canvas.measureText(word).width > room + 1) broken.push(word);
         }
     }
-    const cells = [...el.querySelectorAll('.virtual-row .body-cell')].map(c => c.innerText.trim());
-    const longest = Math.max(...cells.map(c => c.length));
-    return {id: el.id, scroll: viewport.scrollWidth - viewport.clientWidth, broken, longest};
+    const bodyCells = [...el.querySelectorAll('.virtual-row .body-cell')];
+    const longest = Math.max(...bodyCells.map(c => c.innerText.trim().length));
+    // a cell whose text is wider than the cell is cut off unseen (gradio hides overflow in fixed-width columns)
+    const clipped = bodyCells.filter(c => {
+        const span = c.querySelector('span') || c;
+        return span.scrollWidth > c.clientWidth + 1;
+    }).map(c => c.innerText.trim().slice(0, 30));
+    return {id: el.id, scroll: viewport.scrollWidth - viewport.clientWidth, broken, clipped, longest};
 })"""
 
 # Tick labels of the heatmap: bounding boxes, to find overlaps and labels cut by the plot's edge.
@@ -104,10 +110,11 @@ def test_no_table_scrolls_sideways_or_breaks_a_header_word(layout_page):
     for name in views:
         assert measured[name]["scroll"] <= 0, (name, measured[name])
         assert measured[name]["broken"] == [], (name, measured[name])
+        assert measured[name]["clipped"] == [], (name, measured[name])
         assert measured[name]["longest"] <= tables.CELL_CHARS + 3, (name, measured[name])  # cut cells end in "..."
     # the checks catch a table that does not fit: 13 columns without the recommended settings
     control = measured["control"]
-    assert control["scroll"] > 0 or control["broken"], control
+    assert control["scroll"] > 0 or control["broken"] or control["clipped"], control
 
 
 def test_a_cut_cell_shows_its_full_text_on_a_click(layout_page):
