@@ -89,6 +89,7 @@ def layout_page():
                     gr.DataFrame(table, elem_id=f"layout-{name}", **tables.dataframe_settings(table, width="half"))
         gr.DataFrame(too_wide, elem_id="layout-control", wrap=True)
         gr.Plot(heatmap, elem_id="layout-heatmap")
+        gr.Plot(figures.similarity_heatmap(np.zeros((2, 3)), ["a"], ["b"]), elem_id="layout-broken")
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
     try:
         with sync_playwright() as playwright:
@@ -97,6 +98,7 @@ def layout_page():
             page.goto(url)
             page.wait_for_selector("#layout-heatmap .js-plotly-plot .xtick text")
             page.wait_for_selector("#layout-control .virtual-row")
+            page.wait_for_selector("#layout-broken .js-plotly-plot")
             yield page, views
             browser.close()
     finally:
@@ -139,3 +141,10 @@ def test_thirty_heatmap_labels_neither_overlap_nor_leave_the_plot(layout_page):
         assert (right[2] - left[2]) * math.sin(math.radians(60)) >= right[5], ("column labels overlap", left, right)
     for box in rows + columns:
         assert box[0] >= 0 and box[2] <= box[4], ("label cut at the plot's edge", box)
+
+
+def test_the_failsafe_figure_is_recognisable_in_the_page(layout_page):
+    page, _ = layout_page
+    meta = "(id) => document.querySelector('#' + id + ' .js-plotly-plot').layout.meta ?? null"
+    assert page.evaluate(meta, "layout-broken") == figures.FAILSAFE_META
+    assert page.evaluate(meta, "layout-heatmap") is None
