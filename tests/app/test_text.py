@@ -81,7 +81,7 @@ def test_reranker_caveat_quotes_the_measurement():
     measured = json.loads(MEASUREMENT.read_text())
     caveat = text.reranker_caveat()
     assert "small chat model, not a trained reranker" in caveat
-    assert f"Measured on {measured['queries']} labelled questions ({measured['topics']} topics" in caveat
+    assert f"Measured on {measured['queries']} labelled questions from {measured['topics']} topics" in caveat
     assert f"top {measured['top_k']} passages of {measured['embedder']}" in caveat
     before, after = measured["embedder nDCG@10"], measured["reranker nDCG@10"]
     assert f"nDCG@10 went from {before:.2f} to {after:.2f}" in caveat
