@@ -83,6 +83,9 @@ def test_reranker_caveat_quotes_the_measurement():
     assert "small chat model, not a trained reranker" in caveat
     assert f"Measured on {measured['queries']} labelled questions from {measured['topics']} topics" in caveat
     assert f"top {measured['top_k']} passages of {measured['embedder']}" in caveat
+    assert (measured["embedder nDCG@10"], measured["reranker nDCG@10"]) == text.RERANKER_EFFECT_NDCG
+    assert (measured["embedder MRR@10"], measured["reranker MRR@10"]) == text.RERANKER_EFFECT_MRR
+    assert (measured["queries"], measured["top_k"]) == (text.RERANKER_EFFECT_QUERIES, text.RERANKER_EFFECT_TOP_K)
     before, after = measured["embedder nDCG@10"], measured["reranker nDCG@10"]
     assert f"nDCG@10 went from {before:.2f} to {after:.2f}" in caveat
     assert f"MRR@10 from {measured['embedder MRR@10']:.2f} to {measured['reranker MRR@10']:.2f}" in caveat
