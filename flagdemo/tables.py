@@ -214,7 +214,9 @@ def round_significant(value: float, digits: int = DISPLAY_DIGITS) -> float:
     return float(f"{number:.{digits}g}")
 
 
-def for_display(table: pd.DataFrame, *, digits: int = DISPLAY_DIGITS, headers: Mapping[str, str] | None = None):
+def for_display(
+    table: pd.DataFrame, *, digits: int = DISPLAY_DIGITS, headers: Mapping[str, str] | None = None
+) -> pd.DataFrame:
     """A copy for the screen: floats at ``digits`` significant digits, headers renamed; integers and texts as they
     are (gr.DataFrame cuts long texts itself, see :func:`dataframe_settings`)."""
     shown = table.copy()
@@ -244,13 +246,12 @@ def column_chars(table: pd.DataFrame, *, width: str = "full") -> list[int]:
     is cut at CELL_CHARS) or the longest word of its header, whichever is wider; headers wrap between words."""
     needs = []
     for name in table.columns:
-        column = table[name]
-        header_word = max((len(word) for word in re.split(r"[\s]+|(?<=-)", str(name))), default=1)
-        if _is_text_column(column):
-            longest = min(max(map(_cell_chars, column), default=0), TEXT_COLUMN_CHARS[width])
+        header_word = max((len(word) for word in re.split(r"\s+|(?<=-)", str(name))), default=1)
+        longest = max(map(_cell_chars, table[name]), default=0)
+        if _is_text_column(table[name]):
+            needs.append(max(header_word, min(longest, TEXT_COLUMN_CHARS[width])))
         else:
-            longest = min(max(map(_cell_chars, column), default=0), CELL_CHARS)
-        needs.append(max(header_word, longest, MIN_COLUMN_CHARS if not _is_text_column(column) else 0))
+            needs.append(max(header_word, min(longest, CELL_CHARS), MIN_COLUMN_CHARS))
     return needs
 
 
