@@ -2,13 +2,18 @@
 
 Nothing here loads a model or touches gradio, so every figure can be unit-tested on hand-made data. Each builder is
 wrapped in :func:`failsafe`: a figure that cannot be drawn becomes a small figure that says why, instead of an
-exception that would leave the tab broken.
+exception that would leave the tab broken. Such figures carry ``layout.meta`` = :data:`FAILSAFE_META` (or
+:data:`MESSAGE_META` for a plain "nothing to show" figure), so tests and browser checks can tell them from charts.
+
+Readable on a projector: axis labels are numbered and shortened (the full text is in the hover box), colours are
+fixed per metric and per sorted group, so two runs look alike.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import ParamSpec
 
@@ -16,11 +21,12 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from flagdemo.text import LABEL_CHARS, numbered_label, short_label, wrapped
+
 logger = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 
-LABEL_CHARS = 40
 PALETTE = (
     "#4C78A8",
     "#F58518",
@@ -32,16 +38,40 @@ PALETTE = (
     "#9D755D",
     "#FF9DA6",
     "#BAB0AC",
+    "#1F3B73",
+    "#B85C00",
+    "#2E6B26",
+    "#8C1C13",
+    "#2A7F7A",
+    "#6A3D7C",
+    "#A88700",
+    "#5C4033",
+    "#D6336C",
+    "#5F6B6D",
 )
+# One colour per metric family in every chart of every run (nDCG@5 and nDCG@10 share one).
+METRIC_COLOURS = {"nDCG": "#1B9E77", "MRR": "#D95F02", "Recall": "#7570B3", "MAP": "#E7298A"}
+QUERY_COLOUR = "black"
+MESSAGE_META = "flagdemo:message"
+FAILSAFE_META = "flagdemo:could-not-draw"
 
 
-def short_label(text: str, limit: int = LABEL_CHARS) -> str:
-    """One line, at most ``limit`` characters, so long passages do not swamp an axis."""
-    flat = " ".join(str(text).split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+def metric_colour(name: str) -> str:
+    """The fixed colour of a metric (``nDCG@10`` → nDCG's); other names get grey."""
+    return METRIC_COLOURS.get(name.split("@", 1)[0].strip(), "#666666")
 
 
-def message_figure(message: str, *, title: str = "") -> go.Figure:
+def _natural_key(label: str) -> list:
+    """``cluster 2`` before ``cluster 10``: numbers inside labels sort as numbers."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", label)]
+
+
+def is_failsafe(fig: go.Figure) -> bool:
+    """True for the figure :func:`failsafe` draws instead of a chart that failed."""
+    return fig.layout.meta == FAILSAFE_META
+
+
+def message_figure(message: str, *, title: str = "", meta: str = MESSAGE_META) -> go.Figure:
     """An empty figure that shows one sentence: used for "nothing to show yet" and for drawing failures."""
     fig = go.Figure()
     fig.add_annotation(
@@ -51,6 +81,7 @@ def message_figure(message: str, *, title: str = "") -> go.Figure:
         title=title or None,
         xaxis={"visible": False},
         yaxis={"visible": False},
+        meta=meta,
         height=260,
         margin={"l": 20, "r": 20, "t": 50 if title else 20, "b": 20},
     )
@@ -66,14 +97,26 @@ def failsafe(builder: Callable[P, go.Figure]) -> Callable[P, go.Figure]:
             return builder(*args, **kwargs)
         except Exception as exc:
             logger.exception("figure %s failed", builder.__name__)
-            return message_figure(f"Could not draw this chart: {exc}")
+            return message_figure(f"Could not draw this chart: {exc}", meta=FAILSAFE_META)
 
     return wrapper
 
 
-def _categorical_axis(labels: Sequence[str]) -> dict:
-    """Numeric positions with text ticks: repeated labels (tokens, identical texts) stay separate rows/columns."""
-    return {"tickmode": "array", "tickvals": list(range(len(labels))), "ticktext": [short_label(t) for t in labels]}
+def _label_chars(n: int) -> int:
+    """Shorter axis labels as rows or columns multiply, so 30 labels still fit without overlapping."""
+    return LABEL_CHARS if n <= 8 else 28 if n <= 15 else 18
+
+
+def _categorical_axis(labels: Sequence[str], *, numbered: bool = False) -> dict:
+    """Numeric positions with text ticks: repeated labels (tokens, identical texts) stay separate rows/columns.
+
+    ``numbered`` prefixes ``#1``, ``#2`` … (texts; tokens are left as they are) so shortened labels stay telling."""
+    limit = _label_chars(len(labels))
+    ticks = [numbered_label(i, t, limit) if numbered else short_label(t, limit) for i, t in enumerate(labels)]
+    axis = {"tickmode": "array", "tickvals": list(range(len(labels))), "ticktext": ticks, "automargin": True}
+    if len(labels) > 15:
+        axis["tickfont"] = {"size": 10}
+    return axis
 
 
 @failsafe
@@ -83,30 +126,41 @@ def similarity_heatmap(
     col_texts: Sequence[str],
     *,
     title: str = "Similarity",
-    show_values: bool = True,
+    show_values: bool | None = None,
+    score_name: str = "score",
 ) -> go.Figure:
-    """Rows × columns scores with the value in each cell and the full texts on hover."""
+    """Rows × columns scores, readable up to 30 × 30: numbered short labels, the full texts and score on hover, the
+    value in each cell while cells are large enough for it (``show_values`` None = decide by size)."""
     matrix = np.asarray(scores, dtype=float)
     if matrix.shape != (len(row_texts), len(col_texts)):
         raise ValueError(f"scores have shape {matrix.shape} but there are {len(row_texts)}×{len(col_texts)} texts")
-    hover = [[f"{row_texts[i]}<br>↔ {col_texts[j]}" for j in range(matrix.shape[1])] for i in range(matrix.shape[0])]
+    n_rows, n_cols = matrix.shape
+    if show_values is None:
+        show_values = n_cols <= 12 and n_rows <= 20
+    rows = [wrapped(t, 60, 3) for t in row_texts]
+    cols = [wrapped(t, 60, 3) for t in col_texts]
+    hover = [
+        [f"<b>#{i + 1}</b> {rows[i]}<br>↔ <b>#{j + 1}</b> {cols[j]}" for j in range(n_cols)] for i in range(n_rows)
+    ]
     heatmap = go.Heatmap(
         z=matrix,
-        x=list(range(matrix.shape[1])),
-        y=list(range(matrix.shape[0])),
+        x=list(range(n_cols)),
+        y=list(range(n_rows)),
         customdata=hover,
-        hovertemplate="%{customdata}<br>score %{z:.4f}<extra></extra>",
+        hovertemplate=f"%{{customdata}}<br>{score_name} %{{z:.4f}}<extra></extra>",
         colorscale="Viridis",
         texttemplate="%{z:.2f}" if show_values else None,
-        colorbar={"title": "score"},
+        colorbar={"title": score_name},
+        xgap=1,
+        ygap=1,
     )
     fig = go.Figure(heatmap)
     fig.update_layout(
         title=title,
         # Labels slanted up to the right end at their column, so the last one never runs off the right edge.
-        xaxis={**_categorical_axis(col_texts), "tickangle": -30, "automargin": True},
-        yaxis={**_categorical_axis(row_texts), "autorange": "reversed", "automargin": True},
-        height=max(380, 200 + 34 * len(row_texts)),
+        xaxis={**_categorical_axis(col_texts, numbered=True), "tickangle": -30 if n_cols <= 8 else -60},
+        yaxis={**_categorical_axis(row_texts, numbered=True), "autorange": "reversed"},
+        height=max(380, 220 + (34 if n_rows <= 12 else 22) * n_rows),
         margin={"l": 10, "r": 10, "t": 50, "b": 10},
     )
     return fig
@@ -124,7 +178,7 @@ def top_k_bars(scores: Sequence[float], texts: Sequence[str], *, k: int = 5, tit
             x=values[order],
             y=[f"#{rank + 1} {short_label(texts[i])}" for rank, i in enumerate(order)],
             orientation="h",
-            hovertext=[texts[i] for i in order],
+            hovertext=[wrapped(texts[i]) for i in order],
             text=[f"{values[i]:.3f}" for i in order],
         )
     )
@@ -148,8 +202,8 @@ def rank_change_chart(ranks: Mapping[str, Sequence[int]], texts: Sequence[str], 
                 x=methods,
                 y=[ranks[m][i] for m in methods],
                 mode="lines+markers",
-                name=short_label(text, 30),
-                hovertext=[f"{m}: rank {ranks[m][i]}<br>{short_label(text, 80)}" for m in methods],
+                name=numbered_label(i, text),
+                hovertext=[f"{m}: rank {ranks[m][i]}<br>#{i + 1} {wrapped(text)}" for m in methods],
                 hoverinfo="text",
                 line={"color": PALETTE[i % len(PALETTE)], "width": 3},
                 marker={"size": 12},
@@ -164,6 +218,19 @@ def rank_change_chart(ranks: Mapping[str, Sequence[int]], texts: Sequence[str], 
     return fig
 
 
+def should_centre(scores: np.ndarray) -> bool:
+    """True when a common shift between layers dwarfs the differences between passages within a layer.
+
+    The logit lens jumps by tens at the last layer for every passage alike; plotted raw, every earlier layer is a
+    flat line. Centring each layer (subtracting its mean over passages) keeps every layer's order and gaps."""
+    matrix = np.asarray(scores, dtype=float)
+    if matrix.ndim != 2 or matrix.shape[0] < 2 or matrix.shape[1] < 2:
+        return False
+    between = float(np.ptp(matrix.mean(axis=1)))
+    within = float(np.median(np.ptp(matrix, axis=1)))
+    return between > 4 * max(within, 1e-12)
+
+
 @failsafe
 def layer_sweep_figure(
     layers: Sequence[int],
@@ -173,29 +240,44 @@ def layer_sweep_figure(
     metrics: Mapping[str, Sequence[float]] | None = None,
     seconds: Sequence[float] | None = None,
     title: str = "",
+    centre: bool | None = None,
 ) -> go.Figure:
-    """Each passage's score across layers; below it, ranking quality per layer and the time to reach that layer."""
+    """Each passage's score across layers; below it, ranking quality per layer and the time to reach that layer.
+
+    ``centre`` subtracts each layer's mean over passages (None: when :func:`should_centre` says the common shift
+    hides the differences); the panel title says which, and the hover box always gives the raw score."""
     matrix = np.asarray(scores, dtype=float)
     if matrix.shape != (len(layers), len(texts)):
         raise ValueError(f"scores have shape {matrix.shape}, expected ({len(layers)}, {len(texts)})")
+    if centre is None:
+        centre = should_centre(matrix)
+    shown = matrix - matrix.mean(axis=1, keepdims=True) if centre else matrix
+    score_title = (
+        "Score per layer, centred: each layer's mean over the passages subtracted (hover: raw score)"
+        if centre
+        else "Score per layer (raw)"
+    )
     lower = bool(metrics) or seconds is not None
     fig = make_subplots(
         rows=2 if lower else 1,
         cols=1,
         shared_xaxes=True,
-        vertical_spacing=0.08,
+        vertical_spacing=0.1,
         specs=[[{}], [{"secondary_y": True}]] if lower else [[{}]],
-        subplot_titles=("Score per layer", "Quality and cost per layer") if lower else None,
+        subplot_titles=(score_title, "Quality and cost per layer") if lower else (score_title,),
     )
     for j, text in enumerate(texts):
         fig.add_trace(
             go.Scatter(
                 x=list(layers),
-                y=matrix[:, j],
+                y=shown[:, j],
                 mode="lines+markers",
-                name=short_label(text, 30),
+                name=numbered_label(j, text),
                 legendgroup="passages",
-                hovertext=short_label(text, 80),
+                legendgrouptitle={"text": "passage"} if j == 0 else None,
+                customdata=matrix[:, j],
+                hovertemplate=f"#{j + 1} {wrapped(text)}<br>layer %{{x}}: raw score %{{customdata:.4g}}"
+                "<extra></extra>",
                 line={"color": PALETTE[j % len(PALETTE)]},
             ),
             row=1,
@@ -205,7 +287,14 @@ def layer_sweep_figure(
         if len(values) != len(layers):
             raise ValueError(f"{name} has {len(values)} values for {len(layers)} layers")
         fig.add_trace(
-            go.Scatter(x=list(layers), y=list(values), mode="lines+markers", name=name, line={"dash": "solid"}),
+            go.Scatter(
+                x=list(layers),
+                y=list(values),
+                mode="lines+markers",
+                name=name,
+                legendgroup="quality",
+                line={"color": metric_colour(name), "width": 3},
+            ),
             row=2,
             col=1,
             secondary_y=False,
@@ -219,26 +308,67 @@ def layer_sweep_figure(
                 y=[1000.0 * s for s in seconds],
                 mode="lines",
                 name="time to layer (ms)",
+                legendgroup="quality",
                 line={"dash": "dot", "color": "grey"},
             ),
             row=2,
             col=1,
             secondary_y=True,
         )
-    fig.update_yaxes(title_text="score", row=1, col=1)
+    fig.update_yaxes(title_text="score − layer mean" if centre else "score", row=1, col=1)
     if lower:
         fig.update_yaxes(title_text="metric", range=[0, 1.05], row=2, col=1, secondary_y=False)
         fig.update_yaxes(title_text="ms", row=2, col=1, secondary_y=True)
         fig.update_xaxes(title_text="layer", row=2, col=1)
     else:
         fig.update_xaxes(title_text="layer", row=1, col=1)
-    fig.update_layout(title=title or None, height=640 if lower else 400)
+    fig.update_layout(title=title or None, height=680 if lower else 420, legend={"tracegroupgap": 12})
+    return fig
+
+
+@failsafe
+def layer_rank_heatmap(
+    layers: Sequence[int], scores: np.ndarray, texts: Sequence[str], *, title: str = ""
+) -> go.Figure:
+    """Rank of every passage at every layer (1 = best, brightest): the 30-layer matrix as a picture, not 30 columns."""
+    matrix = np.asarray(scores, dtype=float)
+    if matrix.shape != (len(layers), len(texts)):
+        raise ValueError(f"scores have shape {matrix.shape}, expected ({len(layers)}, {len(texts)})")
+    ranks = np.empty(matrix.shape, dtype=int)
+    for li, row in enumerate(matrix):
+        ranks[li, np.argsort(-row, kind="stable")] = np.arange(1, len(texts) + 1)
+    fig = go.Figure(
+        go.Heatmap(
+            z=ranks.T,
+            x=[str(layer) for layer in layers],
+            y=list(range(len(texts))),
+            colorscale="Viridis",
+            reversescale=True,
+            zmin=1,
+            zmax=max(len(texts), 2),
+            text=ranks.T,
+            texttemplate="%{text}" if len(layers) <= 40 else None,
+            customdata=[[wrapped(t, 60, 3)] * len(layers) for t in texts],
+            hovertemplate="%{customdata}<br>layer %{x}: rank %{z}<extra></extra>",
+            colorbar={"title": "rank"},
+            xgap=1,
+            ygap=1,
+        )
+    )
+    fig.update_layout(
+        title=title or "Rank of each passage at each layer (1 = best)",
+        xaxis={"title": "layer", "type": "category"},
+        yaxis={**_categorical_axis(texts, numbered=True), "autorange": "reversed"},
+        height=max(300, 140 + 30 * len(texts)),
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+    )
     return fig
 
 
 def _group_colours(groups: Sequence[str]) -> dict[str, str]:
-    """The same label gets the same colour in every panel."""
-    ordered = list(dict.fromkeys(str(g) for g in groups))
+    """The same label gets the same colour in every panel and every run: groups in natural order (cluster 2 before
+    cluster 10), colours in palette order."""
+    ordered = sorted({str(g) for g in groups}, key=_natural_key)
     return {g: PALETTE[i % len(PALETTE)] for i, g in enumerate(ordered)}
 
 
@@ -286,7 +416,7 @@ def projection_scatter(
                 legendgroup=group,
                 marker={"color": colour, "size": 5 if three_d else 10, "opacity": 0.85},
                 customdata=[point_ids[i] for i in members],
-                hovertext=[f"[{point_ids[i]}] {group}<br>{short_label(texts[i], 90)}" for i in members],
+                hovertext=[f"[{point_ids[i]}] {group}<br>{wrapped(texts[i])}" for i in members],
                 hoverinfo="text",
             )
         )
@@ -310,13 +440,29 @@ def projection_scatter(
                 **{name: queries[:, k] for k, name in enumerate("xyz"[: points.shape[1]])},
                 mode="markers+text",
                 name="query",
-                text=[f"Q{i + 1}" for i in range(len(query_texts))],
-                marker={"symbol": "diamond" if three_d else "star", "size": 8 if three_d else 18, "color": "black"},
-                hovertext=[f"query Q{i + 1}<br>{short_label(t, 90)}" for i, t in enumerate(query_texts)],
+                text=[f"Q{i + 1} {short_label(t, 24)}" for i, t in enumerate(query_texts)],
+                textposition="top center",
+                textfont={"size": 13, "color": QUERY_COLOUR},
+                marker={
+                    "symbol": "diamond" if three_d else "star",
+                    "size": 8 if three_d else 18,
+                    "color": QUERY_COLOUR,
+                },
+                hovertext=[f"query Q{i + 1}<br>{wrapped(t)}" for i, t in enumerate(query_texts)],
                 hoverinfo="text",
             )
         )
-    fig.update_layout(title=title or None, height=560, legend={"title": "colour"})
+    layout: dict = {"title": title or None, "legend": {"title": "colour"}, "uirevision": "projection"}
+    if three_d:
+        # The whole cube inside the frame: no margins taken from the scene, the camera a little further out.
+        layout |= {
+            "height": 680,
+            "margin": {"l": 0, "r": 0, "t": 40 if title else 10, "b": 0},
+            "scene": {"aspectmode": "cube", "camera": {"eye": {"x": 1.6, "y": 1.6, "z": 1.1}}},
+        }
+    else:
+        layout |= {"height": 560, "margin": {"l": 10, "r": 10, "t": 50 if title else 20, "b": 10}}
+    fig.update_layout(**layout)
     return fig
 
 
@@ -354,7 +500,7 @@ def side_by_side_projection(
                     showlegend=col == 1,
                     marker={"color": colour, "size": 9},
                     customdata=[point_ids[i] for i in members],
-                    hovertext=[f"[{point_ids[i]}] {group}<br>{short_label(texts[i], 90)}" for i in members],
+                    hovertext=[f"[{point_ids[i]}] {group}<br>{wrapped(texts[i])}" for i in members],
                     hoverinfo="text",
                 ),
                 row=1,
@@ -463,7 +609,7 @@ def vector_heatmap(vectors: np.ndarray, texts: Sequence[str], *, n_dims: int = 6
             colorscale="RdBu",
             zmin=-limit,
             zmax=limit,
-            customdata=[[short_label(t, 80)] * shown.shape[1] for t in texts],
+            customdata=[[wrapped(t, 60, 3)] * shown.shape[1] for t in texts],
             hovertemplate="%{customdata}<br>dim %{x}: %{z:.4f}<extra></extra>",
             colorbar={"title": "value"},
         )
@@ -471,8 +617,8 @@ def vector_heatmap(vectors: np.ndarray, texts: Sequence[str], *, n_dims: int = 6
     fig.update_layout(
         title=title or f"First {shown.shape[1]} of {matrix.shape[1]} dimensions",
         xaxis={"title": "dimension"},
-        yaxis={**_categorical_axis(texts), "autorange": "reversed"},
-        height=max(260, 80 + 30 * len(texts)),
+        yaxis={**_categorical_axis(texts, numbered=True), "autorange": "reversed"},
+        height=max(260, 80 + (30 if len(texts) <= 12 else 20) * len(texts)),
     )
     return fig
 
@@ -501,7 +647,7 @@ def paired_scatter(
                 mode="markers",
                 name=group,
                 marker={"color": colour, "size": 10, "opacity": 0.8},
-                hovertext=[f"{short_label(texts[i], 90)}<br>A {x[i]:.3f} · B {y[i]:.3f}" for i in members],
+                hovertext=[f"{wrapped(texts[i])}<br>A {x[i]:.3f} · B {y[i]:.3f}" for i in members],
                 hoverinfo="text",
             )
         )

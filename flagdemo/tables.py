@@ -1,18 +1,23 @@
 """pandas tables for the app: pure functions from numbers and texts to DataFrames (what the UI shows and downloads).
 
-Columns have readable names because they are shown as they are; numbers stay numbers (rounding is left to the
-display) so tests and CSV downloads see exact values.
+Two layers. The *builders* (``encode_table``, ``rerank_table`` …) keep every digit and the full texts: CSV downloads,
+the API and tests see exact values. The *views* (``for_display``, ``layer_rank_summary``, ``comparison_view`` …) are
+what a person reads at 1400 px: short headers, numbers at 4 significant digits, no 30-column matrices; and
+``dataframe_settings`` gives the gr.DataFrame keyword arguments (column widths, wrapping, cell truncation with the
+full text one click away) that keep a view inside the page. Nothing here imports gradio.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy.stats import kendalltau
 
-from flagdemo.figures import short_label
+from flagdemo.text import short_label
 
 
 def ranks_from_scores(scores: Sequence[float]) -> list[int]:
@@ -170,3 +175,224 @@ def neighbours_table(
             )
             edges.append((qi, int(pi)))
     return pd.DataFrame(rows, columns=["query", "rank", "id", "text", "cosine"]), edges
+
+
+# ---- Views: what a person reads at 1400 px ------------------------------------------------------------------------
+
+DISPLAY_DIGITS = 4
+# A result table spans the page (about 1,250 px of a 1400 px window) or half of it when two tables share a row.
+# At gradio's table font one character is about 8 px and each cell adds about 3 characters of padding.
+WIDTH_CHARS = {"full": 150, "half": 70}
+CELL_PADDING_CHARS = 3
+# Text cells longer than this are cut on screen; one click on the cell shows the whole text (gradio's max_chars).
+CELL_CHARS = 90
+# A text column wraps; this many characters per line keeps a one- or two-line passage to two or three lines.
+TEXT_COLUMN_CHARS = {"full": 48, "half": 26}
+# The narrowest numeric column: a 4-digit number or a short header word.
+MIN_COLUMN_CHARS = 5
+# How wide each result table is laid out (keys as in text.HOW_TO_READ): "half" when two tables share a row.
+TABLE_WIDTH = {
+    "encode-table": "full",
+    "encode-summary": "half",
+    "similarity-table": "full",
+    "rerank-table": "full",
+    "rerank-tau": "half",
+    "rerank-timing": "full",
+    "sweep-ranks": "full",
+    "sweep-metrics": "half",
+    "projection-table": "full",
+    "compare-summary": "full",
+    "compare-table": "full",
+}
+
+
+def round_significant(value: float, digits: int = DISPLAY_DIGITS) -> float:
+    """``value`` rounded to ``digits`` significant digits (0.873456 → 0.8735, 1234.5678 → 1235.0); NaN stays NaN."""
+    number = float(value)
+    if not np.isfinite(number) or number == 0:
+        return number
+    return float(f"{number:.{digits}g}")
+
+
+def for_display(
+    table: pd.DataFrame, *, digits: int = DISPLAY_DIGITS, headers: Mapping[str, str] | None = None
+) -> pd.DataFrame:
+    """A copy for the screen: floats at ``digits`` significant digits, headers renamed; integers and texts as they
+    are (gr.DataFrame cuts long texts itself, see :func:`dataframe_settings`)."""
+    shown = table.copy()
+    for column in shown.columns:
+        if pd.api.types.is_float_dtype(shown[column]):
+            shown[column] = [round_significant(v, digits) for v in shown[column]]
+    return shown.rename(columns=dict(headers or {}))
+
+
+def _cell_chars(value: object) -> int:
+    if isinstance(value, bool | np.bool_):
+        return 5
+    if isinstance(value, float | np.floating):
+        return len(f"{float(value):g}")
+    return len(str(value))
+
+
+def _is_text_column(column: pd.Series) -> bool:
+    """Free text (passages, queries, notes) wraps; short labels (ids, topics, method names) do not."""
+    if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+        return False
+    return any(_cell_chars(v) > 24 for v in column)
+
+
+def column_chars(table: pd.DataFrame, *, width: str = "full") -> list[int]:
+    """Characters each column needs on screen: its longest cell (a text column wraps at a fixed line length, a cell
+    is cut at CELL_CHARS) or the longest word of its header, whichever is wider; headers wrap between words."""
+    needs = []
+    for name in table.columns:
+        header_word = max((len(word) for word in re.split(r"\s+|(?<=-)", str(name))), default=1)
+        longest = max(map(_cell_chars, table[name]), default=0)
+        if _is_text_column(table[name]):
+            needs.append(max(header_word, min(longest, TEXT_COLUMN_CHARS[width])))
+        else:
+            needs.append(max(header_word, min(longest, CELL_CHARS), MIN_COLUMN_CHARS))
+    return needs
+
+
+def row_chars(table: pd.DataFrame, *, width: str = "full") -> int:
+    """Characters one row of ``table`` needs, padding included: it fits when this is at most WIDTH_CHARS[width]."""
+    return sum(chars + CELL_PADDING_CHARS for chars in column_chars(table, width=width))
+
+
+def dataframe_settings(table: pd.DataFrame, *, width: str = "full", max_height: int = 420) -> dict:
+    """Keyword arguments for gr.DataFrame (or its update) that show ``table`` without sideways scrolling.
+
+    Column widths are percentages of the table's own width, in proportion to what each column needs (so they always
+    add up to the page); text wraps inside its column; a cell longer than CELL_CHARS is cut and one click shows it
+    whole; numbers are typed as numbers so they sort and align. ``width`` is "full" or "half" (two tables in a row).
+    """
+    if width not in WIDTH_CHARS:
+        raise ValueError(f"width must be one of {sorted(WIDTH_CHARS)}, got {width!r}")
+    needs = [chars + CELL_PADDING_CHARS for chars in column_chars(table, width=width)]
+    total = sum(needs) or 1
+    datatype = [
+        "bool"
+        if pd.api.types.is_bool_dtype(table[name])
+        else "number"
+        if pd.api.types.is_numeric_dtype(table[name])
+        else "str"
+        for name in table.columns
+    ]
+    return {
+        "wrap": True,
+        "max_chars": CELL_CHARS,
+        # Rounded down and a little under 100 % in all, so cell borders never add up to a sideways scrollbar.
+        "column_widths": [f"{math.floor(995 * need / total) / 10:.1f}%" for need in needs],
+        "datatype": datatype,
+        "max_height": max_height,
+    }
+
+
+def layer_scores_long(layers: Sequence[int], scores: np.ndarray, passages: Sequence[str]) -> pd.DataFrame:
+    """The layer sweep as a long (tidy) table: one row per layer and passage, with score and rank at that layer.
+
+    Thirty layers stay four columns wide; it is also the shape pandas, plotting tools and spreadsheets expect."""
+    matrix = np.asarray(scores, dtype=float)
+    if matrix.shape != (len(layers), len(passages)):
+        raise ValueError(f"scores have shape {matrix.shape}, expected ({len(layers)}, {len(passages)})")
+    rows = [
+        {"layer": int(layer), "#": j + 1, "passage": passages[j], "score": float(matrix[li, j]), "rank": rank}
+        for li, layer in enumerate(layers)
+        for j, rank in enumerate(ranks_from_scores(matrix[li]))
+    ]
+    return pd.DataFrame(rows, columns=["layer", "#", "passage", "score", "rank"])
+
+
+def settled_layers(layers: Sequence[int], ranks: np.ndarray) -> list[int]:
+    """For each passage, the first layer from which its rank equals its final rank at every later layer."""
+    matrix = np.asarray(ranks)
+    settled = []
+    for j in range(matrix.shape[1]):
+        first = len(layers) - 1
+        while first > 0 and matrix[first - 1, j] == matrix[-1, j]:
+            first -= 1
+        settled.append(int(layers[first]))
+    return settled
+
+
+def layer_rank_summary(layers: Sequence[int], scores: np.ndarray, passages: Sequence[str]) -> pd.DataFrame:
+    """Per passage: its rank at the first and last layer swept, its best rank, and the layer where its rank settled.
+
+    The narrow replacement for one rank column per layer; the full matrix is :func:`layer_scores_long` and the
+    rank heatmap figure."""
+    matrix = np.asarray(scores, dtype=float)
+    if matrix.shape != (len(layers), len(passages)):
+        raise ValueError(f"scores have shape {matrix.shape}, expected ({len(layers)}, {len(passages)})")
+    ranks = np.array([ranks_from_scores(row) for row in matrix])
+    return pd.DataFrame(
+        {
+            "#": np.arange(1, len(passages) + 1),
+            "passage": list(passages),
+            f"rank at layer {layers[0]}": ranks[0],
+            f"rank at layer {layers[-1]}": ranks[-1],
+            "best rank": ranks.min(axis=0),
+            "settled at layer": settled_layers(layers, ranks),
+            f"score at layer {layers[-1]}": matrix[-1],
+        }
+    )
+
+
+def comparison_view(per_query: pd.DataFrame, k: int) -> pd.DataFrame:
+    """Compare's per-query (or disagreement) table in eight columns instead of nineteen: the query, its topic,
+    nDCG@k and MRR@k of A and B, B − A in nDCG, and how many top-k passages A and B share. The download keeps all."""
+    ndcg, mrr = f"nDCG@{k}", f"MRR@{k}"
+    missing = [c for c in ("query", "topic", f"{ndcg} A", f"{ndcg} B", f"{mrr} A", f"{mrr} B") if c not in per_query]
+    if missing:
+        raise ValueError(f"the comparison table lacks the columns {missing}")
+    view = pd.DataFrame(
+        {
+            "query": per_query["query"].astype(str),
+            "topic": per_query["topic"].astype(str),
+            f"{ndcg} A": per_query[f"{ndcg} A"].astype(float),
+            f"{ndcg} B": per_query[f"{ndcg} B"].astype(float),
+            "B − A": (per_query[f"{ndcg} B"] - per_query[f"{ndcg} A"]).astype(float),
+            f"{mrr} A": per_query[f"{mrr} A"].astype(float),
+            f"{mrr} B": per_query[f"{mrr} B"].astype(float),
+        }
+    )
+    if f"shared@{k}" in per_query:
+        view[f"shared of top {k}"] = per_query[f"shared@{k}"].astype(int)
+    return for_display(view.reset_index(drop=True), digits=3)
+
+
+def rerank_view(
+    passages: Sequence[str],
+    raw: Mapping[str, Sequence[float]],
+    normalized: Mapping[str, Sequence[float] | None],
+    *,
+    width: str = "full",
+) -> pd.DataFrame:
+    """The Rerankers table for the screen: every method's rank side by side, then its raw score, then the sigmoids.
+
+    The sigmoid columns come last and only while the row still fits ``width`` (four methods leave no room for them:
+    the download, :func:`rerank_table`, always has them)."""
+    view = pd.DataFrame({"#": np.arange(1, len(passages) + 1), "passage": list(passages)})
+    for method, scores in raw.items():
+        view[f"{method} rank"] = ranks_from_scores(scores)
+    for method, scores in raw.items():
+        view[f"{method} score"] = [round_significant(v) for v in map(float, scores)]
+    for method in raw:
+        sigmoid = normalized.get(method)
+        if sigmoid is None:
+            continue
+        wider = view.assign(**{f"{method} sigmoid": [round_significant(v) for v in map(float, sigmoid)]})
+        if row_chars(wider, width=width) > WIDTH_CHARS[width]:
+            break
+        view = wider
+    return view
+
+
+def comparison_summary_view(summary: pd.DataFrame, names: tuple[str, str]) -> pd.DataFrame:
+    """Compare's mean-metrics table with "A" and "B" as headers instead of two long run names (the tab's note says
+    which run is A and which is B), the difference as "B − A"."""
+    missing = [c for c in ("metric", *names, "diff") if c not in summary]
+    if missing:
+        raise ValueError(f"the summary table lacks the columns {missing}")
+    view = summary.rename(columns={names[0]: "A", names[1]: "B", "diff": "B − A"})
+    return for_display(view.reset_index(drop=True), digits=3)
