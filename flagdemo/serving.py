@@ -7,10 +7,13 @@ A workshop is twenty to thirty people clicking mostly the same examples on 2 CPU
   **heavy** (LLM reranking, layer sweeps, Compare on the labelled set, fine-tuning), and each kind has its own gradio
   concurrency group, so light work runs while heavy work does (``event_kwargs``);
 - the same weights never run in two threads at once: model work holds the lock of the model it runs
-  (``MODEL_LOCKS``, keyed by the resolved model location), so a light and a heavy job only overlap on different models;
-- torch's intra-op threads are shared out among the jobs running a model right now (``JOB_THREADS``): alone a job
-  gets every core, two jobs get half each, so two jobs on 2 cores do not oversubscribe them (torch's thread count is
-  process-wide, and a parallel region started after a change uses the new count).
+  (``MODEL_LOCKS``, keyed by the resolved model location), so a light and a heavy job only overlap on different models.
+  The lock, not the slot count, is what serialises model work: a group has more than one slot so that a request
+  answered from the result cache (no model runs) does not wait behind another visitor's long run;
+- torch's intra-op threads are shared out among the jobs running a model (``JOB_THREADS``): a job that starts alone
+  gets every thread, one that starts while another runs gets its share (2 cores: the second job gets 1 thread). The
+  count is fixed when a job starts: once a thread has run parallel work, OpenMP keeps its thread count per thread,
+  so a running job cannot be given more or fewer threads by another one.
 
 Bounds are environment settings read when the app is built: FLAGDEMO_LIGHT_SLOTS, FLAGDEMO_HEAVY_SLOTS,
 FLAGDEMO_QUEUE_SIZE, FLAGDEMO_CPU_THREADS. No gradio here: the UI passes these keyword arguments on.
@@ -46,8 +49,8 @@ ENDPOINT_KINDS: dict[str, WorkKind] = {
     "cocktail": WorkKind.HEAVY,
 }
 
-LIGHT_SLOTS = Setting("FLAGDEMO_LIGHT_SLOTS", 2, "light requests (Encode, Similarity, Projection, Models) run at once")
-HEAVY_SLOTS = Setting("FLAGDEMO_HEAVY_SLOTS", 1, "heavy requests (Rerankers, Layer sweep, Compare) run at once")
+LIGHT_SLOTS = Setting("FLAGDEMO_LIGHT_SLOTS", 4, "light requests (Encode, Similarity, Projection, Models) run at once")
+HEAVY_SLOTS = Setting("FLAGDEMO_HEAVY_SLOTS", 2, "heavy requests (Rerankers, Layer sweep, Compare) run at once")
 QUEUE_SIZE = Setting("FLAGDEMO_QUEUE_SIZE", 64, "requests waiting in the queue; past it a visitor is told to retry")
 CPU_THREADS = Setting("FLAGDEMO_CPU_THREADS", 0, "torch threads shared by the running jobs (unset: torch's own count)")
 SERVING_SETTINGS = (LIGHT_SLOTS, HEAVY_SLOTS, QUEUE_SIZE, CPU_THREADS)
@@ -101,7 +104,10 @@ class ModelLocks:
 
 
 class JobThreads:
-    """Shares torch's intra-op threads among the jobs running a model right now: ``budget // running``, at least 1."""
+    """Sets a starting job's torch threads to its share of the budget: ``budget // running``, at least 1.
+
+    ``torch.set_num_threads`` runs in the job's own thread, the one whose parallel regions it governs.
+    """
 
     def __init__(self, budget: int | None = None) -> None:
         self.budget = budget
@@ -119,7 +125,7 @@ class JobThreads:
 
     @contextmanager
     def job(self) -> Iterator[int]:
-        """Count one running job for the block and set torch's threads for the jobs now running; yields the count."""
+        """Count one running job for the block and set this thread's torch threads to its share; yields the count."""
         with self._lock:
             self.running += 1
             self.most_running = max(self.most_running, self.running)
@@ -130,7 +136,6 @@ class JobThreads:
         finally:
             with self._lock:
                 self.running -= 1
-                torch.set_num_threads(self.per_job())
 
 
 MODEL_LOCKS = ModelLocks()

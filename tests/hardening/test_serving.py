@@ -28,8 +28,8 @@ def test_every_endpoint_has_a_kind_and_unknown_ones_count_as_heavy():
 
 
 def test_queue_groups_and_sizes_come_from_the_environment(monkeypatch):
-    assert serving.event_kwargs("similarity") == {"concurrency_id": "light-work", "concurrency_limit": 2}
-    assert serving.event_kwargs("/rerank") == {"concurrency_id": "heavy-work", "concurrency_limit": 1}
+    assert serving.event_kwargs("similarity") == {"concurrency_id": "light-work", "concurrency_limit": 4}
+    assert serving.event_kwargs("/rerank") == {"concurrency_id": "heavy-work", "concurrency_limit": 2}
     assert serving.queue_kwargs() == {"max_size": 64, "default_concurrency_limit": 1}
     monkeypatch.setenv("FLAGDEMO_LIGHT_SLOTS", "3")
     monkeypatch.setenv("FLAGDEMO_QUEUE_SIZE", "100")
@@ -86,34 +86,36 @@ def test_a_job_can_reach_its_own_model_again_without_waiting_for_itself():
     assert reached
 
 
-def test_running_jobs_share_the_threads(monkeypatch):
-    budget = 2
-    threads = serving.JobThreads(budget=budget)
+def test_a_job_starting_beside_another_gets_its_share_of_the_threads():
+    threads = serving.JobThreads(budget=2)
     seen: dict[str, int] = {}
     first_in, second_done = threading.Event(), threading.Event()
     before = torch.get_num_threads()
 
     def first() -> None:
         with threads.job() as count:
-            seen["first alone"] = count
+            seen["first, alone"] = count
+            seen["torch in the first"] = torch.get_num_threads()
             first_in.set()
             assert second_done.wait(WAIT)
-            seen["first after the second left"] = torch.get_num_threads()
 
     def second() -> None:
         assert first_in.wait(WAIT)
         with threads.job() as count:
-            seen["second"] = count
-            seen["torch while both run"] = torch.get_num_threads()
+            seen["second, beside the first"] = count
+            seen["torch in the second"] = torch.get_num_threads()
         second_done.set()
 
     try:
         _run_all([first, second])
+        with threads.job() as count:
+            seen["third, alone again"] = count
         assert seen == {
-            "first alone": 2,
-            "second": 1,
-            "torch while both run": 1,
-            "first after the second left": 2,
+            "first, alone": 2,
+            "torch in the first": 2,
+            "second, beside the first": 1,
+            "torch in the second": 1,
+            "third, alone again": 2,
         }
         assert threads.running == 0 and threads.most_running == 2
     finally:
