@@ -86,7 +86,9 @@ def test_a_job_can_reach_its_own_model_again_without_waiting_for_itself():
     assert reached
 
 
-def test_a_job_starting_beside_another_gets_its_share_of_the_threads():
+def test_a_job_starting_beside_another_gets_its_share_of_the_threads(monkeypatch):
+    trims = []
+    monkeypatch.setattr(serving, "release_freed_memory", lambda: trims.append(serving.JOB_THREADS))
     threads = serving.JobThreads(budget=2)
     seen: dict[str, int] = {}
     first_in, second_done = threading.Event(), threading.Event()
@@ -108,6 +110,7 @@ def test_a_job_starting_beside_another_gets_its_share_of_the_threads():
 
     try:
         _run_all([first, second])
+        assert len(trims) == 1  # freed memory goes back once the last running job is done, not while one runs
         with threads.job() as count:
             seen["third, alone again"] = count
         assert seen == {
@@ -118,6 +121,7 @@ def test_a_job_starting_beside_another_gets_its_share_of_the_threads():
             "third, alone again": 2,
         }
         assert threads.running == 0 and threads.most_running == 2
+        assert len(trims) == 2
     finally:
         torch.set_num_threads(before)
 

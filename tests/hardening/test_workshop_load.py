@@ -159,12 +159,21 @@ def test_a_workshop_room_of_24_students(tmp_path):
     lines = [json.loads(line[line.index("{") :]) for line in logged if '"event": "request"' in line]
     served = [line for line in lines if line.get("cache")]
     hits = sum(1 for line in served if "miss" not in line["cache"])
+    in_app = {"light": {"hit": [], "computed": []}, "heavy": {"hit": [], "computed": []}}
+    for line in lines:
+        if line.get("cache"):
+            kind = serving.kind_of(line["endpoint"]).value
+            in_app[kind]["computed" if "miss" in line["cache"] else "hit"].append(line["seconds"])
     peak = max(samples)
+    inside = "".join(
+        f"  in the app, {kind}: from the cache {summary(times['hit'])}; computed {summary(times['computed'])}\n"
+        for kind, times in in_app.items()
+    )
     print(
         f"\nworkshop: {STUDENTS} students, {SECONDS:.0f} s, {room.clicks} clicks, {len(room.failures)} failed\n"
         f"  light (Encode, Similarity, Projection): {summary(room.seconds['light'])}\n"
         f"  heavy (Rerankers, Layer sweep, Compare): {summary(room.seconds['heavy'])}\n"
-        f"  result cache: {hits} of {len(served)} cached requests served without computing\n"
+        f"  result cache: {hits} of {len(served)} cached requests served without computing\n{inside}"
         f"  memory: idle {idle / 2**30:.2f} GB, peak {peak / 2**30:.2f} GB, after {after / 2**30:.2f} GB"
     )
     assert not any(thread.is_alive() for thread in students), "a student's client hung"
