@@ -55,7 +55,6 @@ LIGHT_SLOTS = Setting("FLAGDEMO_LIGHT_SLOTS", 4, "light requests (Encode, Simila
 HEAVY_SLOTS = Setting("FLAGDEMO_HEAVY_SLOTS", 2, "heavy requests (Rerankers, Layer sweep, Compare) run at once")
 QUEUE_SIZE = Setting("FLAGDEMO_QUEUE_SIZE", 64, "requests waiting in the queue; past it a visitor is told to retry")
 CPU_THREADS = Setting("FLAGDEMO_CPU_THREADS", 0, "torch threads shared by the running jobs (unset: torch's own count)")
-SERVING_SETTINGS = (LIGHT_SLOTS, HEAVY_SLOTS, QUEUE_SIZE, CPU_THREADS)
 
 
 def kind_of(api_name: str) -> WorkKind:
