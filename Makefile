@@ -43,7 +43,7 @@ chromium:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 # Everything: lint, unit + in-process tests, gradio_client and browser tests against a launched app, and the
-# workshop notebooks executed top to bottom (nbmake). The 60 s load test is `make test-load`.
+# workshop notebooks executed top to bottom (nbmake). The load tests are `make test-load`.
 test: $(VENV)/.test lint chromium
 	$(VENV)/bin/nbstripout --verify notebooks/*.ipynb
 	$(PY) -m pytest -m "not load" --nbmake tests notebooks
@@ -59,7 +59,8 @@ test-e2e: $(VENV)/.test chromium
 screenshots: $(VENV)/.test chromium
 	FLAGDEMO_SCREENSHOTS=docs/screenshots $(PY) -m pytest -m e2e tests/app/test_browser.py
 
-# 16 concurrent gradio_client users for 60 s against a launched app (FLAGDEMO_LOAD_SECONDS shortens it).
+# 16 gradio_client users for 30 s on tiny models, then 24 workshop students for 90 s on the real app
+# (FLAGDEMO_LOAD_SECONDS shortens both).
 test-load: $(VENV)/.test
 	$(PY) -m pytest -m load
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from flagdemo import catalog, limits
+from flagdemo import catalog, limits, serving
 from flagdemo.cache import MODEL_CACHE, ModelCache
 from flagdemo.embedding_cache import EMBEDDING_CACHE, EmbeddingCache
 from flagdemo.errors import (
@@ -276,7 +276,10 @@ class Engine:
             return
         key = ("embedder", name, location, bool(normalize), guess_model_class(name, "embedder"),
                remote_code_wanted(name, "embedder"), self.devices)  # fmt: skip
-        with self.wrappers.lease(key, lambda: self.load_embedder(name, normalize=normalize)) as embedder:
+        with (
+            serving.model_work(location),
+            self.wrappers.lease(key, lambda: self.load_embedder(name, normalize=normalize)) as embedder,
+        ):  # one job at a time on these weights
             yield embedder
 
     @contextmanager
@@ -289,7 +292,7 @@ class Engine:
             return
         key = ("reranker", name, location, guess_model_class(name, "reranker"),
                remote_code_wanted(name, "reranker"), self.devices)  # fmt: skip
-        with self.wrappers.lease(key, lambda: self.load_reranker(name)) as reranker:
+        with serving.model_work(location), self.wrappers.lease(key, lambda: self.load_reranker(name)) as reranker:
             yield reranker
 
     def own_models(self) -> set[str]:

@@ -2,7 +2,8 @@
 
 The line is JSON on the ``flagdemo.requests`` logger (also attached to the record as ``request``), so an operator
 can count failures and slow endpoints without reading anyone's texts: those are added only with FLAGDEMO_DEBUG=1.
-A handler runs inside :func:`logged_request` and fills in the model and inputs once it knows them (:func:`note`).
+A handler runs inside :func:`logged_request` and fills in the model and inputs once it knows them (:func:`note`);
+the result cache adds how it served each operation (:func:`note_cache`: ``"cache": "hit"`` on a repeated request).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class RequestRecord:
     n_inputs: int = 0
     texts: list[str] = field(default_factory=list)
     outcome: str = "ok"
+    cache: list[str] = field(default_factory=list)
 
 
 _current: ContextVar[RequestRecord | None] = ContextVar("flagdemo_request", default=None)
@@ -44,6 +46,19 @@ def note(*, models: Sequence[str | None] = (), inputs: Sequence[str] = ()) -> No
     record.models += [str(m)[:MAX_MODEL_CHARS] for m in models if m and str(m) not in record.models]
     record.n_inputs += len(inputs)
     record.texts += [str(t) for t in inputs]
+
+
+def note_cache(status: str) -> None:
+    """Say how the result cache served one operation of the current request: 'hit', 'shared' or 'miss'."""
+    record = _current.get()
+    if record is not None:
+        record.cache.append(status)
+
+
+def cache_statuses() -> list[str]:
+    """How the result cache served the current request's operations so far (empty outside a request)."""
+    record = _current.get()
+    return list(record.cache) if record is not None else []
 
 
 def set_outcome(outcome: str) -> None:
@@ -75,6 +90,8 @@ def logged_request(endpoint: str) -> Iterator[RequestRecord]:
             "seconds": round(time.perf_counter() - started, 4),
             "outcome": record.outcome,
         }
+        if record.cache:  # one entry per cached operation, e.g. "hit" or "miss,hit"
+            payload["cache"] = ",".join(record.cache)
         if debug_mode():
             payload["texts"] = record.texts
         logger.info(json.dumps(payload, ensure_ascii=False), extra={"request": payload})

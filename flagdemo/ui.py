@@ -20,17 +20,17 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
-from flagdemo import datasets, evaluation, figures, limits, metrics, request_log, tables, text
+from flagdemo import datasets, evaluation, figures, limits, metrics, request_log, serving, tables, text
 from flagdemo.engine import NO_MODEL, Engine, clean_lines
 from flagdemo.errors import FlagDemoError, InvalidInputError
 from flagdemo.fastpath import default_precision, is_approximate
+from flagdemo.result_cache import ResultCache, reuse_note
 
 logger = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-MODEL_WORK = "model-work"  # one queue slot shared by every event that runs a model: work on a device is serialised
 MAX_MODEL_NAME = 1000
 TEXT_BOX = "text box"
 LABELLED_PASSAGES = "labelled set passages (by topic)"
@@ -300,6 +300,13 @@ class Handlers:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.results = ResultCache.from_env()
+
+    def _once(self, operation: str, models: Sequence[str], inputs: object, compute: Callable[[], R], **options) -> R:
+        """``compute()`` once for identical requests (see flagdemo.result_cache); the devices are part of the key."""
+        own = sorted(self.engine.own_models())
+        inputs = (self.engine.devices, inputs)
+        return self.results.once(operation, models=models, inputs=inputs, compute=compute, own_models=own, **options)
 
     # ---- Encode -------------------------------------------------------------------------------------------
 
@@ -335,15 +342,16 @@ class Handlers:
         token_row = whole_number(token_row, "The text number", default=1)
         request_log.note(models=[model], inputs=lines)
         progress(0.1, desc=f"Loading {model} and encoding {len(lines)} texts")
-        result = self.engine.encode(
-            lines,
-            model=model,
-            mode=mode,
-            instruction=(instruction or None) if mode != "raw" else None,
-            max_length=max_tokens,
-            normalize=bool(normalize),
-            all_layers=wanted_layer >= 0,
-            precision=precision,
+        settings = {
+            "mode": mode,
+            "instruction": (instruction or None) if mode != "raw" else None,
+            "max_length": max_tokens,
+            "normalize": bool(normalize),
+            "all_layers": wanted_layer >= 0,
+            "precision": precision,
+        }
+        result = self._once(
+            "encode", [model], (lines, settings), lambda: self.engine.encode(lines, model=model, **settings)
         )
         vectors = self.engine.pick_layer(result, wanted_layer)
         table = tables.encode_table(lines, vectors, token_counts=result.token_counts, truncated=result.truncated)
@@ -364,6 +372,7 @@ class Handlers:
         )
         if is_approximate(precision):
             timing_md += " " + precision_note(precision)
+        timing_md = " ".join(filter(None, [timing_md, reuse_note()]))
         if any(result.truncated):
             cut = f"at {max_tokens} tokens" if max_tokens else "at the model's maximum length"
             gr.Warning(f"{sum(result.truncated)} text(s) were longer than the model reads and were cut {cut}.")
@@ -411,10 +420,17 @@ class Handlers:
         )
         request_log.note(models=[model], inputs=rows + ([] if all_pairs else cols))
         progress(0.1, desc=f"Loading {model} and encoding")
-        outcome = self.engine.similarity(
-            rows, cols, model=model, use_instruction=use_instruction and not all_pairs, precision=precision
+        use_instruction = bool(use_instruction) and not all_pairs
+        outcome = self._once(
+            "similarity",
+            [model],
+            (rows, cols, use_instruction, precision),
+            lambda: self.engine.similarity(
+                rows, cols, model=model, use_instruction=use_instruction, precision=precision
+            ),
         )
         notes = [precision_note(precision)] if is_approximate(precision) else []
+        notes += filter(None, [reuse_note()])
         if outcome.is_m3:
             matrices = {
                 "dense": outcome.dense,
@@ -484,12 +500,18 @@ class Handlers:
         }
         cutoff = whole_number(cutoff_layer, "The cutoff layer", default=engine.cutoff_layer)
         request_log.note(models=[m for m in chosen.values() if m != NO_MODEL], inputs=[query, *lines])
-        outcomes = engine.rerank_methods(
-            query,
-            lines,
-            **chosen,
-            cutoff_layer=None if cutoff <= 0 else cutoff,
-            progress=lambda fraction, desc: progress(fraction, desc=desc),
+        outcomes = self._once(
+            "rerank",
+            list(chosen.values()),
+            (query, lines, chosen, cutoff),
+            lambda: engine.rerank_methods(
+                query,
+                lines,
+                **chosen,
+                cutoff_layer=None if cutoff <= 0 else cutoff,
+                progress=lambda fraction, desc: progress(fraction, desc=desc),
+            ),
+            keep=lambda outcomes: not any(o.error for o in outcomes),  # a failed method is retried next time
         )
         ran = [o for o in outcomes if o.error == ""]
         failed = [o for o in outcomes if o.error]
@@ -522,7 +544,8 @@ class Handlers:
             gr.Warning(f"{o.method} could not run: {o.error}")
         if not ran:
             raise gr.Error("None of the chosen methods could run: " + " ".join(o.error for o in failed))
-        return shown(table), chart, shown(tau), shown(timings), messages or "All chosen methods ran."
+        summary = messages or "All chosen methods ran."
+        return shown(table), chart, shown(tau), shown(timings), " ".join(filter(None, [summary, reuse_note()]))
 
     # ---- Layer sweep --------------------------------------------------------------------------------------
 
@@ -551,18 +574,29 @@ class Handlers:
         k = whole_number(k, "k", default=5)
         request_log.note(models=[model], inputs=[query, *lines])
         progress(0.1, desc=f"Loading {model}")
+        # layer counts come from the result cache too, so a repeated sweep never waits for a model another job runs
         if engine.model_kind(model) == "embedder":
-            valid = list(range(1, engine.num_layers(model) + 1))
+            valid = list(range(1, self._once("num_layers", [model], None, lambda: engine.num_layers(model)) + 1))
             layers = _layer_list(valid, first_layer, last_layer, step)
             progress(0.4, desc="One pass through every layer")
-            sweep = engine.embedder_layer_sweep(model, query, lines, layers)
+            sweep = self._once(
+                "embedder_layer_sweep",
+                [model],
+                (query, lines, layers),
+                lambda: engine.embedder_layer_sweep(model, query, lines, layers),
+            )
             seconds = None
             what = "cosine of query and passage embeddings at each layer"
         else:
-            valid = engine.valid_layers(model)
+            valid = self._once("valid_layers", [model], None, lambda: engine.valid_layers(model))
             layers = _layer_list(valid, first_layer, last_layer, step)
             progress(0.4, desc="One forward pass, reading every chosen layer")
-            sweep = engine.reranker_layer_sweep(model, query, lines, layers)
+            sweep = self._once(
+                "reranker_layer_sweep",
+                [model],
+                (query, lines, layers),
+                lambda: engine.reranker_layer_sweep(model, query, lines, layers),
+            )
             seconds = list(sweep.cumulative_seconds) or None
             what = {
                 "native-head": "the layer-wise head at each layer",
@@ -587,7 +621,7 @@ class Handlers:
             note += f" Best nDCG@{cutoff} {best_value:.3f}, first reached at layer {sweep.layers[best]}."
         else:
             note += " Add relevance labels (one grade per passage) to see nDCG and MRR per layer."
-        return figure, ranking, shown(metric_table), note
+        return figure, ranking, shown(metric_table), " ".join(filter(None, [note, reuse_note()]))
 
     # ---- Projection ---------------------------------------------------------------------------------------
 
@@ -657,15 +691,21 @@ class Handlers:
             query_text, labels = relevance_colours(relevance_query)
             query_lines = [query_text, *query_lines]
             colour_by = "label"
-        progress(0.1, desc=f"Encoding {len(texts)} texts with {model}")
-        vectors = engine.embeddings(texts, model=model, mode="passage", layer=wanted_layer)
-        query_vectors = None
-        if query_lines:
-            query_vectors = engine.embeddings(query_lines, model=model, mode="query", layer=wanted_layer)
+
+        def embed_and_project():
+            progress(0.1, desc=f"Encoding {len(texts)} texts with {model}")
+            vectors = engine.embeddings(texts, model=model, mode="passage", layer=wanted_layer)
+            query_vectors = None
+            if query_lines:
+                query_vectors = engine.embeddings(query_lines, model=model, mode="query", layer=wanted_layer)
+            progress(0.5, desc=f"Projecting with {method.upper()}")
+            return vectors, query_vectors, projection.project(vectors, queries=query_vectors, **params)
+
+        vectors, query_vectors, result = self._once(
+            "project", [model], (texts, query_lines, wanted_layer, params), embed_and_project
+        )
         groups = _colour_groups(colour_by, labels, vectors)
         ids = [f"p{i + 1}" for i in range(len(texts))]
-        progress(0.5, desc=f"Projecting with {method.upper()}")
-        result = projection.project(vectors, queries=query_vectors, **params)
         neighbours, edges = pd.DataFrame(columns=["query", "rank", "id", "text", "cosine"]), []
         if query_vectors is not None:
             cosines = _cosine(query_vectors, vectors)
@@ -687,9 +727,18 @@ class Handlers:
         if _chosen_model(model_b) or wanted_b >= 0:
             name_b = model_b if _chosen_model(model_b) else model
             progress(0.75, desc=f"Second map: {name_b}")
-            vectors_b = engine.embeddings(texts, model=name_b, mode="passage", layer=wanted_b)
-            projection_b = projection.project(vectors_b, **{**params, "dims": 2})
-            projection_a = result if params["dims"] == 2 else projection.project(vectors, **{**params, "dims": 2})
+
+            def second_map():
+                vectors_b = engine.embeddings(texts, model=name_b, mode="passage", layer=wanted_b)
+                flat = {**params, "dims": 2}
+                return projection.project(vectors_b, **flat), None if params["dims"] == 2 else projection.project(
+                    vectors, **flat
+                )
+
+            projection_b, flat_a = self._once(
+                "project_second_map", [model, name_b], (texts, wanted_layer, wanted_b, params), second_map
+            )
+            projection_a = flat_a or result
             layer_b_name = "final layer" if wanted_b < 0 else f"layer {wanted_b}"
             side = figures.side_by_side_projection(
                 projection_a.coords,
@@ -717,7 +766,7 @@ class Handlers:
         for note in notes:
             gr.Info(note)
         summary = f"{len(texts)} texts, {len(query_lines)} queries; {result.method.upper()} with {result.params}."
-        return main, side, shown(neighbours), str(csv_path), " ".join([summary, *notes])
+        return main, side, shown(neighbours), str(csv_path), " ".join(filter(None, [summary, *notes, reuse_note()]))
 
     # ---- Compare ------------------------------------------------------------------------------------------
 
@@ -746,8 +795,12 @@ class Handlers:
         if names[0] == names[1]:
             gr.Warning("A and B are the same model at the same layer: every difference will be 0.")
         progress(0.05, desc=f"Encoding {len(labelled.queries)} queries and {len(labelled.passages)} passages")
-        run_a, run_b = engine.retrieval_runs(
-            [(model_a, int(layer_a), names[0]), (model_b, int(layer_b), names[1])], labelled, cutoff
+        specs = [(model_a, int(layer_a), names[0]), (model_b, int(layer_b), names[1])]
+        run_a, run_b = self._once(
+            "compare",
+            [model_a, model_b],
+            (specs, max_queries, cutoff),
+            lambda: engine.retrieval_runs(specs, labelled, cutoff),
         )
         comparison = evaluation.compare_runs(run_a, run_b, cutoff, names=names)
         per_query = comparison.per_query
@@ -773,6 +826,7 @@ class Handlers:
             f"while the model stays loaded). Mean Jaccard overlap of the two top-{cutoff} "
             f"lists: {comparison.mean_jaccard:.3f}."
         )
+        note = " ".join(filter(None, [note, reuse_note()]))
         return (
             shown(comparison.summary),
             figure,
@@ -900,7 +954,6 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
     handlers = Handlers(engine)
     embedders = engine.embedder_choices()
     rerankers = engine.reranker_choices()
-    model_work = {"concurrency_limit": 1, "concurrency_id": MODEL_WORK}
 
     with gr.Blocks(title="flagdemo", delete_cache=(3600, 3600)) as demo:
         gr.Markdown(text.TITLE)
@@ -961,8 +1014,8 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
                     ],
                     "outputs": [enc_table, enc_summary, enc_plot, enc_tokens, enc_timing, enc_files],
                 }
-                enc_button.click(**encode_event, api_name="encode", **model_work)
-                demo.load(**encode_event, api_visibility="private", **model_work)
+                enc_button.click(**encode_event, api_name="encode", **serving.event_kwargs("encode"))
+                demo.load(**encode_event, api_visibility="private", **serving.event_kwargs("encode"))
 
             with gr.Tab("Similarity", id="similarity"):
                 gr.Markdown(text.tab_intro("Similarity"))
@@ -1012,7 +1065,7 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
                     ],
                     [sim_plot, sim_table, sim_lexical, sim_colbert, sim_note],
                     api_name="similarity",
-                    **model_work,
+                    **serving.event_kwargs("similarity"),
                 )
 
             with gr.Tab("Rerankers", id="rerank"):
@@ -1043,7 +1096,7 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
                     [rr_query, rr_passages, rr_bi, rr_cross, rr_llm, rr_layerwise, rr_cutoff],
                     [rr_table, rr_plot, rr_tau, rr_timing, rr_messages],
                     api_name="rerank",
-                    **model_work,
+                    **serving.event_kwargs("rerank"),
                 )
 
             with gr.Tab("Layer sweep", id="layer_sweep"):
@@ -1092,7 +1145,7 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
                     [ls_model, ls_query, ls_passages, ls_relevance, ls_first, ls_last, ls_step, ls_k],
                     [ls_plot, ls_ranking, ls_metrics, ls_note],
                     api_name="layer_sweep",
-                    **model_work,
+                    **serving.event_kwargs("layer_sweep"),
                 )
 
             with gr.Tab("Projection", id="project"):
@@ -1164,7 +1217,7 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
                     ],
                     [pr_plot, pr_side, pr_table, pr_file, pr_note],
                     api_name="project",
-                    **model_work,
+                    **serving.event_kwargs("project"),
                 )
 
             with gr.Tab("Compare", id="compare"):
@@ -1189,7 +1242,7 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
                     [cp_model_a, cp_layer_a, cp_model_b, cp_layer_b, cp_k, cp_max],
                     [cp_summary, cp_plot, cp_disagree, cp_per_query, cp_file, cp_note],
                     api_name="compare",
-                    **model_work,
+                    **serving.event_kwargs("compare"),
                 )
 
             with gr.Tab("Models", id="models"):
@@ -1207,12 +1260,14 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
                     None,
                     [md_catalog, md_cache, md_key],
                     api_name="models",
+                    **serving.event_kwargs("models"),
                 )
                 md_unload.click(
                     handlers.unload,
                     md_key,
                     [md_cache, md_key, md_message],
                     api_name="unload",
+                    **serving.event_kwargs("unload"),
                 )
                 demo.load(
                     handlers.models,
@@ -1220,7 +1275,7 @@ def build_demo(engine: Engine | None = None) -> gr.Blocks:
                     [md_catalog, md_cache, md_key],
                     api_visibility="private",
                 )
-    demo.queue(max_size=64, default_concurrency_limit=4)
+    demo.queue(**serving.queue_kwargs())
     return demo
 
 

@@ -9,8 +9,7 @@ from pathlib import Path
 import gradio as gr
 import pytest
 
-from flagdemo import text
-from flagdemo.ui import MODEL_WORK
+from flagdemo import serving, text
 
 ROOT = Path(__file__).resolve().parents[2]
 PUBLIC_ENDPOINTS = {"encode", "similarity", "rerank", "layer_sweep", "project", "compare", "models", "unload"}
@@ -26,12 +25,15 @@ def test_public_endpoints_are_the_documented_ones(tiny_demo):
     assert public == PUBLIC_ENDPOINTS
 
 
-def test_model_work_is_serialised_in_one_queue_slot(tiny_demo):
-    for name in MODEL_ENDPOINTS:
+def test_light_and_heavy_work_queue_in_their_own_groups(tiny_demo):
+    light = {"encode", "similarity", "project", "models", "unload"}
+    for name in PUBLIC_ENDPOINTS:
         fn = _fn(tiny_demo, name)
-        assert (fn.concurrency_id, fn.concurrency_limit) == (MODEL_WORK, 1), name
-        assert fn.tracks_progress, f"{name} should report progress"
-    assert _fn(tiny_demo, "models").concurrency_id != MODEL_WORK
+        kind = "light" if name in light else "heavy"
+        assert (fn.concurrency_id, fn.concurrency_limit) == (f"{kind}-work", 4 if kind == "light" else 2), name
+        if name in MODEL_ENDPOINTS:
+            assert fn.tracks_progress, f"{name} should report progress"
+    assert tiny_demo._queue.max_size == serving.QUEUE_SIZE.default
 
 
 def test_every_tab_says_what_it_teaches(tiny_demo):
