@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE ?= 1
 export GRADIO_ANALYTICS_ENABLED ?= False
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: run test test-fast test-e2e screenshots lint format golden bench quality test-load chromium clean
+.PHONY: run test test-fast test-e2e screenshots lint format golden golden-family bench quality test-load chromium clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -73,6 +73,10 @@ quality: $(VENV)/.runtime
 # Golden outputs from FlagEmbedding 1.4.2 itself, in its own transformers-4.x environment (see golden/README.md).
 golden:
 	$(MAKE) -C golden all
+
+# Goldens for LLM-Embedder and Visualized-BGE from FlagEmbedding 1.2.11, in a third environment (golden/family).
+golden-family:
+	$(MAKE) -C golden/family all
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
