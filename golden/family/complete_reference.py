@@ -34,12 +34,24 @@ VISION_COMMON = {
 MODEL_CONFIGS = {
     "EVA02-CLIP-B-16": {
         "embed_dim": 512,
-        "vision_cfg": {**VISION_COMMON, "layers": 12, "width": 768, "patch_size": 16, "eva_model_name": "eva-clip-b-16-X"},
+        "vision_cfg": {
+            **VISION_COMMON,
+            "layers": 12,
+            "width": 768,
+            "patch_size": 16,
+            "eva_model_name": "eva-clip-b-16-X",
+        },
         "text_cfg": {**TEXT_TOWER, "width": 512, "heads": 8},
     },
     "EVA02-CLIP-L-14": {
         "embed_dim": 768,
-        "vision_cfg": {**VISION_COMMON, "layers": 24, "width": 1024, "patch_size": 14, "eva_model_name": "eva-clip-l-14"},
+        "vision_cfg": {
+            **VISION_COMMON,
+            "layers": 24,
+            "width": 1024,
+            "patch_size": 14,
+            "eva_model_name": "eva-clip-l-14",
+        },
         "text_cfg": {**TEXT_TOWER, "width": 768, "heads": 12},
     },
 }

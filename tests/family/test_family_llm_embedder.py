@@ -101,3 +101,20 @@ def test_corpus_and_detailed_views_use_the_qa_pair(tiny_dir):
 def test_instructions_come_from_the_task_only(tiny_dir):
     with pytest.raises(InvalidInputError, match="task="):
         LLMEmbedder(str(tiny_dir / "bert-embedder"), query_instruction_for_retrieval="Query: ")
+
+
+def test_visualized_entries_need_a_download(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hub-cache"))
+    monkeypatch.delenv("FLAGDEMO_MODELS_DIR", raising=False)
+    base, m3 = catalog.get("bge-visualized-base-en-v1.5"), catalog.get("bge-visualized-m3")
+    assert (base.hub_id, base.weight_file) == ("BAAI/bge-visualized", "Visualized_base_en_v1.5.pth")
+    assert (m3.hub_id, m3.weight_file) == ("BAAI/bge-visualized", "Visualized_m3.pth")
+    assert base.model_class_name == "Visualized_BGE" and not base.supported
+    assert catalog.location(base) is None and base not in catalog.available_models("embedder", include_hub=True)
+    (tmp_path / "models" / "bge-visualized-m3").mkdir(parents=True)
+    (tmp_path / "models" / "bge-visualized-m3" / "Visualized_m3.pth").write_bytes(b"x")
+    monkeypatch.setenv("FLAGDEMO_MODELS_DIR", str(tmp_path / "models"))
+    assert catalog.location(m3) == "local" and catalog.location(base) is None
+    with pytest.raises(InvalidInputError, match=r"Visualized-BGE \(image \+ text\) checkpoint: load it with"):
+        FlagAutoModel.from_finetuned("bge-visualized-m3")
