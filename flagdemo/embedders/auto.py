@@ -104,6 +104,10 @@ class FlagAutoModel:
                     "flagdemo.Visualized_BGE(model_name_bge, model_weight), not FlagAutoModel."
                 )
             if entry.key == catalog.LLM_EMBEDDER_KEY:  # not in FlagEmbedding 1.4's registry: its 1.2 class
+                if query_instruction_format not in (None, "{}{}"):
+                    raise InvalidInputError(
+                        "LLM-Embedder puts its task instruction straight before the text ('{}{}')."
+                    )
                 return LLMEmbedder(
                     model_name_or_path,
                     pooling_method=pooling_method or entry.pooling,
@@ -113,6 +117,7 @@ class FlagAutoModel:
                     query_instruction_for_retrieval=query_instruction_for_retrieval,
                     devices=devices,
                     truncate_dim=truncate_dim,
+                    trust_remote_code=bool(trust_remote_code),
                     **kwargs,
                 )
             embedder_class = _embedder_class(entry.model_class)

@@ -8,7 +8,7 @@ import io
 import json
 
 import pytest
-from conftest import IMAGES
+from family_goldens import IMAGES
 from PIL import Image
 
 from flagdemo.errors import InvalidInputError, ResourceLimitError

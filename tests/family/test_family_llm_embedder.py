@@ -7,12 +7,12 @@ import copy
 
 import numpy as np
 import pytest
-from conftest import changed_files, load_golden
+from family_goldens import changed_files, load_golden
 from golden_codec import compare, decode
 
 from flagdemo import FlagAutoModel, LLMEmbedder, catalog
 from flagdemo.embedders.llm_embedder import TASKS, task_instruction, task_instructions
-from flagdemo.errors import InvalidInputError
+from flagdemo.errors import InvalidInputError, RemoteCodeNotAllowedError
 
 GOLDEN = load_golden("llm_embedder")
 CASES = GOLDEN["cases"]
@@ -118,3 +118,11 @@ def test_visualized_entries_need_a_download(monkeypatch, tmp_path):
     assert catalog.location(m3) == "local" and catalog.location(base) is None
     with pytest.raises(InvalidInputError, match=r"Visualized-BGE \(image \+ text\) checkpoint: load it with"):
         FlagAutoModel.from_finetuned("bge-visualized-m3")
+
+
+def test_auto_model_refuses_what_llm_embedder_cannot_honour(tiny_dir, copy_folder):
+    folder = copy_folder(tiny_dir / "bert-embedder", "llm-embedder")
+    with pytest.raises(InvalidInputError, match="task instruction straight before the text"):
+        FlagAutoModel.from_finetuned(folder, query_instruction_format="Instruct: {}\\nQuery: {}")
+    with pytest.raises(RemoteCodeNotAllowedError, match="not a catalog model that needs remote code"):
+        FlagAutoModel.from_finetuned(folder, trust_remote_code=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import ASSETS, IMAGES, changed_files, load_golden
+from family_goldens import ASSETS, IMAGES, changed_files, load_golden
 from golden_codec import compare
 from seeded_weights import checksum, seeded_state_dict, shape_list
 
