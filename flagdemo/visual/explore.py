@@ -105,7 +105,7 @@ def make_items(
     """Checked items: every image (a path, bytes, PIL image, or (label, image)), fused with ``image_texts[i]`` when
     given and not blank, then every text line. Refuses too many images or texts, and any bad image, with a
     sentence naming it."""
-    images, texts = list(images), [text for text in texts]
+    images, texts = list(images), list(texts)
     if image_texts is not None and len(image_texts) != len(images):
         raise InvalidInputError(f"There are {len(images)} images but {len(image_texts)} image texts; give one each.")
     if not images and not texts:
