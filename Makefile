@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE ?= 1
 export GRADIO_ANALYTICS_ENABLED ?= False
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: run test test-fast test-e2e screenshots lint format golden bench quality test-load chromium clean
+.PHONY: run test test-fast test-e2e screenshots lint format golden golden-family golden-family-check bench quality test-load chromium clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -75,6 +75,15 @@ quality: $(VENV)/.runtime
 # Golden outputs from FlagEmbedding 1.4.2 itself, in its own transformers-4.x environment (see golden/README.md).
 golden:
 	$(MAKE) -C golden all
+
+# Goldens for LLM-Embedder and Visualized-BGE from FlagEmbedding 1.2.11, in a third environment (golden/family).
+golden-family:
+	$(MAKE) -C golden/family all
+
+# Their full replay: the bge-m3 Visualized-BGE (~3.5 GB of seeded weights) and every base case one at a time
+# (`make test` replays every base item in batches).
+golden-family-check: $(VENV)/.test
+	FLAGDEMO_FULL_GOLDENS=1 $(PY) -m pytest tests/family
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -17,7 +17,10 @@ _EXPORTS = {
     "FlagModel": "flagdemo.embedders",
     "BGEM3FlagModel": "flagdemo.embedders",
     "FlagLLMModel": "flagdemo.embedders",
+    "LLMEmbedder": "flagdemo.embedders",
     "EmbedderModelClass": "flagdemo.embedders",
+    # image + text (Visualized-BGE)
+    "Visualized_BGE": "flagdemo.visual.model",
     # rerankers
     "FlagAutoReranker": "flagdemo.rerankers",
     "FlagReranker": "flagdemo.rerankers",
@@ -36,7 +39,9 @@ __all__ = [  # noqa: RUF022 - grouped as in _EXPORTS
     "FlagModel",
     "BGEM3FlagModel",
     "FlagLLMModel",
+    "LLMEmbedder",
     "EmbedderModelClass",
+    "Visualized_BGE",
     "FlagAutoReranker",
     "FlagReranker",
     "FlagLLMReranker",

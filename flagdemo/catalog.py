@@ -38,6 +38,7 @@ EMBEDDER_CLASSES = {
     "decoder-only-base": "FlagLLMModel",
     "decoder-only-icl": "FlagICLModel",
     "decoder-only-pseudo_moe": "FlagPseudoMoEModel",
+    "visualized-bge": "Visualized_BGE",  # not a FlagEmbedding 1.4 class: FlagEmbedding 1.2's image + text model
 }
 RERANKER_CLASSES = {
     "encoder-only-base": "FlagReranker",
@@ -72,6 +73,7 @@ class CatalogEntry:
     needs_remote_code: bool = False
     bundled: str | None = None
     notes: str = ""
+    weight_file: str | None = None  # a single-file checkpoint in hub_id (Visualized-BGE's .pth), not a model folder
 
     @property
     def model_class_name(self) -> str:
@@ -200,6 +202,26 @@ RERANKERS: tuple[CatalogEntry, ...] = (
               needs_remote_code=True),
 )  # fmt: skip
 
+# The rest of the family, from FlagEmbedding 1.2 (not in 1.4's registry): LLM-Embedder loads as flagdemo.LLMEmbedder
+# (FlagAutoModel.from_finetuned returns one); the two Visualized-BGE checkpoints are single .pth files in one hub
+# repo, loaded with flagdemo.Visualized_BGE, and need a download (nothing offline ships them).
+LLM_EMBEDDER_KEY = "llm-embedder"
+VISUALIZED_HUB_ID = "BAAI/bge-visualized"
+FAMILY: tuple[CatalogEntry, ...] = (
+    _embedder(LLM_EMBEDDER_KEY, "BAAI/llm-embedder", "encoder-only-base", "cls",
+              instruction="Represent this query for retrieving relevant documents: ",
+              passage_instruction="Represent this document for retrieval: ",
+              notes="LLM-Embedder: six tasks (qa, convsearch, chat, lrlm, icl, tool), each with a query and a key "
+              "instruction; the qa pair is the default."),
+    _embedder("bge-visualized-base-en-v1.5", VISUALIZED_HUB_ID, "visualized-bge", "cls",
+              weight_file="Visualized_base_en_v1.5.pth",
+              notes="Visualized-BGE: images, texts or both, into bge-base-en-v1.5's space (EVA02-CLIP-B/16 image "
+              "tower). Needs the .pth download and bge-base-en-v1.5's config and tokenizer."),
+    _embedder("bge-visualized-m3", VISUALIZED_HUB_ID, "visualized-bge", "cls", weight_file="Visualized_m3.pth",
+              notes="Visualized-BGE: images, texts or both, into bge-m3's space (EVA02-CLIP-L/14 image tower). "
+              "Needs the .pth download and bge-m3's config and tokenizer."),
+)  # fmt: skip
+
 MINILM_KEY = "all-MiniLM-L6-v2"
 SMOLLM2_KEY = "SmolLM2-135M-Instruct"
 
@@ -211,7 +233,7 @@ BUNDLED: tuple[CatalogEntry, ...] = (
               "de-quantized to float, so scores differ slightly from the original float checkpoint."),
 )  # fmt: skip
 
-ALL_ENTRIES: tuple[CatalogEntry, ...] = BUNDLED + EMBEDDERS + RERANKERS
+ALL_ENTRIES: tuple[CatalogEntry, ...] = BUNDLED + EMBEDDERS + FAMILY + RERANKERS
 DEFAULT_EMBEDDER = MINILM_KEY
 DEFAULT_RERANKER = SMOLLM2_KEY
 
@@ -277,12 +299,13 @@ def models_dir() -> Path | None:
 
 
 def local_dir(entry: CatalogEntry) -> Path | None:
-    """The entry's folder under FLAGDEMO_MODELS_DIR (named by key or by hub id), if it holds a config.json."""
+    """The entry's folder under FLAGDEMO_MODELS_DIR (named by key or by hub id), if it holds a config.json (or, for
+    a single-file checkpoint, its weight file)."""
     root = models_dir()
     if root is None:
         return None
     for candidate in (root / entry.key, root / entry.hub_id):
-        if (candidate / "config.json").is_file():
+        if (candidate / (entry.weight_file or "config.json")).is_file():
             return candidate
     return None
 
@@ -295,12 +318,14 @@ def hub_offline() -> bool:
     )
 
 
-def in_hub_cache(repo_id: str, revision: str | None = None, cache_dir: str | None = None) -> bool:
+def in_hub_cache(
+    repo_id: str, revision: str | None = None, cache_dir: str | None = None, filename: str = "config.json"
+) -> bool:
     """Whether the hub cache already holds this repo's config.json (so it loads without the network)."""
     from huggingface_hub import try_to_load_from_cache
 
     try:
-        found = try_to_load_from_cache(repo_id, "config.json", cache_dir=cache_dir, revision=revision)
+        found = try_to_load_from_cache(repo_id, filename, cache_dir=cache_dir, revision=revision)
     except ValueError:  # not a valid repo id
         return False
     return isinstance(found, str)
@@ -312,7 +337,7 @@ def location(entry: CatalogEntry) -> Location | None:
         return "bundled"
     if local_dir(entry) is not None:
         return "local"
-    if in_hub_cache(entry.hub_id):
+    if in_hub_cache(entry.hub_id, filename=entry.weight_file or "config.json"):
         return "hub-cache"
     return None if hub_offline() else "hub"
 

@@ -1,5 +1,6 @@
 """FlagEmbedding-compatible embedders: FlagModel (cls/mean), BGEM3FlagModel (dense/sparse/ColBERT), FlagLLMModel
-(last-token decoders) and FlagAutoModel.from_finetuned, all with ``encode_detailed`` for the explorer."""
+(last-token decoders), LLMEmbedder (FlagEmbedding 1.2's task instructions) and FlagAutoModel.from_finetuned, all
+with ``encode_detailed`` for the explorer."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from flagdemo.embedders.auto import EMBEDDER_CLASS_MAPPING, EmbedderModelClass, 
 from flagdemo.embedders.base import BaseEmbedder, get_detailed_instruct, pool
 from flagdemo.embedders.decoder import FlagLLMModel
 from flagdemo.embedders.dense import FlagModel
+from flagdemo.embedders.llm_embedder import LLMEmbedder
 from flagdemo.embedders.m3 import BGEM3FlagModel
 
 __all__ = [
@@ -17,6 +19,7 @@ __all__ = [
     "FlagAutoModel",
     "FlagLLMModel",
     "FlagModel",
+    "LLMEmbedder",
     "get_detailed_instruct",
     "pool",
 ]

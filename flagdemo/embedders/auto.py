@@ -10,6 +10,7 @@ from flagdemo import catalog
 from flagdemo.embedders.base import BaseEmbedder
 from flagdemo.embedders.decoder import FlagLLMModel
 from flagdemo.embedders.dense import FlagModel
+from flagdemo.embedders.llm_embedder import LLMEmbedder
 from flagdemo.embedders.m3 import BGEM3FlagModel
 from flagdemo.errors import InvalidInputError
 
@@ -96,6 +97,28 @@ class FlagAutoModel:
                     "embedder",
                     f"{catalog.lookup_key(model_name_or_path)!r} is not in the embedder catalog; pass model_class= "
                     "('encoder-only-base', 'encoder-only-m3' or 'decoder-only-base') for other models",
+                )
+            if entry.weight_file is not None:
+                raise InvalidInputError(
+                    f"{entry.key!r} is a Visualized-BGE (image + text) checkpoint: load it with "
+                    "flagdemo.Visualized_BGE(model_name_bge, model_weight), not FlagAutoModel."
+                )
+            if entry.key == catalog.LLM_EMBEDDER_KEY:  # not in FlagEmbedding 1.4's registry: its 1.2 class
+                if query_instruction_format not in (None, "{}{}"):
+                    raise InvalidInputError(
+                        "LLM-Embedder puts its task instruction straight before the text ('{}{}')."
+                    )
+                return LLMEmbedder(
+                    model_name_or_path,
+                    pooling_method=pooling_method or entry.pooling,
+                    normalize_embeddings=normalize_embeddings,
+                    use_fp16=use_fp16,
+                    use_bf16=use_bf16,
+                    query_instruction_for_retrieval=query_instruction_for_retrieval,
+                    devices=devices,
+                    truncate_dim=truncate_dim,
+                    trust_remote_code=bool(trust_remote_code),
+                    **kwargs,
                 )
             embedder_class = _embedder_class(entry.model_class)
             if pooling_method is None:
