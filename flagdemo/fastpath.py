@@ -134,7 +134,7 @@ def activation_peaks(embedder, layer_names: list[str], texts: list[str]) -> dict
 
     handles = [embedder.model.get_submodule(name).register_forward_hook(record(name)) for name in layer_names]
     try:
-        embedder.encode(texts)
+        on_torch(embedder).encode(texts)
     finally:
         for handle in handles:
             handle.remove()
@@ -199,7 +199,7 @@ def with_precision(embedder, precision: str):
             f"The {precision} fast mode is for CPUs; on {embedder.device.type} load the model with use_fp16=True "
             "instead."
         )
-    fast = copy.copy(embedder)
+    fast = on_torch(embedder)
     fast.precision = precision
     fast.approximate = True
     if precision == "int8":
@@ -207,6 +207,16 @@ def with_precision(embedder, precision: str):
     else:
         fast._run_batches = _autocast_bf16(embedder._run_batches)
     return fast
+
+
+def on_torch(embedder):
+    """A shallow copy of ``embedder`` whose forward passes run the torch model (the fast modes and the
+    calibration hooks act on torch modules, which an ONNX Runtime session never calls)."""
+    copied = copy.copy(embedder)
+    if getattr(embedder, "_graph", None) is not None:
+        copied._graph = None
+        copied.backend = "torch"
+    return copied
 
 
 def _autocast_bf16(run_batches):
