@@ -25,7 +25,7 @@ import threading
 import time
 import warnings
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +45,19 @@ META_FILE = "meta.json"
 PROBE_TEXTS = ("flagdemo checks its exported graph on this sentence.", "A shorter probe.")
 PROBE_TOLERANCE = 1e-4  # a faithful graph differs by ~1e-6; a stale or damaged one by orders more
 KINDS = ("hidden_states", "logits")
+
+
+@dataclass(frozen=True)
+class GraphVariant:
+    """A transformed graph of the same model (e.g. int8): ``name`` enters the cache key, ``prepare`` returns the
+    torch module to export (e.g. with smoothing folded in), ``transform(source, target)`` rewrites the exported
+    ONNX file, and ``tolerance`` is the probe check's bound, relative to the largest exact value."""
+
+    name: str
+    prepare: Callable[[torch.nn.Module], torch.nn.Module]
+    transform: Callable[[Path, Path], None]
+    tolerance: float
+
 
 _graphs: weakref.WeakKeyDictionary[torch.nn.Module, dict[str, OnnxGraph]] = weakref.WeakKeyDictionary()
 _digests: weakref.WeakKeyDictionary[torch.nn.Module, str] = weakref.WeakKeyDictionary()
@@ -215,7 +228,7 @@ def weights_digest(model: torch.nn.Module) -> str:
     return found
 
 
-def graph_key(model: torch.nn.Module, kind: str, input_names: Sequence[str]) -> str:
+def graph_key(model: torch.nn.Module, kind: str, input_names: Sequence[str], variant: str = "fp32") -> str:
     """The cache key: weights, config, graph kind, inputs and the versions that shape the graph."""
     import onnx
     import onnxruntime
@@ -223,6 +236,7 @@ def graph_key(model: torch.nn.Module, kind: str, input_names: Sequence[str]) -> 
     settings = {
         "format": GRAPH_FORMAT,
         "kind": kind,
+        "variant": variant,
         "class": type(model).__qualname__,
         "weights": weights_digest(model),
         "config": hashlib.sha256(model.config.to_json_string().encode()).hexdigest(),
@@ -239,39 +253,44 @@ def graph_dir() -> Path:
     return cache_root() / "onnx"
 
 
-def load_graph(model: torch.nn.Module, kind: str, probe: Mapping[str, torch.Tensor]) -> tuple[OnnxGraph, BackendInfo]:
-    """The session for ``model``'s graph of ``kind``: from this process, else from the disk cache, else exported
-    now. ``probe`` is one padded batch in the model's input format; it is used for the export and the checks."""
+def load_graph(
+    model: torch.nn.Module, kind: str, probe: Mapping[str, torch.Tensor], variant: GraphVariant | None = None
+) -> tuple[OnnxGraph, BackendInfo]:
+    """The session for ``model``'s graph of ``kind`` (and ``variant``; default the exact fp32 graph): from this
+    process, else from the disk cache, else exported now. ``probe`` is one padded batch in the model's input
+    format; it is used for the export and the checks."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+    memo_key = kind if variant is None else f"{kind}/{variant.name}"
     with _lock:
-        found = _graphs.get(model, {}).get(kind)
+        found = _graphs.get(model, {}).get(memo_key)
     if found is not None:
         return found, BackendInfo("onnx", "", source="memory", session_seconds=0.0)
     names = list(probe)
-    folder = graph_dir() / graph_key(model, kind, names)
-    graph, info = _from_disk(model, kind, probe, folder)
+    folder = graph_dir() / graph_key(model, kind, names, "fp32" if variant is None else variant.name)
+    graph, info = _from_disk(model, kind, probe, folder, variant)
     with _lock:
-        _graphs.setdefault(model, {})[kind] = graph
+        _graphs.setdefault(model, {})[memo_key] = graph
     return graph, info
 
 
-def _from_disk(model, kind, probe, folder: Path) -> tuple[OnnxGraph, BackendInfo]:
+def _from_disk(model, kind, probe, folder: Path, variant: GraphVariant | None) -> tuple[OnnxGraph, BackendInfo]:
     rebuilt = None
+    tolerance = PROBE_TOLERANCE if variant is None else variant.tolerance
     if folder.exists():
         started = time.perf_counter()
         try:
-            graph = _open_checked(model, kind, probe, folder)
+            graph = _open_checked(model, kind, probe, folder, tolerance)
             return graph, BackendInfo("onnx", "", source="disk cache", session_seconds=time.perf_counter() - started)
         except _UntrustedGraphError as error:
             rebuilt = str(error)
             shutil.rmtree(folder, ignore_errors=True)
     started = time.perf_counter()
-    _export(model, kind, probe, folder)
+    _export(model, kind, probe, folder, variant)
     exported = time.perf_counter() - started
     started = time.perf_counter()
     try:
-        graph = _open_checked(model, kind, probe, folder)
+        graph = _open_checked(model, kind, probe, folder, tolerance)
     except _UntrustedGraphError as error:
         shutil.rmtree(folder, ignore_errors=True)
         raise RuntimeError(f"The freshly exported ONNX graph does not reproduce the model: {error}") from error
@@ -316,7 +335,7 @@ def _session(path: Path, *, optimised_to: Path | None = None):
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def _open_checked(model, kind, probe, folder: Path) -> OnnxGraph:
+def _open_checked(model, kind, probe, folder: Path, tolerance: float) -> OnnxGraph:
     """Open a cached graph only if its files hash as recorded, ONNX Runtime loads it and it matches torch."""
     try:
         meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
@@ -336,11 +355,11 @@ def _open_checked(model, kind, probe, folder: Path) -> OnnxGraph:
     names = output_names(model, kind)
     if graph.output_names != names:
         raise _UntrustedGraphError("its outputs are not the ones this model needs")
-    _check_probe(model, kind, probe, graph, names)
+    _check_probe(model, kind, probe, graph, names, tolerance=tolerance)
     return graph
 
 
-def _check_probe(model, kind, probe, graph: OnnxGraph, names: list[str]) -> None:
+def _check_probe(model, kind, probe, graph: OnnxGraph, names: list[str], *, tolerance: float) -> None:
     with torch.inference_mode():
         expected = _Exportable(model, list(probe), kind)(*probe.values())
     expected = [expected] if kind == "logits" else list(expected)
@@ -352,12 +371,15 @@ def _check_probe(model, kind, probe, graph: OnnxGraph, names: list[str]) -> None
         if want.shape != got.shape:
             raise _UntrustedGraphError(f"{name} has shape {tuple(got.shape)}, the model gives {tuple(want.shape)}")
         difference = float((want.float() - got).abs().max())
-        if not difference <= PROBE_TOLERANCE * max(1.0, float(want.abs().max())):
+        if not difference <= tolerance * max(1.0, float(want.abs().max())):
             raise _UntrustedGraphError(f"{name} differs from the model by {difference:.2g} on the probe batch")
 
 
-def _export(model: torch.nn.Module, kind: str, probe: Mapping[str, torch.Tensor], folder: Path) -> None:
-    """Export, optimise and write the entry atomically: a crash leaves no half-written folder under its key."""
+def _export(
+    model: torch.nn.Module, kind: str, probe: Mapping[str, torch.Tensor], folder: Path, variant: GraphVariant | None
+) -> None:
+    """Export, transform (a variant), optimise and write the entry atomically: a crash leaves no half-written
+    folder under its key."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".export-", dir=folder.parent))
     try:
@@ -365,7 +387,7 @@ def _export(model: torch.nn.Module, kind: str, probe: Mapping[str, torch.Tensor]
         outputs = output_names(model, kind)
         axes = {name: {0: "batch", 1: "sequence"} for name in names}
         axes.update({name: {0: "batch"} if kind == "logits" else {0: "batch", 1: "sequence"} for name in outputs})
-        wrapper = _Exportable(model, names, kind).eval()
+        wrapper = _Exportable(model if variant is None else variant.prepare(model), names, kind).eval()
         raw = work / "exported.onnx"
         with warnings.catch_warnings(), torch.no_grad(), _quiet():
             warnings.simplefilter("ignore")
@@ -379,6 +401,9 @@ def _export(model: torch.nn.Module, kind: str, probe: Mapping[str, torch.Tensor]
                 opset_version=OPSET,
                 dynamo=False,
             )
+        if variant is not None:
+            variant.transform(raw, work / "transformed.onnx")
+            raw = work / "transformed.onnx"
         entry = work / "entry"
         entry.mkdir()
         _session(raw, optimised_to=entry / GRAPH_FILE)
