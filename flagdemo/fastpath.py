@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import logging
 import os
 import threading
 import warnings
@@ -268,7 +269,7 @@ def int8_graph(embedder):
     return graph
 
 
-INT8_PROBE_TOLERANCE = 0.1  # int8 hidden states stay within a few % of the largest value; a broken graph does not
+INT8_PROBE_TOLERANCE = 0.25  # relative error of the int8 hidden states (a few % on real models); a broken graph ~1
 
 
 def _calibration_digest() -> str:
@@ -292,15 +293,21 @@ def _quantise_onnx(source: Path, target: Path) -> None:
         and len(shapes.get(node.input[1], [])) == 2
         and shapes[node.input[1]][0] > shapes[node.input[1]][1]
     ]
-    quantize_dynamic(
-        source,
-        target,
-        per_channel=True,
-        reduce_range=False,
-        weight_type=QuantType.QInt8,
-        nodes_to_exclude=down,
-        extra_options={"MatMulConstBOnly": True},
-    )
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # the quantiser logs a pre-processing hint at WARNING on the root logger
+    try:
+        quantize_dynamic(
+            source,
+            target,
+            per_channel=True,
+            reduce_range=False,
+            weight_type=QuantType.QInt8,
+            nodes_to_exclude=down,
+            extra_options={"MatMulConstBOnly": True},
+        )
+    finally:
+        root.setLevel(level)
 
 
 def on_torch(embedder):

@@ -244,3 +244,18 @@ def test_the_export_leaves_the_torch_model_as_it_was(tiny_dir, cache):
     assert not model.training
     with torch.inference_mode():
         torch.testing.assert_close(model(**probe).last_hidden_state, before, atol=0, rtol=0)
+
+
+def test_int8_on_onnx_is_its_own_cached_graph_close_to_fp32(tiny_dir, cache, exports):
+    model = FlagModel(str(tiny_dir / "bert-embedder"), use_fp16=False, backend="onnx")
+    before = len(exports)
+    fast = with_precision(model, "int8")
+    assert fast.backend == "onnx" and fast.approximate and fast._graph is not model._graph
+    assert len(exports) == before + 1
+    assert with_precision(model, "int8")._graph is fast._graph and len(exports) == before + 1
+    exact, approximate = model.encode(TEXTS), fast.encode(TEXTS)
+    assert approximate.shape == exact.shape and approximate.dtype == np.float32
+    cosines = (exact * approximate).sum(axis=1)
+    # Random tiny weights are int8's worst case; the MiniLM figures are in tests/perf and the benchmark.
+    assert cosines.min() > 0.95 and not np.allclose(exact, approximate, atol=1e-5)
+    assert fast._graph.folder != model._graph.folder  # its own cache key
