@@ -61,6 +61,7 @@ class GraphVariant:
 
 _graphs: weakref.WeakKeyDictionary[torch.nn.Module, dict[str, OnnxGraph]] = weakref.WeakKeyDictionary()
 _digests: weakref.WeakKeyDictionary[torch.nn.Module, str] = weakref.WeakKeyDictionary()
+_folder_locks: dict[str, threading.Lock] = {}
 _lock = threading.Lock()
 
 
@@ -268,9 +269,16 @@ def load_graph(
         return found, BackendInfo("onnx", "", source="memory", session_seconds=0.0)
     names = list(probe)
     folder = graph_dir() / graph_key(model, kind, names, "fp32" if variant is None else variant.name)
-    graph, info = _from_disk(model, kind, probe, folder, variant)
     with _lock:
-        _graphs.setdefault(model, {})[memo_key] = graph
+        folder_lock = _folder_locks.setdefault(folder.name, threading.Lock())
+    with folder_lock:  # two threads asking for one graph: the second waits and reuses the first's export
+        with _lock:
+            found = _graphs.get(model, {}).get(memo_key)
+        if found is not None:
+            return found, BackendInfo("onnx", "", source="memory", session_seconds=0.0)
+        graph, info = _from_disk(model, kind, probe, folder, variant)
+        with _lock:
+            _graphs.setdefault(model, {})[memo_key] = graph
     return graph, info
 
 
@@ -418,7 +426,11 @@ def _export(
         meta = {"key": folder.name, "kind": kind, "files": files, "outputs": outputs, "inputs": names}
         (entry / META_FILE).write_text(json.dumps(meta, indent=1), encoding="utf-8")
         shutil.rmtree(folder, ignore_errors=True)
-        os.replace(entry, folder)
+        try:
+            os.replace(entry, folder)
+        except OSError:
+            if not folder.is_dir():  # else another process wrote the same entry meanwhile; it is checked on open
+                raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
