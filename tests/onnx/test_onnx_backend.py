@@ -140,6 +140,12 @@ def test_default_backend_is_onnx_on_cpu_and_the_environment_overrides(tiny_dir, 
     model = FlagModel(str(tiny_dir / "bert-embedder"), use_fp16=False)
     assert model.backend == "torch" and model.backend_info.summary() == "PyTorch (chosen by FLAGDEMO_BACKEND)."
     assert FlagModel(str(tiny_dir / "bert-embedder"), use_fp16=False, backend="onnx").backend == "onnx"
+    auto = FlagAutoModel.from_finetuned(str(tiny_dir / "bert-embedder"), model_class="encoder-only-base")
+    assert auto.backend == "torch"  # FlagAutoModel follows the same default
+    auto = FlagAutoModel.from_finetuned(
+        str(tiny_dir / "bert-embedder"), model_class="encoder-only-base", backend="onnx"
+    )
+    assert auto.backend == "onnx" and auto.backend_info.summary().startswith("ONNX Runtime")
     monkeypatch.setenv("FLAGDEMO_BACKEND", "tensorrt")
     with pytest.raises(InvalidInputError, match="FLAGDEMO_BACKEND must be 'torch' or 'onnx', not 'tensorrt'"):
         FlagModel(str(tiny_dir / "bert-embedder"))
