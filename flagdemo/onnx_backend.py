@@ -330,6 +330,9 @@ def _session(path: Path, *, optimised_to: Path | None = None):
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
     options.log_severity_level = 3
+    if os.environ.get("OMP_WAIT_POLICY", "").strip().upper() == "PASSIVE":
+        # The app's policy for a shared CPU (see app.py): idle threads sleep instead of spinning.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if optimised_to is None:
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     else:
