@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-SECTIONS = ("matmul", "encode", "cache", "rerank", "sweep", "load", "cuda", "app", "corpus")  # app also times UMAP
+SECTIONS = ("matmul", "encode", "coldstart", "cache", "rerank", "sweep", "load", "cuda", "app", "corpus")  # app also times UMAP
 ST_MAX_LENGTH = 256  # all-MiniLM-L6-v2's max_seq_length in sentence-transformers; flagdemo gets the same
 
 
@@ -116,7 +116,111 @@ class Report:
         return "\n".join(lines)
 
 
+class OnnxRuntimePeer:
+    """The peer a CPU user would pick: a plain ONNX Runtime session of the same model, exported with torch.onnx and
+    fused with onnxruntime's transformer optimizer (what fastembed and sentence-transformers' ``backend="onnx"``
+    run), driven by sentence-transformers' loop: texts sorted by length, tokenised per batch, mean pooled and
+    normalised in numpy."""
+
+    def __init__(self, folder: str, workdir: Path) -> None:
+        import onnxruntime
+        from onnxruntime.transformers import optimizer
+        from transformers import AutoModel, AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(folder)
+        model = AutoModel.from_pretrained(folder, dtype=torch.float32).eval()
+        sample = dict(self.tokenizer(["a probe sentence", "a"], padding=True, return_tensors="pt"))
+        names = list(sample)
+
+        class LastHiddenState(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.model = model
+
+            def forward(self, *tensors):
+                return self.model(**dict(zip(names, tensors, strict=True))).last_hidden_state
+
+        raw, fused = workdir / "peer.onnx", workdir / "peer-fused.onnx"
+        axes = {name: {0: "batch", 1: "sequence"} for name in [*names, "last_hidden_state"]}
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                LastHiddenState().eval(), tuple(sample.values()), str(raw), input_names=names,
+                output_names=["last_hidden_state"], dynamic_axes=axes, opset_version=17, dynamo=False,
+            )  # fmt: skip
+        config = model.config
+        optimised = optimizer.optimize_model(
+            str(raw), model_type="bert", num_heads=config.num_attention_heads, hidden_size=config.hidden_size,
+            opt_level=0, use_gpu=False,
+        )  # fmt: skip
+        optimised.save_model_to_file(str(fused))
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = onnxruntime.InferenceSession(str(fused), options, providers=["CPUExecutionProvider"])
+        self.input_names = [item.name for item in self.session.get_inputs()]
+
+    def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+        order = np.argsort([-len(text) for text in texts], kind="stable")
+        vectors = []
+        for start in range(0, len(texts), batch_size):
+            chunk = [texts[i] for i in order[start : start + batch_size]]
+            encoded = self.tokenizer(
+                chunk, padding=True, truncation=True, max_length=ST_MAX_LENGTH, return_tensors="np"
+            )
+            feed = {name: encoded[name].astype(np.int64) for name in self.input_names}
+            hidden = self.session.run(None, feed)[0]
+            mask = encoded["attention_mask"][..., None].astype(np.float32)
+            pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
+            vectors.append(pooled / np.linalg.norm(pooled, axis=1, keepdims=True))
+        result = np.concatenate(vectors)
+        return result[np.argsort(order)]
+
+
+COLD_START = """
+import sys, time
+from flagdemo.embedders import FlagModel
+model = FlagModel(sys.argv[1], pooling_method="mean", use_fp16=False, backend=sys.argv[2])
+model.encode(["a first request"])
+print(model.backend_info.source)
+"""
+
+
+def cold_start_seconds(folder: str, backend: str, cache: Path) -> tuple[float, str]:
+    """Wall seconds of a fresh Python process that loads MiniLM on ``backend`` and encodes one text, and where its
+    graph came from (``exported`` / ``disk cache`` / ``None``)."""
+    import subprocess
+
+    env = {**os.environ, "FLAGDEMO_CACHE": str(cache)}
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", COLD_START, folder, backend], env=env, capture_output=True, text=True, check=True
+    )
+    return time.perf_counter() - started, done.stdout.strip().splitlines()[-1]
+
+
+def bench_cold_start(report: Report, args) -> None:
+    import tempfile
+
+    from flagdemo.loading import bundled_minilm_dir
+
+    folder = str(bundled_minilm_dir())
+    with tempfile.TemporaryDirectory() as empty:
+        rows = {
+            "torch": cold_start_seconds(folder, "torch", Path(empty)),
+            "onnx, no cached graph (exports it)": cold_start_seconds(folder, "onnx", Path(empty)),
+            "onnx, cached graph": cold_start_seconds(folder, "onnx", Path(empty)),
+        }
+    for name, (seconds, source) in rows.items():
+        report.add(
+            "cold start", f"MiniLM {name}: process start → first embedding", f"{seconds:.1f} s", seconds=seconds,
+            graph=source,
+        )  # fmt: skip
+
+
 def bench_encode(report: Report, args, peak: float | None) -> None:
+    import tempfile
+
     from sentence_transformers import SentenceTransformer
 
     from flagdemo.embedders import FlagModel
@@ -125,9 +229,16 @@ def bench_encode(report: Report, args, peak: float | None) -> None:
 
     folder = str(bundled_minilm_dir())
     texts = mixed_texts(args.texts)
-    exact = FlagModel(folder, pooling_method="mean", use_fp16=False, passage_max_length=ST_MAX_LENGTH)
+    exact = FlagModel(folder, pooling_method="mean", use_fp16=False, passage_max_length=ST_MAX_LENGTH, backend="torch")
+    exact_onnx = FlagModel(
+        folder, pooling_method="mean", use_fp16=False, passage_max_length=ST_MAX_LENGTH, backend="onnx"
+    )
     reference = SentenceTransformer(folder, device="cpu")
+    with tempfile.TemporaryDirectory() as workdir:
+        peer = OnnxRuntimePeer(folder, Path(workdir))
+    # torch: exact fp32 and the two torch fast modes; onnx: exact fp32 and int8 on ONNX Runtime.
     modes = {precision: with_precision(exact, precision) for precision in ("fp32", "bf16", "int8")}
+    modes |= {f"onnx {precision}": with_precision(exact_onnx, precision) for precision in ("fp32", "int8")}
     token_counts = [len(ids) for ids in exact.tokenizer(texts, truncation=True, max_length=ST_MAX_LENGTH)["input_ids"]]
     n_tokens = sum(token_counts)
     flops = encoder_flops(exact.model, token_counts)
@@ -145,17 +256,20 @@ def bench_encode(report: Report, args, peak: float | None) -> None:
             "sentence-transformers fp32": run(
                 "st", lambda b=batch_size: reference.encode(texts, batch_size=b, normalize_embeddings=True)
             ),
+            "peer onnxruntime fp32": run("peer", lambda b=batch_size: peer.encode(texts, batch_size=b)),
             **{
-                f"flagdemo {name}": run(name, lambda m=modes[name], b=batch_size: m.encode(texts, batch_size=b))
+                f"flagdemo {label(name)}": run(name, lambda m=modes[name], b=batch_size: m.encode(texts, batch_size=b))
                 for name in timed
             },
         }
         warm_texts = texts[:64]
         reference.encode(warm_texts, batch_size=batch_size)
+        peer.encode(warm_texts, batch_size=batch_size)
         for precision in timed:
             modes[precision].encode(warm_texts, batch_size=batch_size)
         medians = alternate(contenders, args.runs, warmup=False)
         st_seconds = medians["sentence-transformers fp32"]
+        peer_seconds = medians["peer onnxruntime fp32"]
         for name, seconds in medians.items():
             texts_per_s, tokens_per_s = len(texts) / seconds, n_tokens / seconds
             share = f", {flops / seconds / 1e9 / peak:.0%} of matmul peak" if peak else ""
@@ -163,25 +277,29 @@ def bench_encode(report: Report, args, peak: float | None) -> None:
             report.add(
                 "encode",
                 f"{name} batch {batch_size}",
-                f"{texts_per_s:.1f} texts/s, {tokens_per_s:.0f} tok/s, {ratio:.2f}x ST{share}",
+                f"{texts_per_s:.1f} texts/s, {tokens_per_s:.0f} tok/s, {ratio:.2f}x ST, "
+                f"{peer_seconds / seconds:.2f}x peer{share}",
                 seconds=seconds,
                 texts_per_second=texts_per_s,
                 tokens_per_second=tokens_per_s,
                 ratio_vs_sentence_transformers=ratio,
+                ratio_vs_peer=peer_seconds / seconds,
                 gflops=flops / seconds / 1e9,
             )
         fp32 = outputs["fp32"]
-        report.add(
-            "encode",
-            f"fp32 vs ST max abs diff (batch {batch_size})",
-            f"{np.abs(fp32 - outputs['st']).max():.2e}",
-            max_abs_diff=float(np.abs(fp32 - outputs["st"]).max()),
-        )
-        for precision in (p for p in timed if p != "fp32"):
+        for name in ("st", "peer", "onnx fp32"):
+            difference = float(np.abs(outputs[name] - fp32).max())
+            report.add(
+                "encode",
+                f"{name} vs flagdemo torch fp32 max abs diff (batch {batch_size})",
+                f"{difference:.2e}",
+                max_abs_diff=difference,
+            )
+        for precision in (p for p in timed if p not in ("fp32", "onnx fp32")):
             cosine = (outputs[precision] * fp32).sum(axis=1)
             report.add(
                 "fast mode",
-                f"{precision} cosine to fp32 (batch {batch_size})",
+                f"{label(precision)} cosine to fp32 (batch {batch_size})",
                 f"min {cosine.min():.5f}, mean {cosine.mean():.5f}",
                 min_cosine=float(cosine.min()),
                 mean_cosine=float(cosine.mean()),
@@ -209,6 +327,11 @@ def ranking_agreement(exact: tuple[np.ndarray, np.ndarray], fast: tuple[np.ndarr
     }
 
 
+def label(mode: str) -> str:
+    """A flagdemo mode's row name: 'onnx int8' stays, 'fp32' becomes 'torch fp32'."""
+    return mode if mode.startswith("onnx") else f"torch {mode}"
+
+
 def bench_fast_mode_agreement(report: Report) -> None:
     """The fast modes against exact fp32 on the labelled set (48 queries, 321 passages)."""
     from flagdemo.datasets import load_retrieval_set
@@ -218,15 +341,18 @@ def bench_fast_mode_agreement(report: Report) -> None:
 
     retrieval_set = load_retrieval_set()
     queries, passages = list(retrieval_set.query_texts.values()), list(retrieval_set.passage_texts.values())
-    exact = FlagModel(str(bundled_minilm_dir()), pooling_method="mean", use_fp16=False)
-    exact_vectors = (exact.encode(queries), exact.encode(passages))
-    for precision in ("bf16", "int8"):
-        fast = with_precision(exact, precision)
+    exact = {
+        backend: FlagModel(str(bundled_minilm_dir()), pooling_method="mean", use_fp16=False, backend=backend)
+        for backend in ("torch", "onnx")
+    }
+    exact_vectors = (exact["torch"].encode(queries), exact["torch"].encode(passages))
+    for mode in ("bf16", "int8", "onnx int8"):
+        fast = with_precision(exact["onnx" if mode.startswith("onnx") else "torch"], mode.split()[-1])
         agreement = ranking_agreement(exact_vectors, (fast.encode(queries), fast.encode(passages)))
         n = agreement["queries"]
         report.add(
             "fast mode",
-            f"{precision} vs fp32 on the labelled set",
+            f"{label(mode)} vs fp32 on the labelled set",
             f"cosine min {agreement['min_cosine']:.5f}, mean {agreement['mean_cosine']:.5f}; "
             f"top-1 kept {agreement['top1_kept']}/{n}; top-10 same set {agreement['same_topk_set']}/{n}, "
             f"same order {agreement['same_topk_order']}/{n}, ≥ {agreement['min_topk_overlap']} of 10 kept",
@@ -425,6 +551,8 @@ def main(argv: list[str] | None = None) -> int:
     if "encode" in args.sections:
         bench_fast_mode_agreement(report)
         bench_encode(report, args, peak)
+    if "coldstart" in args.sections:
+        bench_cold_start(report, args)
     if "cache" in args.sections:
         bench_cache(report, args)
     if "load" in args.sections:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import logging
 import os
 import threading
 import warnings
@@ -134,7 +135,7 @@ def activation_peaks(embedder, layer_names: list[str], texts: list[str]) -> dict
 
     handles = [embedder.model.get_submodule(name).register_forward_hook(record(name)) for name in layer_names]
     try:
-        embedder.encode(texts)
+        on_torch(embedder).encode(texts)
     finally:
         for handle in handles:
             handle.remove()
@@ -199,14 +200,124 @@ def with_precision(embedder, precision: str):
             f"The {precision} fast mode is for CPUs; on {embedder.device.type} load the model with use_fp16=True "
             "instead."
         )
-    fast = copy.copy(embedder)
+    if precision == "int8" and getattr(embedder, "_graph", None) is not None:
+        fast = copy.copy(embedder)
+        fast._graph = int8_graph(embedder)
+    else:
+        fast = on_torch(embedder)
+        if precision == "int8":
+            fast.model = quantised(embedder)
+        else:
+            fast._run_batches = _autocast_bf16(embedder._run_batches)
     fast.precision = precision
     fast.approximate = True
-    if precision == "int8":
-        fast.model = quantised(embedder)
-    else:
-        fast._run_batches = _autocast_bf16(embedder._run_batches)
     return fast
+
+
+class SmoothedLinear(torch.nn.Module):
+    """``linear(x)`` computed as ``(linear.weight · diag(s)) (x / s)``: the same product in exact arithmetic, with
+    the activation outliers moved into the weights before ONNX Runtime quantises them (exported as Mul + MatMul)."""
+
+    def __init__(self, linear: torch.nn.Linear, smoothing: torch.Tensor) -> None:
+        super().__init__()
+        self.linear = copy.deepcopy(linear)
+        with torch.no_grad():
+            self.linear.weight.mul_(smoothing)
+        self.register_buffer("inverse_smoothing", 1.0 / smoothing)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x * self.inverse_smoothing)
+
+
+def int8_graph(embedder):
+    """The int8 ONNX Runtime graph of an onnx-backend embedder, exported and cached like the exact one.
+
+    The same recipe as the torch int8 mode: SmoothQuant-style smoothing calibrated on the demo sentences, int8
+    per-output-channel weights with 8-bit dynamic activations for every Linear whose output is at least as wide as
+    its input; the down-projections stay fp32. Returns the OnnxGraph.
+    """
+    from flagdemo.onnx_backend import GraphVariant, load_graph
+
+    backbone = embedder._backbone()
+    prefix = next(name for name, module in embedder.model.named_modules() if module is backbone)
+    prefix = f"{prefix}." if prefix else ""
+    names = [
+        name
+        for name, module in backbone.named_modules()
+        if isinstance(module, torch.nn.Linear) and module.in_features <= module.out_features
+    ]
+
+    def prepare(model: torch.nn.Module) -> torch.nn.Module:
+        peaks = activation_peaks(embedder, [prefix + name for name in names], calibration_texts())
+        smoothed = copy.deepcopy(model)
+        for name in names:
+            if prefix + name not in peaks:  # never reached by the forward pass (e.g. an unused pooler)
+                continue
+            parent_name, _, child = name.rpartition(".")
+            parent = smoothed.get_submodule(parent_name) if parent_name else smoothed
+            linear = getattr(parent, child)
+            setattr(parent, child, SmoothedLinear(linear, smoothing_factors(peaks[prefix + name], linear.weight)))
+        return smoothed.eval()
+
+    variant = GraphVariant(
+        name=f"int8-dynamic-per-channel-smoothing-{SMOOTHING_ALPHA}-down-fp32-{_calibration_digest()}",
+        prepare=prepare,
+        transform=_quantise_onnx,
+        tolerance=INT8_PROBE_TOLERANCE,
+    )
+    graph, _ = load_graph(backbone, "hidden_states", embedder._probe_batch(), variant)
+    return graph
+
+
+INT8_PROBE_TOLERANCE = 0.25  # relative error of the int8 hidden states (a few % on real models); a broken graph ~1
+
+
+def _calibration_digest() -> str:
+    import hashlib
+
+    return hashlib.sha256("\n".join(calibration_texts()).encode()).hexdigest()[:12]
+
+
+def _quantise_onnx(source: Path, target: Path) -> None:
+    """ONNX Runtime's dynamic quantisation of the MatMuls with a constant weight, per output channel; MatMuls
+    whose weight narrows (K > N: the down-projections) stay fp32."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    graph = onnx.load(str(source), load_external_data=False).graph
+    shapes = {tensor.name: list(tensor.dims) for tensor in graph.initializer}
+    down = [
+        node.name
+        for node in graph.node
+        if node.op_type == "MatMul"
+        and len(shapes.get(node.input[1], [])) == 2
+        and shapes[node.input[1]][0] > shapes[node.input[1]][1]
+    ]
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # the quantiser logs a pre-processing hint at WARNING on the root logger
+    try:
+        quantize_dynamic(
+            source,
+            target,
+            per_channel=True,
+            reduce_range=False,
+            weight_type=QuantType.QInt8,
+            nodes_to_exclude=down,
+            extra_options={"MatMulConstBOnly": True},
+        )
+    finally:
+        root.setLevel(level)
+
+
+def on_torch(embedder):
+    """A shallow copy of ``embedder`` whose forward passes run the torch model (the fast modes and the
+    calibration hooks act on torch modules, which an ONNX Runtime session never calls)."""
+    copied = copy.copy(embedder)
+    if getattr(embedder, "_graph", None) is not None:
+        copied._graph = None
+        copied.backend = "torch"
+    return copied
 
 
 def _autocast_bf16(run_batches):

@@ -10,6 +10,7 @@ out-of-memory errors (FlagEmbedding shrinks on any RuntimeError, which hides rea
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -23,10 +24,28 @@ from flagdemo import catalog
 from flagdemo.devices import resolve_device, resolve_dtype, shrink_on_out_of_memory
 from flagdemo.errors import EmptyInputError, InvalidInputError
 from flagdemo.loading import ModelSource, load_tokenizer, resolve_source
+from flagdemo.onnx_backend import PROBE_TEXTS, BackendInfo, OnnxGraph, load_graph, resolve_backend
 from flagdemo.positions import ensure_inputs_fit
 from flagdemo.results import EncodeResult, Timings
 
 POOLING_METHODS = ("cls", "mean", "last_token")
+# Keyword arguments FlagEmbedding 1.4's embedder constructors accept beyond their named parameters (kept as
+# attributes, as FlagEmbedding does); anything else is a TypeError naming it, never silently stored.
+EXTRA_KWARGS = frozenset(
+    {
+        "passage_instruction_for_retrieval",
+        "passage_instruction_format",
+        "pooling_method",
+        "colbert_dim",
+        "return_dense",
+        "return_sparse",
+        "return_colbert_vecs",
+        "examples_for_task",
+        "examples_instruction_format",
+        "suffix",
+        "domain_for_pseudo_moe",
+    }
+)
 DETAILED_MODES = ("query", "passage", "raw")
 
 
@@ -88,9 +107,13 @@ class BaseEmbedder:
     checkpoint share its weights. On CPU the model always computes in fp32, as FlagEmbedding's CPU path does; with the
     default ``use_fp16=True`` the weights are first rounded to fp16, exactly like FlagEmbedding's fp16 load followed
     by ``model.float()``.
+
+    ``backend="torch" | "onnx"`` (keyword only; default: the fastest exact one for the device, see
+    ``flagdemo.onnx_backend``) chooses what runs the transformer body; ``.backend`` and ``.backend_info`` report it.
     """
 
     DEFAULT_POOLING_METHOD: ClassVar[str] = "cls"
+    SUPPORTS_ONNX: ClassVar[bool] = False
     DEFAULT_QUERY_INSTRUCTION_FORMAT: ClassVar[str] = "{}{}"
 
     def __init__(  # noqa: PLR0917 - positional order is FlagEmbedding's public API
@@ -137,6 +160,10 @@ class BaseEmbedder:
         trust_remote_code = bool(kwargs.pop("trust_remote_code", False))
         cache_dir = kwargs.pop("cache_dir", None)
         revision = kwargs.pop("revision", None)
+        backend = kwargs.pop("backend", None)
+        unknown = sorted(set(kwargs) - EXTRA_KWARGS)
+        if unknown:
+            raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument {unknown[0]!r}")
         for key, value in kwargs.items():
             setattr(self, key, value)
         self.kwargs = kwargs
@@ -149,6 +176,14 @@ class BaseEmbedder:
         self.cache_dir = cache_dir
         self.tokenizer = load_tokenizer(self.source, trust_remote_code=trust_remote_code, cache_dir=cache_dir)
         self.model = self._load_model()
+        self.backend, reason = resolve_backend(
+            backend, self.device, owner=type(self).__name__, supports_onnx=self.SUPPORTS_ONNX
+        )
+        self._graph: OnnxGraph | None = None
+        self.backend_info = BackendInfo("torch", reason)
+        if self.backend == "onnx":
+            self._graph, info = load_graph(self._backbone(), "hidden_states", self._probe_batch())
+            self.backend_info = dataclasses.replace(info, reason=reason)
         self.load_seconds = time.perf_counter() - started
         config = self._backbone().config
         self.num_layers = int(getattr(config, "num_hidden_layers", 0) or 0)
@@ -164,6 +199,10 @@ class BaseEmbedder:
     @property
     def pooling_name(self) -> str:
         return getattr(self, "pooling_method", self.DEFAULT_POOLING_METHOD)
+
+    def _probe_batch(self) -> dict[str, torch.Tensor]:
+        """Two padded texts of different lengths in this tokenizer's format: the export's example input."""
+        return self._pad(self._tokenize(list(PROBE_TEXTS), len(PROBE_TEXTS), 64, {}), {})
 
     # --- FlagEmbedding API ----------------------------------------------------------------------------------------
     def encode_queries(
@@ -351,7 +390,12 @@ class BaseEmbedder:
         return embeddings
 
     def _hidden_states(self, batch: dict[str, torch.Tensor], all_layers: bool):
-        """(last_hidden_state, all layers or None) from one forward pass of the backbone."""
+        """(last_hidden_state, all layers or None) from one forward pass of the backbone (torch or ONNX Runtime)."""
+        if self._graph is not None:
+            names = self._graph.output_names
+            outputs = self._graph.run(batch, names if all_layers else names[:1])
+            # Outputs: last_hidden_state, then hidden_state_0 … hidden_state_L; the same layer list as torch's below.
+            return outputs[0], ([*outputs[1:-1], outputs[0]] if all_layers else None)
         outputs = self._backbone()(**batch, return_dict=True, output_hidden_states=all_layers)
         layers = None
         if all_layers:
@@ -426,7 +470,7 @@ class BaseEmbedder:
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}({self.model_name!r}, device={self.device}, dtype={str(self.dtype)[6:]}, "
-            f"layers={self.num_layers})"
+            f"layers={self.num_layers}, backend={self.backend})"
         )
 
 

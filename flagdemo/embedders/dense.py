@@ -18,6 +18,7 @@ class FlagModel(BaseEmbedder):
     """
 
     DEFAULT_POOLING_METHOD = "cls"
+    SUPPORTS_ONNX = True
 
     def __init__(  # noqa: PLR0917 - positional order is FlagEmbedding's public API
         self,

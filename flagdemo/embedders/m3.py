@@ -42,6 +42,7 @@ class BGEM3FlagModel(BaseEmbedder):
     """
 
     DEFAULT_POOLING_METHOD = "cls"
+    SUPPORTS_ONNX = True
 
     def __init__(  # noqa: PLR0917 - positional order is FlagEmbedding's public API
         self,
@@ -398,7 +399,7 @@ class BGEM3FlagModel(BaseEmbedder):
 
     def _score_representations(self, inputs: dict[str, torch.Tensor]):
         """(dense, full-vocabulary sparse, ColBERT) for compute_score: no truncate_dim, padding vectors zero."""
-        last_hidden_state = self._backbone()(**inputs, return_dict=True).last_hidden_state
+        last_hidden_state, _ = self._hidden_states(inputs, False)
         mask = inputs["attention_mask"]
         dense = pool(last_hidden_state, mask, self.pooling_method)
         token_weights = torch.relu(self.model.sparse_linear(last_hidden_state)).squeeze(-1)

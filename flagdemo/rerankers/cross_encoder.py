@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from typing import Any
 
 import torch
 
 from flagdemo.loading import load_pretrained
+from flagdemo.onnx_backend import PROBE_TEXTS, BackendInfo, OnnxGraph, load_graph, resolve_backend
 from flagdemo.rerankers.base import BaseReranker
 from flagdemo.rerankers.inputs import PairBuilder, length_order, pad_batch, tokenize_texts
 
@@ -17,9 +20,15 @@ class FlagReranker(BaseReranker):
     A pair is built like ``tokenizer.prepare_for_model(q, p, truncation='only_second')``: the query is cut to
     ``query_max_length`` first, then only the passage is cut so the pair fits ``max_length`` with its special tokens
     (XLM-R: ``<s> q </s></s> p </s>``). Pairs run longest first and come back in input order.
+
+    ``backend="torch" | "onnx"`` (keyword only; default: the fastest exact one for the device) chooses what computes
+    the logits; ``.backend`` and ``.backend_info`` report it.
     """
 
     method = "cross-encoder"
+    # Keyword arguments FlagEmbedding 1.4's rerankers accept beyond the named ones (FlagAutoReranker passes them
+    # through; FlagEmbedding stores them unused); any other name is a TypeError.
+    EXTRA_KWARGS = frozenset({"passage_max_length", "revision", "use_bf16", "peft_path", "prompt"})
 
     def __init__(  # noqa: PLR0917 (FlagEmbedding accepts these positionally)
         self,
@@ -38,6 +47,10 @@ class FlagReranker(BaseReranker):
         normalize: bool = False,
         **kwargs: Any,
     ):
+        backend = kwargs.pop("backend", None)
+        unknown = sorted(set(kwargs) - self.EXTRA_KWARGS)
+        if unknown:
+            raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument {unknown[0]!r}")
         super().__init__(
             model_name_or_path,
             use_fp16=use_fp16,
@@ -55,6 +68,14 @@ class FlagReranker(BaseReranker):
             **kwargs,
         )
         self.pair_builder = PairBuilder(self.tokenizer)
+        started = time.perf_counter()
+        self.backend, reason = resolve_backend(backend, self.device, owner="FlagReranker")
+        self._graph: OnnxGraph | None = None
+        self.backend_info = BackendInfo("torch", reason)
+        if self.backend == "onnx":
+            self._graph, info = load_graph(self.model, "logits", self._pad(self._probe_features()))
+            self.backend_info = dataclasses.replace(info, reason=reason)
+        self.load_seconds += time.perf_counter() - started
 
     def _load_model(self) -> torch.nn.Module:
         from transformers import AutoModelForSequenceClassification
@@ -89,19 +110,32 @@ class FlagReranker(BaseReranker):
         order = length_order([len(item["input_ids"]) for item in features])
         ordered = [features[index] for index in order]
         batch_size = settings["batch_size"]
-        pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         scores_sorted: list[float] = []
         for start in range(0, len(ordered), batch_size):
-            batch = pad_batch(
-                ordered[start : start + batch_size],
-                pad_token_id=pad_id,
-                padding_side=self.tokenizer.padding_side,
-                pad_token_type_id=getattr(self.tokenizer, "pad_token_type_id", 0),
-            )
-            batch = {key: value.to(self.device) for key, value in batch.items()}
-            logits = self.model(**batch, return_dict=True).logits.view(-1).float()
-            scores_sorted.extend(logits.cpu().numpy().tolist())
+            batch = self._pad(ordered[start : start + batch_size])
+            scores_sorted.extend(self._logits(batch).view(-1).float().cpu().numpy().tolist())
         scores = [0.0] * len(scores_sorted)
         for rank, index in enumerate(order):
             scores[index] = scores_sorted[rank]
         return scores, sum(len(item["input_ids"]) for item in features)
+
+    def _pad(self, features: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
+        pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        batch = pad_batch(
+            features,
+            pad_token_id=pad_id,
+            padding_side=self.tokenizer.padding_side,
+            pad_token_type_id=getattr(self.tokenizer, "pad_token_type_id", 0),
+        )
+        return {key: value.to(self.device) for key, value in batch.items()}
+
+    def _probe_features(self) -> list[dict[str, list[int]]]:
+        """Two pairs of different lengths: the export's example input."""
+        settings = {"tokenizer_kwargs": {}, "batch_size": 2, "max_length": 64, "query_max_length": 48}
+        return self.build_inputs([(PROBE_TEXTS[1], PROBE_TEXTS[0]), (PROBE_TEXTS[1], PROBE_TEXTS[1])], settings)
+
+    def _logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self._graph is not None:
+            return self._graph.run(batch, ["logits"])[0]
+        with torch.inference_mode():
+            return self.model(**batch, return_dict=True).logits

@@ -5,7 +5,7 @@ committed tiny models in tests/assets/tiny/. Each case names a FlagEmbedding pub
 constructor kwargs, the method and its arguments; here the same call goes to the flagdemo class of the same name and
 the result must match: same types (numpy vs torch vs float, dtypes), same shapes (1-D for one string, a one-item list
 for one reranker pair, a list of lists for several layers), same dict keys, and every number within the header's
-tolerance (1e-5, fp32 on CPU).
+tolerance (1e-5, fp32 on CPU). Encoder families replay on both backends, torch and ONNX Runtime.
 """
 
 from __future__ import annotations
@@ -49,6 +49,13 @@ def _load(path: Path) -> dict[str, Any]:
 
 FAMILIES = {path.stem: _load(path) for path in FAMILY_FILES}
 CASES = [(family, case) for family, data in FAMILIES.items() for case in data["cases"]]
+# Families whose classes have an ONNX Runtime backend: their cases are replayed on both backends, by name.
+ONNX_FAMILIES = {"embedders_dense", "embedders_m3", "rerankers_cross"}
+BACKEND_CASES = [
+    (family, {**case, "backend": backend, "id": f"{case['id']}[{backend}]"} if family in ONNX_FAMILIES else case)
+    for family, case in CASES
+    for backend in (("torch", "onnx") if family in ONNX_FAMILIES else (None,))
+]
 TOKENIZATION_MODELS = sorted({sample["model"] for data in FAMILIES.values() for sample in data["tokenization"]})
 _instances: dict[str, Any] = {}
 
@@ -69,19 +76,26 @@ def _call_text(case: dict[str, Any]) -> str:
     factory = f".{case['factory']}" if case["factory"] else ""
     init = ", ".join(f"{key}={value!r}" for key, value in case["init"].items())
     args = [_describe(arg) for arg in case["args"]] + [f"{k}={_describe(v)}" for k, v in case["kwargs"].items()]
-    return f"flagdemo.{case['class']}{factory}(<tiny/{case['model']}>, {init}).{case['method']}({', '.join(args)})"
+    backend = f", backend={case['backend']!r}" if case.get("backend") else ""
+    return (
+        f"flagdemo.{case['class']}{factory}(<tiny/{case['model']}>, {init}{backend})"
+        f".{case['method']}({', '.join(args)})"
+    )
 
 
 def _instance(case: dict[str, Any]) -> Any:
-    """Build (once per class/factory/model/init, as the golden run did) the flagdemo object for a case."""
-    key = json.dumps([case["class"], case["factory"], case["model"], case["init"]], sort_keys=True)
+    """Build (once per class/factory/model/init/backend, as the golden run did) the flagdemo object for a case;
+    a case with a ``backend`` must really run on it."""
+    backend = case.get("backend")
+    key = json.dumps([case["class"], case["factory"], case["model"], case["init"], backend], sort_keys=True)
     if key not in _instances:
         import flagdemo
 
         cls = getattr(flagdemo, case["class"])
         path = str(TINY / case["model"])
-        init = decode(case["init"])
+        init = decode(case["init"]) | ({"backend": backend} if backend else {})
         _instances[key] = getattr(cls, case["factory"])(path, **init) if case["factory"] else cls(path, **init)
+        assert backend is None or _instances[key].backend == backend, f"{case['id']} runs on {_instances[key].backend}"
     return _instances[key]
 
 
@@ -136,7 +150,7 @@ def test_flagdemo_tokenizer_gives_flagembeddings_ids(model):
     assert not mismatches, f"{model}: flagdemo tokenizes unlike FlagEmbedding:\n" + "\n".join(mismatches[:10])
 
 
-@pytest.mark.parametrize(("family", "case"), CASES, ids=[case["id"] for _, case in CASES])
+@pytest.mark.parametrize(("family", "case"), BACKEND_CASES, ids=[case["id"] for _, case in BACKEND_CASES])
 def test_flagdemo_matches_flagembedding(family, case):
     tolerance = min(FAMILIES[family]["header"]["tolerance"], MAX_TOLERANCE)
     call = _call_text(case)

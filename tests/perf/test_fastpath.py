@@ -92,7 +92,10 @@ def test_int8_quantises_once_per_model_and_keeps_down_projections_float(minilm):
     assert {"encoder.layer.0.attention.self.query", "encoder.layer.5.intermediate.dense"} <= int8
     down = first.get_submodule("encoder.layer.0.output.dense")
     assert type(down) is torch.nn.Linear and down.weight.dtype == torch.float32
-    assert not any(module._forward_hooks for module in minilm.model.modules())  # calibration hooks removed
+    # The calibration hooks are removed (transformers' own output-capturing hooks, installed by the all-layers
+    # export of the onnx backend, may stay).
+    hooks = [hook for module in minilm.model.modules() for hook in module._forward_hooks.values()]
+    assert not any("activation_peaks" in hook.__qualname__ for hook in hooks)
 
 
 def test_calibration_finds_the_layernorm_outlier_channels(minilm):

@@ -1,0 +1,452 @@
+"""The exact ONNX Runtime backend: export a model's graph once with ``torch.onnx``, optimise it, cache it on disk.
+
+flagdemo computes the same numbers on two backends. ``"torch"`` runs the transformers model; ``"onnx"`` runs the same
+weights as an ONNX Runtime session, which on a CPU is markedly faster for small encoders (fused layer norms and GELU,
+less per-operator overhead). Only the transformer body moves: pooling, heads such as BGE-M3's sparse and ColBERT
+projections, normalisation and every other step stay the torch code both backends share, so the two agree within
+float rounding (≈1e-6 on normalised embeddings).
+
+The graph is exported on first use, optimised by ONNX Runtime's extended graph optimisations (layer-norm, GELU and
+attention fusions) and saved under ``$FLAGDEMO_CACHE/onnx/<key>/``, where ``key`` hashes the weights as loaded (after
+any fp16 rounding), the model's config, the graph kind and the versions of torch, onnx and onnxruntime. A cached
+entry is trusted only if its files match the hashes recorded when it was written, ONNX Runtime loads it, and it
+reproduces the torch model on a probe batch; anything else is deleted and exported again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import threading
+import time
+import warnings
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from flagdemo.errors import InvalidInputError
+from flagdemo.loading import cache_root
+
+BACKENDS = ("torch", "onnx")
+BACKEND_LABELS = {"torch": "PyTorch", "onnx": "ONNX Runtime"}
+GRAPH_FORMAT = 1  # bump when the export recipe changes: every cached graph is then rebuilt
+OPSET = 17
+GRAPH_FILE = "model.onnx"
+WEIGHTS_FILE = "model.onnx.data"
+META_FILE = "meta.json"
+PROBE_TEXTS = ("flagdemo checks its exported graph on this sentence.", "A shorter probe.")
+PROBE_TOLERANCE = 1e-4  # a faithful graph differs by ~1e-6; a stale or damaged one by orders more
+KINDS = ("hidden_states", "logits")
+
+
+@dataclass(frozen=True)
+class GraphVariant:
+    """A transformed graph of the same model (e.g. int8): ``name`` enters the cache key, ``prepare`` returns the
+    torch module to export (e.g. with smoothing folded in), ``transform(source, target)`` rewrites the exported
+    ONNX file, and ``tolerance`` bounds the probe check's relative error ‖graph − model‖ / ‖model‖ per output."""
+
+    name: str
+    prepare: Callable[[torch.nn.Module], torch.nn.Module]
+    transform: Callable[[Path, Path], None]
+    tolerance: float
+
+
+_graphs: weakref.WeakKeyDictionary[torch.nn.Module, dict[str, OnnxGraph]] = weakref.WeakKeyDictionary()
+_digests: weakref.WeakKeyDictionary[torch.nn.Module, str] = weakref.WeakKeyDictionary()
+_folder_locks: dict[str, threading.Lock] = {}
+_lock = threading.Lock()
+
+
+def onnxruntime_available() -> bool:
+    """True when both onnxruntime (to run) and onnx (to export) import."""
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    """How a model object computes, for the Models tab: backend, why, and what loading the graph cost.
+
+    ``source`` is ``"exported"`` (exported now, then cached), ``"disk cache"`` (a cached graph was reused),
+    ``"memory"`` (another object of this process already loaded it) or ``None`` on torch. ``rebuilt`` says why a
+    cached graph was thrown away, when one was.
+    """
+
+    backend: str
+    reason: str
+    source: str | None = None
+    export_seconds: float | None = None
+    session_seconds: float | None = None
+    rebuilt: str | None = None
+
+    @property
+    def cache_hit(self) -> bool | None:
+        """True when the graph came from the disk cache or memory, False when exported now, None on torch."""
+        return None if self.source is None else self.source != "exported"
+
+    def summary(self) -> str:
+        """One sentence for people: the backend and what its graph cost to get."""
+        label = BACKEND_LABELS[self.backend]
+        if self.backend == "torch":
+            return f"{label} ({self.reason})."
+        if self.source == "exported":
+            text = (
+                f"{label}: graph exported in {self.export_seconds:.1f} s, "
+                f"session ready in {self.session_seconds:.1f} s"
+            )
+        elif self.source == "disk cache":
+            text = f"{label}: cached graph loaded in {self.session_seconds:.1f} s"
+        else:
+            text = f"{label}: graph already loaded"
+        if self.rebuilt:
+            text += f" (the cached graph was rebuilt: {self.rebuilt})"
+        return text + "."
+
+
+def default_backend(device: torch.device) -> tuple[str, str]:
+    """(backend, reason): ``FLAGDEMO_BACKEND`` if set, else onnx on a CPU with onnxruntime, else torch."""
+    configured = os.environ.get("FLAGDEMO_BACKEND", "").strip().lower()
+    if configured:
+        if configured not in BACKENDS:
+            raise InvalidInputError(
+                f"FLAGDEMO_BACKEND must be 'torch' or 'onnx', not {configured!r}; unset it to pick the fastest "
+                "exact backend for the device."
+            )
+        return configured, "chosen by FLAGDEMO_BACKEND"
+    if device.type != "cpu":
+        return "torch", f"the fastest exact backend on {device.type}"
+    if not onnxruntime_available():
+        return "torch", "onnxruntime is not installed"
+    return "onnx", "the fastest exact backend on a CPU"
+
+
+def resolve_backend(
+    backend: str | None, device: torch.device, *, owner: str, supports_onnx: bool = True
+) -> tuple[str, str]:
+    """(backend, reason) for a model object; InvalidInputError with a sentence when the request cannot be met.
+
+    An explicit ``backend="onnx"`` that cannot run is refused; the default (or FLAGDEMO_BACKEND) picks torch for a
+    model class without an ONNX path and says so in the reason.
+    """
+    if backend is None:
+        chosen, reason = default_backend(device)
+        explicit = False
+    elif backend in BACKENDS:
+        chosen, reason, explicit = backend, "chosen when the model was loaded", True
+    else:
+        raise InvalidInputError(f"backend must be 'torch' or 'onnx', not {backend!r}.")
+    if chosen == "torch":
+        return chosen, reason
+    if device.type != "cpu":
+        raise InvalidInputError(
+            f"The onnx backend runs on the CPU; {owner} on {device.type} uses backend='torch' (use_fp16 for speed)."
+        )
+    if not onnxruntime_available():
+        raise InvalidInputError(
+            "The onnx backend needs onnxruntime and onnx: pip install onnxruntime==1.32.0 onnx==1.23.2."
+        )
+    if not supports_onnx:
+        if explicit:
+            raise InvalidInputError(f"{owner} runs on torch only; the onnx backend covers encoder models.")
+        return "torch", f"{owner} runs on torch only"
+    return chosen, reason
+
+
+class OnnxGraph:
+    """An ONNX Runtime session of one exported model: torch tensors in, torch tensors out (CPU, fp32)."""
+
+    def __init__(self, session, folder: Path) -> None:
+        self.session = session
+        self.folder = folder
+        self.input_names = [item.name for item in session.get_inputs()]
+        self.output_names = [item.name for item in session.get_outputs()]
+
+    def run(self, batch: Mapping[str, torch.Tensor], outputs: Sequence[str]) -> list[torch.Tensor]:
+        """The named outputs for one padded batch. Inputs the graph does not use are left out (the exporter drops
+        inputs the model ignores); a missing ``token_type_ids`` is all zeros, as the model's own default."""
+        feed = {}
+        for name in self.input_names:
+            value = batch.get(name)
+            if value is None and name == "token_type_ids":
+                value = torch.zeros_like(batch["input_ids"])
+            if value is None:
+                raise InvalidInputError(f"The exported graph needs {name!r}, which this batch does not have.")
+            feed[name] = value.detach().cpu().numpy().astype(np.int64, copy=False)
+        return [torch.from_numpy(array) for array in self.session.run(list(outputs), feed)]
+
+
+class _Exportable(torch.nn.Module):
+    """Positional tensors in (the exporter's convention), the kind's outputs as a flat tuple."""
+
+    def __init__(self, model: torch.nn.Module, input_names: Sequence[str], kind: str) -> None:
+        super().__init__()
+        self.model = model
+        self.input_names = list(input_names)
+        self.kind = kind
+
+    def forward(self, *tensors: torch.Tensor):
+        inputs = dict(zip(self.input_names, tensors, strict=True))
+        if self.kind == "logits":
+            return self.model(**inputs, return_dict=True).logits
+        outputs = self.model(**inputs, return_dict=True, output_hidden_states=True)
+        return (outputs.last_hidden_state, *outputs.hidden_states)
+
+
+def output_names(model: torch.nn.Module, kind: str) -> list[str]:
+    """'logits', or 'last_hidden_state' then 'hidden_state_0' (embeddings) … 'hidden_state_<L>'."""
+    if kind == "logits":
+        return ["logits"]
+    layers = int(model.config.num_hidden_layers)
+    return ["last_hidden_state", *(f"hidden_state_{index}" for index in range(layers + 1))]
+
+
+def weights_digest(model: torch.nn.Module) -> str:
+    """SHA-256 of every parameter and buffer as loaded (names, dtypes, shapes, bytes); computed once per object."""
+    with _lock:
+        found = _digests.get(model)
+    if found is not None:
+        return found
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        flat = tensor.detach().cpu().contiguous().reshape(-1)
+        digest.update(f"{name}|{flat.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(flat.view(torch.uint8).numpy())
+    found = digest.hexdigest()
+    with _lock:
+        _digests[model] = found
+    return found
+
+
+def graph_key(model: torch.nn.Module, kind: str, input_names: Sequence[str], variant: str = "fp32") -> str:
+    """The cache key: weights, config, graph kind, inputs and the versions that shape the graph."""
+    import onnx
+    import onnxruntime
+
+    settings = {
+        "format": GRAPH_FORMAT,
+        "kind": kind,
+        "variant": variant,
+        "class": type(model).__qualname__,
+        "weights": weights_digest(model),
+        "config": hashlib.sha256(model.config.to_json_string().encode()).hexdigest(),
+        "dtype": str(next(model.parameters()).dtype),
+        "inputs": list(input_names),
+        "opset": OPSET,
+        "versions": [torch.__version__, onnx.__version__, onnxruntime.__version__],
+    }
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def graph_dir() -> Path:
+    """Where exported graphs live: ``$FLAGDEMO_CACHE/onnx``."""
+    return cache_root() / "onnx"
+
+
+def load_graph(
+    model: torch.nn.Module, kind: str, probe: Mapping[str, torch.Tensor], variant: GraphVariant | None = None
+) -> tuple[OnnxGraph, BackendInfo]:
+    """The session for ``model``'s graph of ``kind`` (and ``variant``; default the exact fp32 graph): from this
+    process, else from the disk cache, else exported now. ``probe`` is one padded batch in the model's input
+    format; it is used for the export and the checks."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+    memo_key = kind if variant is None else f"{kind}/{variant.name}"
+    with _lock:
+        found = _graphs.get(model, {}).get(memo_key)
+    if found is not None:
+        return found, BackendInfo("onnx", "", source="memory", session_seconds=0.0)
+    names = list(probe)
+    folder = graph_dir() / graph_key(model, kind, names, "fp32" if variant is None else variant.name)
+    with _lock:
+        folder_lock = _folder_locks.setdefault(folder.name, threading.Lock())
+    with folder_lock:  # two threads asking for one graph: the second waits and reuses the first's export
+        with _lock:
+            found = _graphs.get(model, {}).get(memo_key)
+        if found is not None:
+            return found, BackendInfo("onnx", "", source="memory", session_seconds=0.0)
+        graph, info = _from_disk(model, kind, probe, folder, variant)
+        with _lock:
+            _graphs.setdefault(model, {})[memo_key] = graph
+    return graph, info
+
+
+def _from_disk(model, kind, probe, folder: Path, variant: GraphVariant | None) -> tuple[OnnxGraph, BackendInfo]:
+    rebuilt = None
+    tolerance = None if variant is None else variant.tolerance
+    if folder.exists():
+        started = time.perf_counter()
+        try:
+            graph = _open_checked(model, kind, probe, folder, tolerance)
+            return graph, BackendInfo("onnx", "", source="disk cache", session_seconds=time.perf_counter() - started)
+        except _UntrustedGraphError as error:
+            rebuilt = str(error)
+            shutil.rmtree(folder, ignore_errors=True)
+    started = time.perf_counter()
+    _export(model, kind, probe, folder, variant)
+    exported = time.perf_counter() - started
+    started = time.perf_counter()
+    try:
+        graph = _open_checked(model, kind, probe, folder, tolerance)
+    except _UntrustedGraphError as error:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise RuntimeError(f"The freshly exported ONNX graph does not reproduce the model: {error}") from error
+    return graph, BackendInfo(
+        "onnx",
+        "",
+        source="exported",
+        export_seconds=exported,
+        session_seconds=time.perf_counter() - started,
+        rebuilt=rebuilt,
+    )
+
+
+class _UntrustedGraphError(Exception):
+    """A cached graph that must not be used (damaged, incomplete or not matching the model)."""
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _session(path: Path, *, optimised_to: Path | None = None):
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    options.log_severity_level = 3
+    if os.environ.get("OMP_WAIT_POLICY", "").strip().upper() == "PASSIVE":
+        # The app's policy for a shared CPU (see app.py): idle threads sleep instead of spinning.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if optimised_to is None:
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    else:
+        # Extended level: the fusions that hold on any x86 CPU; saved so later loads skip them.
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+        options.optimized_model_filepath = str(optimised_to)
+        options.add_session_config_entry(
+            "session.optimized_model_external_initializers_file_name", optimised_to.name + ".data"
+        )
+        options.add_session_config_entry("session.optimized_model_external_initializers_min_size_in_bytes", "1024")
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def _open_checked(model, kind, probe, folder: Path, tolerance: float | None) -> OnnxGraph:
+    """Open a cached graph only if its files hash as recorded, ONNX Runtime loads it and it matches torch."""
+    try:
+        meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+        recorded = meta["files"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise _UntrustedGraphError(f"its record is missing or unreadable ({type(error).__name__})") from error
+    if meta.get("key") != folder.name or set(recorded) != {GRAPH_FILE, WEIGHTS_FILE}:
+        raise _UntrustedGraphError("its record does not describe this entry")
+    for name, expected in recorded.items():
+        path = folder / name
+        if not path.is_file() or _file_digest(path) != expected:
+            raise _UntrustedGraphError(f"{name} is missing or changed since it was written")
+    try:
+        graph = OnnxGraph(_session(folder / GRAPH_FILE), folder)
+    except Exception as error:  # onnxruntime raises its own Fail / InvalidGraph types
+        raise _UntrustedGraphError(f"ONNX Runtime could not load it ({type(error).__name__})") from error
+    names = output_names(model, kind)
+    if graph.output_names != names:
+        raise _UntrustedGraphError("its outputs are not the ones this model needs")
+    _check_probe(model, kind, probe, graph, names, tolerance=tolerance)
+    return graph
+
+
+def _check_probe(model, kind, probe, graph: OnnxGraph, names: list[str], *, tolerance: float | None) -> None:
+    """The exact graph must agree elementwise (PROBE_TOLERANCE of the largest value); a variant within its
+    relative error (``tolerance``)."""
+    with torch.inference_mode():
+        expected = _Exportable(model, list(probe), kind)(*probe.values())
+    expected = [expected] if kind == "logits" else list(expected)
+    try:
+        actual = graph.run(probe, names)
+    except Exception as error:
+        raise _UntrustedGraphError(f"it failed on the probe batch ({type(error).__name__})") from error
+    for name, want, got in zip(names, expected, actual, strict=True):
+        if want.shape != got.shape:
+            raise _UntrustedGraphError(f"{name} has shape {tuple(got.shape)}, the model gives {tuple(want.shape)}")
+        if tolerance is None:
+            difference = float((want.float() - got).abs().max())
+            bound = PROBE_TOLERANCE * max(1.0, float(want.abs().max()))
+        else:
+            difference = float((want.float() - got).norm() / want.float().norm().clamp(min=1e-12))
+            bound = tolerance
+        if not difference <= bound:
+            raise _UntrustedGraphError(f"{name} differs from the model by {difference:.2g} on the probe batch")
+
+
+def _export(
+    model: torch.nn.Module, kind: str, probe: Mapping[str, torch.Tensor], folder: Path, variant: GraphVariant | None
+) -> None:
+    """Export, transform (a variant), optimise and write the entry atomically: a crash leaves no half-written
+    folder under its key."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".export-", dir=folder.parent))
+    try:
+        names = list(probe)
+        outputs = output_names(model, kind)
+        axes = {name: {0: "batch", 1: "sequence"} for name in names}
+        axes.update({name: {0: "batch"} if kind == "logits" else {0: "batch", 1: "sequence"} for name in outputs})
+        wrapper = _Exportable(model if variant is None else variant.prepare(model), names, kind).eval()
+        raw = work / "exported.onnx"
+        with warnings.catch_warnings(), torch.no_grad(), _quiet():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                wrapper,
+                tuple(probe.values()),
+                str(raw),
+                input_names=names,
+                output_names=outputs,
+                dynamic_axes=axes,
+                opset_version=OPSET,
+                dynamo=False,
+            )
+        if variant is not None:
+            variant.transform(raw, work / "transformed.onnx")
+            raw = work / "transformed.onnx"
+        entry = work / "entry"
+        entry.mkdir()
+        _session(raw, optimised_to=entry / GRAPH_FILE)
+        files = {name: _file_digest(entry / name) for name in (GRAPH_FILE, WEIGHTS_FILE)}
+        meta = {"key": folder.name, "kind": kind, "files": files, "outputs": outputs, "inputs": names}
+        (entry / META_FILE).write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        shutil.rmtree(folder, ignore_errors=True)
+        try:
+            os.replace(entry, folder)
+        except OSError:
+            if not folder.is_dir():  # else another process wrote the same entry meanwhile; it is checked on open
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _quiet():
+    """The TorchScript exporter prints deprecation notices; keep them out of the app's log."""
+    import logging
+
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
