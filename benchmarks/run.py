@@ -26,7 +26,8 @@ import numpy as np
 import torch
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-SECTIONS = ("matmul", "encode", "coldstart", "cache", "rerank", "sweep", "load", "cuda", "app", "corpus")  # app also times UMAP
+# app also times UMAP
+SECTIONS = ("matmul", "encode", "coldstart", "cache", "rerank", "sweep", "load", "cuda", "app", "corpus")
 ST_MAX_LENGTH = 256  # all-MiniLM-L6-v2's max_seq_length in sentence-transformers; flagdemo gets the same
 
 
