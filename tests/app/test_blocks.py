@@ -10,7 +10,7 @@ import gradio as gr
 import pytest
 
 from flagdemo import text
-from flagdemo.ui import MODEL_WORK
+from flagdemo.ui.common import MODEL_WORK
 
 ROOT = Path(__file__).resolve().parents[2]
 PUBLIC_ENDPOINTS = {"encode", "similarity", "rerank", "layer_sweep", "project", "compare", "models", "unload"}
@@ -29,9 +29,9 @@ def test_public_endpoints_are_the_documented_ones(tiny_demo):
 def test_model_work_is_serialised_in_one_queue_slot(tiny_demo):
     for name in MODEL_ENDPOINTS:
         fn = _fn(tiny_demo, name)
-        assert (fn.concurrency_id, fn.concurrency_limit) == (MODEL_WORK, 1), name
+        assert (fn.concurrency_id, fn.concurrency_limit) == (MODEL_WORK["concurrency_id"], 1), name
         assert fn.tracks_progress, f"{name} should report progress"
-    assert _fn(tiny_demo, "models").concurrency_id != MODEL_WORK
+    assert _fn(tiny_demo, "models").concurrency_id != MODEL_WORK["concurrency_id"]
 
 
 def test_every_tab_says_what_it_teaches(tiny_demo):

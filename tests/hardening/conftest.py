@@ -14,9 +14,9 @@ os.environ.setdefault("GRADIO_TEMP_DIR", tempfile.mkdtemp(prefix="flagdemo-gradi
 
 @pytest.fixture(scope="session")
 def handlers(tiny_engine):
-    from flagdemo.ui import Handlers
+    from flagdemo.ui import endpoints
 
-    return Handlers(tiny_engine)
+    return endpoints(tiny_engine)
 
 
 def corrupt_copies(tiny_dir: Path, root: Path) -> dict[str, Path]:
