@@ -116,7 +116,11 @@ def render(engine: Engine) -> common.TabParts:
         with gr.Column(scale=2):
             texts = gr.Textbox(text.ENCODE_TEXTS, lines=6, label="Texts (one per line)", elem_id="encode-texts")
             with gr.Row():
-                upload = gr.File(label="…or upload .txt / .csv (fills the box)", file_types=[".txt", ".csv"])
+                upload = gr.File(
+                    label="…or upload .txt / .csv (fills the box)",
+                    file_types=[".txt", ".csv"],
+                    elem_id="encode-upload",
+                )
                 column = gr.Textbox("text", label="CSV column", elem_id="encode-column")
         with gr.Column(scale=1):
             model = common.model_box(engine.model_menu("embedder"), engine.embedder, "Embedder", "encode-model")

@@ -101,7 +101,7 @@ def render(engine: Engine) -> common.TabParts:
     with gr.Row():
         with gr.Column(scale=2):
             query = gr.Textbox(text.RERANK_QUERY, label="Query (Enter runs)", elem_id="rerank-query")
-            passages = gr.Textbox(text.RERANK_PASSAGES, lines=6, label="Candidate passages")
+            passages = gr.Textbox(text.RERANK_PASSAGES, lines=6, label="Candidate passages", elem_id="rerank-passages")
         with gr.Column(scale=1):
             none = [(NO_MODEL, NO_MODEL)]
             bi = common.model_box(

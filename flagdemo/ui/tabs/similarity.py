@@ -130,8 +130,12 @@ def m3_options(engine: Engine):
 def render(engine: Engine) -> common.TabParts:
     gr.Markdown(text.tab_intro(TITLE))
     with gr.Row():
-        queries = gr.Textbox(text.SIMILARITY_QUERIES, lines=4, label="Queries (one per line)")
-        passages = gr.Textbox(text.SIMILARITY_PASSAGES, lines=6, label="Passages (one per line)")
+        queries = gr.Textbox(
+            text.SIMILARITY_QUERIES, lines=4, label="Queries (one per line)", elem_id="similarity-queries"
+        )
+        passages = gr.Textbox(
+            text.SIMILARITY_PASSAGES, lines=6, label="Passages (one per line)", elem_id="similarity-passages"
+        )
     with gr.Row():
         model = common.model_box(engine.model_menu("embedder"), engine.embedder, "Embedder", "similarity-model")
         all_pairs = gr.Checkbox(False, label="All pairs of the first list")
