@@ -59,11 +59,26 @@ def open_link(parts: dict[str, common.TabParts]):
         selected = gr.Tabs(selected=wanted) if wanted in parts else gr.skip()
         values = []
         for tab_id, tab in parts.items():
-            for name in tab.link:
-                values.append(params[name] if tab_id == wanted and name in params else gr.skip())
+            for name, component in tab.link.items():
+                linked = tab_id == wanted and name in params
+                values.append(link_value(component, name, params[name]) if linked else gr.skip())
         return [selected, *values]
 
     return apply
+
+
+def link_value(component, name: str, raw: str):
+    """A link parameter as its widget's value; one that does not fit leaves the widget as it was, and says so."""
+    try:
+        if isinstance(component, gr.Number):
+            number = float(raw)
+            return int(number) if number.is_integer() else number
+        if isinstance(component, gr.Radio) and all(isinstance(value, int) for _, value in component.choices):
+            return int(raw)
+    except ValueError:
+        gr.Warning(f"The link's {name} {raw[:40]!r} is not a number: the box keeps its value.")
+        return gr.skip()
+    return raw
 
 
 def first_run(tab_id: str, tab: common.TabParts):
