@@ -155,7 +155,7 @@ def render(engine: Engine) -> common.TabParts:
     for trigger in (model.change, mode.change):
         trigger(instruction_for, [model, mode], instruction, api_visibility="private", queue=False)
     model.change(common.warn_if_unavailable(engine), model, None, api_visibility="private", queue=False)
-    upload.upload(fill_from_upload, [upload, column], [texts, upload], api_visibility="private", queue=False)
+    upload.upload(fill_from_upload, [upload, column], [texts, upload], api_visibility="private")
     parts = common.TabParts(
         handler=common.bind(encode, engine),
         inputs=[texts, upload, column, model, mode, instruction, max_length, normalize, layer, token_row, precision],

@@ -240,9 +240,9 @@ def render(engine: Engine) -> common.TabParts:
     file = gr.File(label="Coordinates (CSV)", elem_id="project-file")
     sample.change(fill_from_sample, sample, corpus, api_visibility="private", queue=False)
     corpus.input(lambda: TEXT_BOX, None, sample, api_visibility="private", queue=False)
-    upload.upload(fill_from_upload, upload, [corpus, upload, sample], api_visibility="private", queue=False)
+    upload.upload(fill_from_upload, upload, [corpus, upload, sample], api_visibility="private")
     for box in (model, model_b):
-        box.change(common.warn_if_unavailable(engine), box, None, api_visibility="private", queue=False)
+        box.change(common.warn_if_unavailable(engine), box, None, api_visibility="private")
     parts = common.TabParts(
         handler=common.bind(project, engine),
         inputs=[
