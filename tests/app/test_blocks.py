@@ -142,3 +142,10 @@ def test_one_tab_alone_for_a_notebook(tiny_engine):
     assert {fn.api_name for fn in demo.fns.values() if fn.api_visibility == "public"} == {"similarity"}
     with pytest.raises(ValueError, match="No tab 'nowhere'"):
         build_demo(tiny_engine, only="nowhere")
+
+
+def test_projection_dims_accepts_the_documented_text(tiny_demo):
+    dims = next(c for c in _fn(tiny_demo, "project").inputs if getattr(c, "label", "") == "Dimensions")
+    assert dims.preprocess("3") == 3 and dims.preprocess(2) == 2  # view_api documents '2' / '3'
+    with pytest.raises(gr.Error):
+        dims.preprocess("4")
