@@ -212,8 +212,9 @@ def test_a_csv_with_a_wrong_column_names_its_columns(page, tmp_path):
     expect(page.get_by_text("no column 'text': its columns are 'sentence', 'score'").first).to_be_visible(
         timeout=RUN_TIMEOUT_MS
     )
-    page.locator("#encode-column textarea, #encode-column input").first.fill("sentence")
-    page.locator("#encode-upload input[type=file]").set_input_files(str(upload))
+    column = page.locator("#encode-column textarea, #encode-column input").first
+    column.fill("sentence")
+    column.press("Enter")  # the kept upload is read again with the corrected column
     expect(page.locator("#encode-texts textarea")).to_have_value("A first sentence.\nA second sentence.")
     page.locator("#encode-run").click()
     page.locator("#encode-table [role=gridcell]").filter(has_text="A second sentence.").wait_for()

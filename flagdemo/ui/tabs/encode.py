@@ -99,7 +99,8 @@ def encode(  # noqa: PLR0917 (gradio passes widget values positionally)
 
 
 def fill_from_upload(upload: str | None, column: str):
-    """An upload fills the text box (and leaves the upload), so what runs is what the box shows."""
+    """An upload fills the text box and is cleared, so what runs is what the box shows; one that cannot be read
+    stays, with the reason, until the column is corrected or another file is chosen."""
     if not upload:
         return gr.skip(), gr.skip()
     try:
@@ -155,7 +156,8 @@ def render(engine: Engine) -> common.TabParts:
     for trigger in (model.change, mode.change):
         trigger(instruction_for, [model, mode], instruction, api_visibility="private", queue=False)
     model.change(common.warn_if_unavailable(engine), model, None, api_visibility="private", queue=False)
-    upload.upload(fill_from_upload, [upload, column], [texts, upload], api_visibility="private")
+    for trigger in (upload.upload, column.submit, column.blur):  # a corrected column reads the kept upload again
+        trigger(fill_from_upload, [upload, column], [texts, upload], api_visibility="private")
     parts = common.TabParts(
         handler=common.bind(encode, engine),
         inputs=[texts, upload, column, model, mode, instruction, max_length, normalize, layer, token_row, precision],
