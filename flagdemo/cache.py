@@ -1,4 +1,5 @@
-"""One process-wide model cache, so every view, tab and user shares one copy of each loaded model.
+"""One process-wide model cache, so every view, tab and user shares one copy of each loaded model; beside it, the
+cache of model wrappers (tokenizer, settings) kept while their weights stay cached.
 
 Bounds come from the environment: ``FLAGDEMO_MAX_MODELS`` (default 4 models) and ``FLAGDEMO_MAX_MEMORY_GB``
 (default 8; the size of an entry is the bytes of the parameters and buffers of the torch modules inside it).
@@ -12,8 +13,9 @@ import gc
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import torch
@@ -197,3 +199,84 @@ class ModelCache:
 
 
 MODEL_CACHE = ModelCache.from_env()
+
+
+@dataclass
+class _HeldWrapper:
+    wrapper: object
+    needs: frozenset  # the model-cache keys loaded when it was built: all must still be loaded for it to be reused
+    busy: threading.Lock = field(default_factory=threading.Lock)
+
+
+class WrapperCache:
+    """Model wrappers kept between calls for as long as every model the cache held when they were built stays there.
+
+    A wrapper around cached weights still costs a tokenizer load (tens of ms) and, for an LLM reranker, a check pass
+    of its logit lens; rebuilding them on every click was most of a warm call. A wrapper is dropped as soon as any
+    model that was loaded when it was built leaves ``model_cache`` (evicted or unloaded), so it never keeps evicted
+    weights alive, and a wrapper whose build made the cache evict is not kept at all. One thread uses a wrapper at a
+    time: a caller that finds it busy gets a private one, as every caller did before.
+    """
+
+    def __init__(self, model_cache: ModelCache, max_wrappers: int = 16) -> None:
+        self.model_cache = model_cache
+        self.max_wrappers = max_wrappers
+        self.builds = 0
+        self._held: OrderedDict[Hashable, _HeldWrapper] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._held.clear()
+
+    @contextmanager
+    def lease(self, key: Hashable, build: Callable[[], object]) -> Iterator:
+        """The kept wrapper for ``key`` (its ``load_seconds`` set to 0: nothing was loaded), else a new one."""
+        held = self._take(key)
+        if held is None:
+            loaded_before = self._loaded()
+            wrapper = build()
+            self.builds += 1
+            held = self._keep(key, wrapper, loaded_before)
+            if held is None:
+                yield wrapper
+                return
+        else:
+            held.wrapper.load_seconds = 0.0
+        try:
+            yield held.wrapper
+        finally:
+            held.busy.release()
+
+    def _loaded(self) -> frozenset:
+        return frozenset(entry.key for entry in self.model_cache.entries())
+
+    def _take(self, key: Hashable) -> _HeldWrapper | None:
+        loaded = self._loaded()
+        with self._lock:
+            self._drop_stale(loaded)
+            held = self._held.get(key)
+            if held is None or not held.busy.acquire(blocking=False):
+                return None
+            self._held.move_to_end(key)
+            return held
+
+    def _keep(self, key: Hashable, wrapper: object, loaded_before: frozenset) -> _HeldWrapper | None:
+        """Keep a new wrapper (returned busy, for its builder) unless building it evicted a model or one is kept."""
+        loaded = self._loaded()
+        with self._lock:
+            self._drop_stale(loaded)
+            if not loaded_before <= loaded or key in self._held:
+                return None
+            held = self._held[key] = _HeldWrapper(wrapper, loaded)
+            held.busy.acquire()
+            while len(self._held) > self.max_wrappers:
+                self._held.popitem(last=False)
+            return held
+
+    def _drop_stale(self, loaded: frozenset) -> None:
+        for key in [key for key, held in self._held.items() if not held.needs <= loaded]:
+            del self._held[key]

@@ -269,7 +269,7 @@ def unknown_model_error(name: str, kind: Kind | None = None, reason: str = "") -
     what = {"embedder": "embedder", "reranker": "reranker", None: "model"}[kind]
     message = f"No {what} called {name!r} is known"
     message += f" ({reason})." if reason else "."
-    near = suggest(name, kind)
+    near = [candidate for candidate in suggest(name, kind) if candidate != lookup_key(name)]
     if near:
         message += " Did you mean " + " or ".join(repr(candidate) for candidate in near) + "?"
     message += " Pass a local model folder, a catalog name, or a hub id when the hub is reachable."

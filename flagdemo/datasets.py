@@ -140,3 +140,59 @@ def load_demo_sentences(set_name: str | None = None) -> pd.DataFrame:
     if set_name not in names:
         raise InvalidInputError(f"Unknown demo sentence set {set_name!r}. Choose one of: {', '.join(names)}.")
     return frame[frame["set"] == set_name].reset_index(drop=True)
+
+
+LABELLED_PASSAGES = "labelled set passages (by topic)"
+RELEVANCE_NAMES = {2: "relevant (2)", 1: "partly relevant (1)", 0: "hard negative (0)"}
+
+
+def sample_names() -> list[str]:
+    """The bundled corpora a map can show: each demo sentence set, and the labelled set's passages."""
+    return [*(f"demo: {name}" for name in demo_sentence_sets()), LABELLED_PASSAGES]
+
+
+def sample_corpus(choice: str) -> tuple[list[str], list[str]]:
+    """(labels, texts) of a bundled sample: demo sentences with their labels, labelled passages by topic."""
+    if choice == LABELLED_PASSAGES:
+        passages = load_retrieval_set().passages
+        return passages["topic"].astype(str).tolist(), passages["text"].astype(str).tolist()
+    if isinstance(choice, str) and choice.startswith("demo: ") and choice[6:] in demo_sentence_sets():
+        frame = load_demo_sentences(choice.removeprefix("demo: "))
+        return frame["label"].astype(str).tolist(), frame["text"].astype(str).tolist()
+    raise InvalidInputError(f"Unknown sample {str(choice)[:80]!r}: choose one of {', '.join(sample_names())}.")
+
+
+def labelled_query_choices() -> list[tuple[str, str]]:
+    """(question text, id) of every labelled query, for dropdowns that show the question and pass the id."""
+    queries = load_retrieval_set().queries
+    return list(zip(queries["text"].astype(str), queries["id"].astype(str), strict=True))
+
+
+def _labelled_query(query_id: str) -> tuple[RetrievalSet, str]:
+    labelled = load_retrieval_set()
+    if not isinstance(query_id, str) or query_id not in labelled.query_texts:
+        raise InvalidInputError(f"Unknown labelled query {str(query_id)[:80]!r}; choose one from the list.")
+    return labelled, query_id
+
+
+def judged_passages(query_id: str) -> tuple[str, list[str], list[int]]:
+    """A labelled query's text, its judged passages and their grades (passage id order)."""
+    labelled, query_id = _labelled_query(query_id)
+    texts = labelled.passage_texts
+    judged = labelled.qrels[labelled.qrels["query_id"] == query_id].sort_values("passage_id")
+    return (
+        labelled.query_texts[query_id],
+        [texts[pid] for pid in judged["passage_id"]],
+        [int(r) for r in judged["relevance"]],
+    )
+
+
+def relevance_labels(query_id: str) -> tuple[str, list[str]]:
+    """A labelled query's text and, for every labelled-set passage, its judgement for that query as a label."""
+    labelled, query_id = _labelled_query(query_id)
+    judged = labelled.judgements[query_id]
+    labels = [
+        RELEVANCE_NAMES.get(judged[pid], f"relevance {judged[pid]}") if pid in judged else "not judged"
+        for pid in labelled.passages["id"]
+    ]
+    return labelled.query_texts[query_id], labels

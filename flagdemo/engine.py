@@ -13,12 +13,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import threading
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,180 +25,41 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from flagdemo import catalog, limits, serving
-from flagdemo.cache import MODEL_CACHE, ModelCache
+from flagdemo import catalog, datasets, limits, metrics, scoring, serving
+from flagdemo.cache import MODEL_CACHE, ModelCache, WrapperCache
 from flagdemo.embedding_cache import EMBEDDING_CACHE, EmbeddingCache
-from flagdemo.errors import (
-    EmptyInputError,
-    FlagDemoError,
-    InvalidInputError,
-    LayerOutOfRangeError,
-    UnknownModelError,
-)
+from flagdemo.errors import EmptyInputError, FlagDemoError, InvalidInputError, LayerOutOfRangeError
 from flagdemo.fastpath import check_precision, with_precision
-from flagdemo.loading import resolve_source
+from flagdemo.loading import looks_like_path
 from flagdemo.positions import readable_tokens
+from flagdemo.resolve import NO_MODEL, ModelSpec, Role, build_embedder, build_reranker, resolve, unavailable_reason
+from flagdemo.results import MethodOutcome, SimilarityOutcome
 
 if TYPE_CHECKING:
-    from flagdemo.results import EncodeResult, LayerSweepResult, RerankResult
+    from flagdemo.results import (
+        CompareOutcome,
+        EncodeResult,
+        LayerSweepResult,
+        ProjectionOutcome,
+        RerankResult,
+        SweepOutcome,
+    )
 
 logger = logging.getLogger(__name__)
 
 EMBEDDER_MODES = ("query", "passage", "raw")
-NO_MODEL = "(none)"
+LOCATION_WORDS = {
+    "bundled": "yes (bundled)",
+    "local": "yes (models folder)",
+    "hub-cache": "yes (downloaded)",
+    "hub": "downloads on first use",
+}
+__all__ = ["NO_MODEL", "Engine", "MethodOutcome", "SimilarityOutcome", "clean_lines"]
 
 
 def clean_lines(text: str | Sequence[str] | None) -> list[str]:
     """Non-empty, stripped lines: the app's text boxes hold one item per line."""
     return limits.split_lines(text)[0]
-
-
-def _config_architectures(name: str) -> list[str]:
-    """The ``architectures`` of a local model folder's config.json (empty when unknown)."""
-    config = Path(name) / "config.json"
-    try:
-        return list(json.loads(config.read_text()).get("architectures") or [])
-    except (OSError, ValueError, AttributeError):  # no such file, a name too long for a path, not a JSON object
-        return []
-
-
-def guess_model_class(name: str, kind: str) -> str | None:
-    """FlagEmbedding's ``model_class`` for a model outside the catalog (None: let the catalog decide).
-
-    FlagAutoModel refuses unknown names without a class; for a local folder its config says whether it is a
-    decoder (``*ForCausalLM``) or an encoder, which is all the app needs to pick the base classes.
-    """
-    if catalog.lookup(name, kind) is not None:
-        return None
-    architectures = _config_architectures(name)
-    decoder = any(arch.endswith("ForCausalLM") for arch in architectures)
-    if kind == "embedder":
-        if any(_is_file(Path(name) / head) for head in ("colbert_linear.pt", "sparse_linear.pt")):
-            return "encoder-only-m3"
-        return "decoder-only-base" if decoder else "encoder-only-base"
-    if any("LayerWise" in arch for arch in architectures):
-        return "decoder-only-layerwise"
-    return "decoder-only-base" if decoder else "encoder-only-base"
-
-
-@dataclass
-class MethodOutcome:
-    """One reranking method's result, or the sentence that says why it could not run."""
-
-    method: str
-    model: str
-    scores: list[float] | None = None
-    normalized: list[float] | None = None
-    load_seconds: float = 0.0
-    run_seconds: float = 0.0
-    n_tokens: int = 0
-    error: str = ""
-
-
-@dataclass
-class SimilarityOutcome:
-    """Dense scores for every query × passage pair; for BGE-M3 also sparse, ColBERT and the per-text details."""
-
-    dense: np.ndarray
-    sparse: np.ndarray | None = None
-    colbert: np.ndarray | None = None
-    query_result: EncodeResult | None = None
-    passage_result: EncodeResult | None = None
-
-    @property
-    def is_m3(self) -> bool:
-        return self.sparse is not None and self.colbert is not None
-
-    def combined(self, weights: Sequence[float]) -> np.ndarray:
-        """FlagEmbedding's weighted mean of dense, sparse and ColBERT scores (weights in that order)."""
-        if not self.is_m3:
-            return self.dense
-        w_dense, w_sparse, w_colbert = (float(w) for w in weights)
-        total = w_dense + w_sparse + w_colbert
-        if total <= 0:
-            raise InvalidInputError("At least one of the dense, sparse and ColBERT weights must be positive.")
-        return (w_dense * self.dense + w_sparse * self.sparse + w_colbert * self.colbert) / total
-
-
-@dataclass
-class _HeldWrapper:
-    wrapper: object
-    needs: frozenset  # the model-cache keys loaded when it was built: all must still be loaded for it to be reused
-    busy: threading.Lock = field(default_factory=threading.Lock)
-
-
-class WrapperCache:
-    """Model wrappers kept between calls for as long as every model the cache held when they were built stays there.
-
-    A wrapper around cached weights still costs a tokenizer load (tens of ms) and, for an LLM reranker, a check pass
-    of its logit lens; rebuilding them on every click was most of a warm call. A wrapper is dropped as soon as any
-    model that was loaded when it was built leaves ``model_cache`` (evicted or unloaded), so it never keeps evicted
-    weights alive, and a wrapper whose build made the cache evict is not kept at all. One thread uses a wrapper at a
-    time: a caller that finds it busy gets a private one, as every caller did before.
-    """
-
-    def __init__(self, model_cache: ModelCache, max_wrappers: int = 16) -> None:
-        self.model_cache = model_cache
-        self.max_wrappers = max_wrappers
-        self.builds = 0
-        self._held: OrderedDict[Hashable, _HeldWrapper] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        return len(self._held)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._held.clear()
-
-    @contextmanager
-    def lease(self, key: Hashable, build: Callable[[], object]) -> Iterator:
-        """The kept wrapper for ``key`` (its ``load_seconds`` set to 0: nothing was loaded), else a new one."""
-        held = self._take(key)
-        if held is None:
-            loaded_before = self._loaded()
-            wrapper = build()
-            self.builds += 1
-            held = self._keep(key, wrapper, loaded_before)
-            if held is None:
-                yield wrapper
-                return
-        else:
-            held.wrapper.load_seconds = 0.0
-        try:
-            yield held.wrapper
-        finally:
-            held.busy.release()
-
-    def _loaded(self) -> frozenset:
-        return frozenset(entry.key for entry in self.model_cache.entries())
-
-    def _take(self, key: Hashable) -> _HeldWrapper | None:
-        loaded = self._loaded()
-        with self._lock:
-            self._drop_stale(loaded)
-            held = self._held.get(key)
-            if held is None or not held.busy.acquire(blocking=False):
-                return None
-            self._held.move_to_end(key)
-            return held
-
-    def _keep(self, key: Hashable, wrapper: object, loaded_before: frozenset) -> _HeldWrapper | None:
-        """Keep a new wrapper (returned busy, for its builder) unless building it evicted a model or one is kept."""
-        loaded = self._loaded()
-        with self._lock:
-            self._drop_stale(loaded)
-            if not loaded_before <= loaded or key in self._held:
-                return None
-            held = self._held[key] = _HeldWrapper(wrapper, loaded)
-            held.busy.acquire()
-            while len(self._held) > self.max_wrappers:
-                self._held.popitem(last=False)
-            return held
-
-    def _drop_stale(self, loaded: frozenset) -> None:
-        for key in [key for key, held in self._held.items() if not held.needs <= loaded]:
-            del self._held[key]
 
 
 @dataclass
@@ -239,76 +99,74 @@ class Engine:
         names += [entry.key for entry in catalog.available_models("reranker")]
         return list(dict.fromkeys(n for n in names if n != NO_MODEL))
 
+    def model_menu(self, role: Role) -> list[tuple[str, str]]:
+        """(label, name) for a model dropdown: this app's own models, then EVERY catalog model that can play
+        ``role``; those that cannot load here are marked, so a visitor sees the whole family and what it needs."""
+        kind: catalog.Kind = "embedder" if role == "embedder" else "reranker"
+        own = self.embedder_choices() if kind == "embedder" else self.reranker_choices()
+        menu = {name: name for name in own if _fits(catalog.lookup(name, kind), role)}
+        for entry in catalog.ALL_ENTRIES:
+            if entry.kind != kind or entry.key in menu or not _fits(entry, role):
+                continue
+            if not entry.supported:
+                menu[entry.key] = f"{entry.key} (not supported by flagdemo)"
+            elif unavailable_reason(entry):
+                menu[entry.key] = f"{entry.key} (needs download)"
+            else:
+                menu[entry.key] = entry.key
+        return [(label, name) for name, label in menu.items()]
+
+    def is_m3(self, name: str) -> bool:
+        """Whether ``name`` is a BGE-M3 model (False when it does not resolve: its run says why)."""
+        try:
+            return self.spec(name, "embedder").is_m3
+        except FlagDemoError:
+            return False
+
+    @staticmethod
+    def unavailable(name: str) -> str:
+        """Why a catalog model cannot be chosen here ('' when it can, or when ``name`` is not a catalog name)."""
+        entry = catalog.lookup(name or "")
+        return unavailable_reason(entry) if entry is not None and name in (entry.key, entry.hub_id) else ""
+
     # ---- model objects (weights come from the shared cache) ------------------------------------------------
 
-    def load_embedder(self, name: str, *, normalize: bool = True):
-        """A FlagAutoModel for ``name``; its weights are shared through MODEL_CACHE."""
-        from flagdemo.embedders import FlagAutoModel
+    def spec(self, name: str | ModelSpec, role: Role = "any") -> ModelSpec:
+        """``name`` resolved once for this request (a ``ModelSpec`` passes through unchanged)."""
+        if isinstance(name, ModelSpec):
+            return name
+        return resolve(name, role, devices=self.devices, own_models=frozenset(self.own_models()))
 
-        name = self._require_name(name, "embedder")
-        return FlagAutoModel.from_finetuned(
-            name,
-            model_class=guess_model_class(name, "embedder"),
-            normalize_embeddings=bool(normalize),
-            devices=self.devices,
-            trust_remote_code=remote_code_wanted(name, "embedder"),
-        )
+    def load_embedder(self, name: str | ModelSpec, *, normalize: bool = True):
+        """An embedder for ``name`` (FlagAutoModel's choices); its weights are shared through MODEL_CACHE."""
+        return build_embedder(self.spec(name, "embedder"), normalize=normalize)
 
-    def load_reranker(self, name: str):
-        """A FlagAutoReranker for ``name``; its weights are shared through MODEL_CACHE."""
-        from flagdemo.rerankers import FlagAutoReranker
-
-        name = self._require_name(name, "reranker")
-        return FlagAutoReranker.from_finetuned(
-            name,
-            model_class=guess_model_class(name, "reranker"),
-            devices=self.devices,
-            trust_remote_code=remote_code_wanted(name, "reranker"),
-        )
+    def load_reranker(self, name: str | ModelSpec, role: Role = "reranker"):
+        """A reranker for ``name`` (FlagAutoReranker's choices); its weights are shared through MODEL_CACHE."""
+        return build_reranker(self.spec(name, role))
 
     @contextmanager
-    def embedder_for(self, name: str, *, normalize: bool = True) -> Iterator:
-        """``load_embedder(name)``, kept between calls (see ``WrapperCache``)."""
-        name = self._require_name(name, "embedder")
-        location = _location(name)
-        if location is None:  # not resolvable: the load says why, in its own sentence
-            yield self.load_embedder(name, normalize=normalize)
-            return
-        key = ("embedder", name, location, bool(normalize), guess_model_class(name, "embedder"),
-               remote_code_wanted(name, "embedder"), self.devices)  # fmt: skip
+    def embedder_for(self, name: str | ModelSpec, *, normalize: bool = True) -> Iterator:
+        """``load_embedder(name)``, kept between calls (see ``WrapperCache``); the spec is the key."""
+        spec = self.spec(name, "embedder")
+        key = ("embedder", spec, bool(normalize))
         with (
-            serving.model_work(location),
-            self.wrappers.lease(key, lambda: self.load_embedder(name, normalize=normalize)) as embedder,
+            serving.model_work(spec.source.path),
+            self.wrappers.lease(key, lambda: self.load_embedder(spec, normalize=normalize)) as embedder,
         ):  # one job at a time on these weights
             yield embedder
 
     @contextmanager
-    def reranker_for(self, name: str) -> Iterator:
-        """``load_reranker(name)``, kept between calls (see ``WrapperCache``)."""
-        name = self._require_name(name, "reranker")
-        location = _location(name)
-        if location is None:  # not resolvable: the load says why, in its own sentence
-            yield self.load_reranker(name)
-            return
-        key = ("reranker", name, location, guess_model_class(name, "reranker"),
-               remote_code_wanted(name, "reranker"), self.devices)  # fmt: skip
-        with serving.model_work(location), self.wrappers.lease(key, lambda: self.load_reranker(name)) as reranker:
+    def reranker_for(self, name: str | ModelSpec, role: Role = "reranker") -> Iterator:
+        """``load_reranker(name)``, kept between calls (see ``WrapperCache``); the spec is the key."""
+        spec = self.spec(name, role)
+        with serving.model_work(spec.source.path), self.wrappers.lease(("reranker", spec), lambda: self.load_reranker(spec, role)) as reranker:
             yield reranker
 
     def own_models(self) -> set[str]:
         """The models this app was configured with (by its operator, not typed in by a visitor)."""
         names = {self.embedder, self.llm_reranker, self.cross_encoder, self.layerwise_reranker}
         return (names | set(self.extra_embedders) | set(self.extra_rerankers)) - {NO_MODEL}
-
-    def _require_name(self, name: str | None, kind: str) -> str:
-        if name is not None and not isinstance(name, str):
-            raise InvalidInputError(f"The {kind} must be given by its name.")
-        cleaned = (name or "").strip()
-        if not cleaned or cleaned == NO_MODEL:
-            raise InvalidInputError(f"Choose an {kind} model first.")
-        if limits.public_mode() and cleaned not in self.own_models():
-            ensure_public_model(cleaned, kind)
-        return cleaned
 
     @staticmethod
     def default_instruction(name: str, mode: str) -> str:
@@ -380,7 +238,7 @@ class Engine:
             raise LayerOutOfRangeError(f"Layer {layer} does not exist: this model has layers 0 to {top}.")
         return result.layer_embeddings[int(layer)]
 
-    def num_layers(self, model: str) -> int:
+    def num_layers(self, model: str | ModelSpec) -> int:
         with self.embedder_for(model) as embedder:
             return int(embedder.num_layers)
 
@@ -415,20 +273,16 @@ class Engine:
                     self.embedding_cache.encode(embedder, texts, mode=mode, max_length=max_length, precision=precision)
                     for texts, mode in ((queries, q_mode), (passages, p_mode))
                 )
-                return SimilarityOutcome(dense=q_vectors.astype(np.float64) @ p_vectors.astype(np.float64).T)
+                return SimilarityOutcome(dense=scoring.inner(q_vectors, p_vectors))
             runner = with_precision(embedder, precision)
             q = runner.encode_detailed(queries, mode=q_mode, max_length=max_length)
             p = runner.encode_detailed(passages, mode=p_mode, max_length=max_length)
-        outcome = SimilarityOutcome(dense=q.embeddings.astype(np.float64) @ p.embeddings.astype(np.float64).T)
+        outcome = SimilarityOutcome(dense=scoring.inner(q.embeddings, p.embeddings))
         outcome.query_result, outcome.passage_result = q, p
         if q.lexical_weights is not None and p.lexical_weights is not None:
-            outcome.sparse = np.array(
-                [[lexical_score(qw, pw) for pw in p.lexical_weights] for qw in q.lexical_weights], dtype=np.float64
-            )
+            outcome.sparse = scoring.lexical_matrix(q.lexical_weights, p.lexical_weights)
         if q.colbert_vecs is not None and p.colbert_vecs is not None:
-            outcome.colbert = np.array(
-                [[colbert_score(qv, pv) for pv in p.colbert_vecs] for qv in q.colbert_vecs], dtype=np.float64
-            )
+            outcome.colbert = scoring.colbert_matrix(q.colbert_vecs, p.colbert_vecs)
         return outcome
 
     # ---- Rerank -------------------------------------------------------------------------------------------
@@ -484,7 +338,7 @@ class Engine:
             q = embedder.encode_detailed([query], mode="query")
             p = embedder.encode_detailed(passages, mode="passage")
             load_seconds = float(getattr(embedder, "load_seconds", 0.0))
-        scores = (q.embeddings.astype(np.float64) @ p.embeddings.astype(np.float64).T)[0]
+        scores = scoring.inner(q.embeddings, p.embeddings)[0]
         return MethodOutcome(
             method="bi-encoder",
             model=model,
@@ -495,7 +349,8 @@ class Engine:
         )
 
     def _reranker_scores(self, method: str, model: str, pairs: list[tuple[str, str]]) -> MethodOutcome:
-        with self.reranker_for(model) as reranker:
+        role = "cross-encoder" if method == "cross-encoder" else "llm-reranker"
+        with self.reranker_for(model, role) as reranker:
             result: RerankResult = reranker.compute_score_detailed(pairs)
         return _outcome_from_rerank(method, model, result)
 
@@ -506,7 +361,7 @@ class Engine:
         from flagdemo.rerankers import layer_sweep
 
         layer = int(cutoff_layer) if cutoff_layer is not None else None
-        with self.reranker_for(model) as reranker:
+        with self.reranker_for(model, "layer-cutoff") as reranker:
             if layer is not None:
                 _check_layer(reranker, layer)
             started = time.perf_counter()
@@ -517,15 +372,70 @@ class Engine:
             method=method,
             model=f"{model} ({sweep.method})",
             scores=scores.tolist(),
-            normalized=(1.0 / (1.0 + np.exp(-scores))).tolist(),
+            normalized=scoring.sigmoid(scores).tolist(),
             load_seconds=load_seconds,
             run_seconds=time.perf_counter() - started,
         )
 
     # ---- Layer sweep --------------------------------------------------------------------------------------
 
+    def layer_sweep(
+        self,
+        model: str | ModelSpec,
+        query: str,
+        passages: Sequence[str],
+        *,
+        first: int = 0,
+        last: int = 0,
+        step: int = 1,
+        grades: Sequence[float] | None = None,
+        k: int = 5,
+        progress: Callable[[float, str], None] | None = None,
+    ) -> SweepOutcome:
+        """Scores at every chosen layer of an embedder (query–passage cosine) or a reranker (its layer-wise head, or
+        the logit lens), from one forward pass, with nDCG@k / MRR@k per layer when ``grades`` are given.
+
+        Layers run from ``first`` to ``last`` every ``step``; ``first`` 0 = the first transformer layer, ``last``
+        0 = the model's last layer.
+        """
+        from flagdemo.results import SweepOutcome
+
+        spec = self.spec(model, "any")
+        query, passages = (query or "").strip(), clean_lines(passages)
+        if not query or not passages:
+            raise EmptyInputError("Give a query and at least one passage (one per line).")
+        if grades is not None and len(grades) != len(passages):
+            raise InvalidInputError(
+                f"Give one relevance label per passage: {len(passages)} passages but {len(grades)} labels."
+            )
+        if not 1 <= int(k) <= len(passages):
+            raise InvalidInputError(f"k must be between 1 and {len(passages)} (the number of passages), not {k}.")
+        if progress is not None:
+            progress(0.1, f"Loading {spec.short_name}")
+        if spec.kind == "embedder":
+            layers = layer_range(range(1, self.num_layers(spec) + 1), first, last, step)
+            if progress is not None:
+                progress(0.4, "One pass through every layer")
+            sweep = self.embedder_layer_sweep(spec, query, passages, layers)
+            description = "cosine of query and passage embeddings at each layer"
+        else:
+            layers = layer_range(self.valid_layers(spec), first, last, step)
+            if progress is not None:
+                progress(0.4, "One forward pass, reading every chosen layer")
+            sweep = self.reranker_layer_sweep(spec, query, passages, layers)
+            description = {
+                "native-head": "the layer-wise head at each layer",
+                "logit-lens": "the 'Yes' logit read at each layer through the final norm and LM head (logit lens)",
+            }.get(sweep.method, sweep.method)
+        per_layer: dict[str, list[float]] = {}
+        if grades is not None:
+            for row in np.asarray(sweep.scores, dtype=float):
+                for name, value in metrics.graded_metrics(row, grades, int(k)).items():
+                    per_layer.setdefault(name, []).append(value)
+        return SweepOutcome(spec.short_name, sweep, description, per_layer, int(k))
+
     def reranker_layer_sweep(
-        self, model: str, query: str, passages: Sequence[str], layers: Sequence[int] | None
+        self, model: str | ModelSpec, query: str, passages: Sequence[str], layers: Sequence[int] | None
     ) -> LayerSweepResult:
         """Every requested layer's score for every passage, from one forward pass."""
         from flagdemo.rerankers import layer_sweep
@@ -540,14 +450,14 @@ class Engine:
                 reranker, [(query, p) for p in passages], layers=None if layers is None else list(layers)
             )
 
-    def valid_layers(self, model: str) -> list[int]:
+    def valid_layers(self, model: str | ModelSpec) -> list[int]:
         """The layers a reranker can be cut at (layer-wise heads, or every decoder layer for the logit lens)."""
         with self.reranker_for(model) as reranker:
             valid = list(getattr(reranker, "valid_layers", []) or [])
             return valid or list(range(1, int(reranker.num_layers) + 1))
 
     def embedder_layer_sweep(
-        self, model: str, query: str, passages: Sequence[str], layers: Sequence[int] | None
+        self, model: str | ModelSpec, query: str, passages: Sequence[str], layers: Sequence[int] | None
     ) -> LayerSweepResult:
         """An embedder's query–passage cosine at each layer (all layers come from one forward pass per side)."""
         from flagdemo.results import LayerSweepResult
@@ -575,9 +485,120 @@ class Engine:
             layers=chosen, scores=scores, method="embedder-layers", seconds=seconds, cumulative_seconds=[]
         )
 
+    # ---- Projection ---------------------------------------------------------------------------------------
+
+    def project(
+        self,
+        texts: Sequence[str],
+        *,
+        model: str | ModelSpec,
+        labels: Sequence[str] | None = None,
+        queries: Sequence[str] = (),
+        layer: int = -1,
+        colour_by: str = "label",
+        params: dict | None = None,
+        model_b: str | ModelSpec | None = None,
+        layer_b: int = -1,
+        progress: Callable[[float, str], None] | None = None,
+    ) -> ProjectionOutcome:
+        """A map of ``texts`` (passage mode) with ``queries`` placed in it, each query's cosine to every text, and
+        optionally a second 2D map (another model, another layer, or both) with the same points.
+
+        ``colour_by``: 'label' (the given labels), 'cluster' (k-means, k = number of labels), 'none'. ``params`` go
+        to ``projection.project`` (method, dims, n_neighbors, min_dist, perplexity, seed).
+        """
+        from flagdemo import projection
+        from flagdemo.results import MapOutcome, ProjectionOutcome
+
+        spec = self.spec(model, "embedder")
+        spec_b = self.spec(model_b, "embedder") if _chosen(model_b) else None
+        texts, queries = list(texts), list(queries)
+        if not texts:
+            raise EmptyInputError("There is nothing to project: write one text per line (optionally label<TAB>text).")
+        labels = list(labels) if labels is not None else ["text"] * len(texts)
+        params = dict(params or {})
+        if progress is not None:
+            progress(0.1, f"Encoding {len(texts)} texts with {spec.short_name}")
+        vectors = self.embeddings(texts, model=spec, mode="passage", layer=layer)
+        query_vectors = self.embeddings(queries, model=spec, mode="query", layer=layer) if queries else None
+        groups = projection.colour_groups(colour_by, labels, vectors)
+        if progress is not None:
+            progress(0.5, f"Projecting with {str(params.get('method', 'umap')).upper()}")
+        fitted = projection.project(vectors, queries=query_vectors, **params)
+        title = f"{spec.short_name} ({layer_name(layer)}) · {fitted.method.upper()} {params.get('dims', 2)}D"
+        outcome = ProjectionOutcome(
+            texts=texts,
+            groups=groups,
+            queries=queries,
+            main=MapOutcome(title, fitted.coords, fitted.method, fitted.params, fitted.note, fitted.query_coords),
+            cosines=None if query_vectors is None else scoring.cosine(query_vectors, vectors),
+        )
+        if spec_b is not None or int(layer_b) >= 0:
+            spec_b = spec_b or spec
+            if progress is not None:
+                progress(0.75, f"Second map: {spec_b.short_name}")
+            vectors_b = self.embeddings(texts, model=spec_b, mode="passage", layer=layer_b)
+            flat = {**params, "dims": 2}
+            map_a = fitted if params.get("dims", 2) == 2 else projection.project(vectors, **flat)
+            map_b = projection.project(vectors_b, **flat)
+            outcome.side = (
+                MapOutcome(f"A: {spec.short_name} ({layer_name(layer)})", map_a.coords, map_a.method, map_a.params),
+                MapOutcome(
+                    f"B: {spec_b.short_name} ({layer_name(layer_b)})", map_b.coords, map_b.method, map_b.params,
+                    map_b.note,
+                ),
+            )  # fmt: skip
+        return outcome
+
     # ---- Compare ------------------------------------------------------------------------------------------
 
-    def retrieval_runs(self, specs: Sequence[tuple[str, int | None, str]], retrieval_set, k: int) -> list:
+    def compare(
+        self,
+        model_a: str | ModelSpec,
+        model_b: str | ModelSpec,
+        *,
+        layer_a: int = -1,
+        layer_b: int = -1,
+        k: int = 10,
+        max_queries: int = 0,
+        progress: Callable[[float, str], None] | None = None,
+    ) -> CompareOutcome:
+        """Two embedders (or one at two layers) on the bundled labelled set: metrics per query, where they differ.
+
+        ``max_queries`` 0 = all; otherwise the first that many queries (every passage stays a candidate).
+        """
+        from flagdemo import evaluation
+        from flagdemo.results import CompareOutcome
+
+        spec_a, spec_b = self.spec(model_a, "embedder"), self.spec(model_b, "embedder")
+        labelled = datasets.load_retrieval_set()
+        n_queries, n_passages = len(labelled.queries), len(labelled.passages)
+        if not 0 <= int(max_queries) <= n_queries:
+            raise InvalidInputError(
+                f"The number of queries must be between 0 (all) and {n_queries}, not {max_queries}."
+            )
+        if not 1 <= int(k) <= n_passages:
+            raise InvalidInputError(f"k must be between 1 and {n_passages} (the labelled passages), not {k}.")
+        if int(max_queries) > 0:
+            labelled = labelled.subset(max_queries=int(max_queries))
+        names = (run_name(spec_a.short_name, layer_a), run_name(spec_b.short_name, layer_b))
+        if progress is not None:
+            progress(0.05, f"Encoding {len(labelled.queries)} queries and {len(labelled.passages)} passages")
+        run_a, run_b = self.retrieval_runs(
+            [(spec_a, int(layer_a), names[0]), (spec_b, int(layer_b), names[1])], labelled, int(k)
+        )
+        return CompareOutcome(
+            comparison=evaluation.compare_runs(run_a, run_b, int(k), names=names),
+            k=int(k),
+            n_queries=len(labelled.queries),
+            n_passages=len(labelled.passages),
+            seconds=(run_a.seconds, run_b.seconds),
+            same_model=spec_a == spec_b,
+        )
+
+    # ---- Compare ------------------------------------------------------------------------------------------
+
+    def retrieval_runs(self, specs: Sequence[tuple[str | ModelSpec, int | None, str]], retrieval_set, k: int) -> list:
         """Dense retrieval over a labelled set for each (model, layer, name); layer None/-1 = final.
 
         Same scoring as ``evaluation.retrieve`` (cosine of query-mode and passage-mode embeddings), but at any layer,
@@ -587,7 +608,8 @@ class Engine:
         from flagdemo import evaluation
 
         query_ids, passage_ids = retrieval_set.queries["id"].tolist(), retrieval_set.passages["id"].tolist()
-        encoded: dict[str, tuple[EncodeResult, EncodeResult, float]] = {}
+        encoded: dict[ModelSpec, tuple[EncodeResult, EncodeResult, float]] = {}
+        specs = [(self.spec(model, "embedder"), layer, name) for model, layer, name in specs]
         runs = []
         for model, layer, name in specs:
             wanted = None if layer is None or int(layer) < 0 else int(layer)
@@ -600,13 +622,13 @@ class Engine:
                     all_layers=all_layers,
                 )
             queries, passages, seconds = encoded[model]
-            scores = _unit_rows(self.pick_layer(queries, wanted)) @ _unit_rows(self.pick_layer(passages, wanted)).T
+            scores = scoring.cosine(self.pick_layer(queries, wanted), self.pick_layer(passages, wanted))
             run = evaluation.run_from_scores(scores, query_ids, passage_ids)
             runs.append(evaluation.evaluate_run(run, retrieval_set, k, name=name, seconds=seconds))
         return runs
 
     def labelled_encodings(
-        self, model: str, queries: Sequence[str], passages: Sequence[str], *, all_layers: bool
+        self, model: str | ModelSpec, queries: Sequence[str], passages: Sequence[str], *, all_layers: bool
     ) -> tuple[EncodeResult, EncodeResult, float]:
         """Exact fp32 query and passage encodings of a labelled set, and the seconds encoding them took.
 
@@ -631,75 +653,46 @@ class Engine:
                     kept.popitem(last=False)
         return found
 
-    def model_kind(self, name: str) -> str:
-        """'embedder' or 'reranker' for a catalog name or local folder (decoders count as rerankers here)."""
-        entry = catalog.lookup(name or "")
-        if entry is not None:
-            return entry.kind
-        if name in self.extra_embedders or name == self.embedder:
-            return "embedder"
-        if limits.public_mode() and name not in self.own_models():
-            ensure_public_model(name, None)  # refuses: a visitor's path is never opened, not even its config.json
-        heads = ("ForCausalLM", "ForSequenceClassification")
-        return "reranker" if any(a.endswith(heads) for a in _config_architectures(name)) else "embedder"
-
     # ---- Models tab ---------------------------------------------------------------------------------------
 
     def catalog_rows(self) -> list[dict]:
-        """Every catalog model with where it can load from right now."""
+        """Every catalog model and whether it can be used here (the reason when not)."""
         rows = []
         for entry in catalog.ALL_ENTRIES:
+            where = catalog.location(entry) if entry.supported else None
             rows.append(
                 {
                     "model": entry.key,
                     "kind": entry.kind,
                     "class": entry.model_class_name,
-                    "hub id": entry.hub_id,
-                    "loads from": catalog.location(entry) or "unavailable",
+                    "here": LOCATION_WORDS.get(where, "needs download") if entry.supported else "not supported",
                     "notes": entry.notes,
                 }
             )
         return rows
 
     def cache_rows(self) -> list[dict]:
-        """What the model cache holds: memory, device, dtype, load time."""
+        """What the model cache holds, in a visitor's words: model, memory, device, load time."""
         return [
             {
-                "model": entry.describe or str(entry.key[0]),
-                "MB": entry.nbytes / 2**20,
+                "model": shown_name(entry.describe or str(entry.key[0])),
+                "MB": round(entry.nbytes / 2**20),
                 "device": entry.device,
-                "dtype": entry.dtype,
-                "load s": entry.load_seconds,
-                "key": " | ".join(map(str, entry.key)),
+                "load s": round(entry.load_seconds, 1),
             }
             for entry in self.cache.entries()
         ]
 
-    def unload(self, key_text: str) -> bool:
-        """Drop the cache entry whose key (as shown in the table) matches; all of them for 'all'."""
+    def unload(self, which: str) -> bool:
+        """Drop the loaded model named as in the cache table (its ``model`` column); all of them for 'all'."""
         self.wrappers.clear()  # a kept wrapper must not hold on to weights the user asked to free
-        if key_text == "all":
+        if which == "all":
             had = len(self.cache) > 0
             self.cache.clear()
             return had
         for entry in self.cache.entries():
-            if " | ".join(map(str, entry.key)) == key_text:
+            if which in (shown_name(entry.describe), entry.describe, " | ".join(map(str, entry.key))):
                 return self.cache.unload(entry.key)
-        return False
-
-
-def _location(name: str) -> str | None:
-    """Where ``name`` loads from now (a folder or hub id), None when it does not resolve."""
-    try:
-        return resolve_source(name).path
-    except (FlagDemoError, OSError):
-        return None
-
-
-def _is_file(path: Path) -> bool:
-    try:
-        return path.is_file()
-    except OSError:  # e.g. a name too long to be a path
         return False
 
 
@@ -712,38 +705,19 @@ def check_max_length(model, max_length: int | None) -> None:
         )
 
 
-def ensure_public_model(name: str, kind: catalog.Kind | None) -> None:
-    """Public mode (FLAGDEMO_PUBLIC=1): a visitor may pick catalog models by their exact name or hub id, nothing else.
-
-    A folder path would let a visitor probe or read the server's files, and an arbitrary hub id would download and
-    run anything; the catalog's basename lookup is not enough here ("../../x/bge-m3" has the basename "bge-m3").
-    """
-    entry = catalog.lookup(name, kind)
-    if entry is not None and name in (entry.key, entry.hub_id):
-        return
-    raise UnknownModelError(
-        f"This public demo loads only the {kind or 'model'}s in its list, chosen by name: {name[:80]!r} is not one "
-        "of them. "
-        "Run flagdemo on your own machine to load other models or local folders."
-    )
+def _fits(entry: catalog.CatalogEntry | None, role: Role) -> bool:
+    """Whether a catalog model (None: a folder or hub id, judged when it is resolved) can play ``role``."""
+    if entry is None:
+        return True
+    if role == "cross-encoder":
+        return entry.model_class == "encoder-only-base"
+    if role in ("llm-reranker", "layer-cutoff"):
+        return entry.model_class != "encoder-only-base"
+    return True
 
 
-def remote_code_wanted(name: str, kind: str) -> bool | None:
-    """trust_remote_code for the app's loads: True only for a catalog model (by exact name) that ships its own code,
-    and only on a host that set FLAGDEMO_ALLOW_REMOTE_CODE=1; False for anything else, folders included.
-
-    None (the catalog's default) is returned for catalog models that need no code, so FlagEmbedding's defaults hold.
-    """
-    entry = catalog.lookup(name, kind)
-    if entry is None or name not in (entry.key, entry.hub_id):
-        return False
-    if entry.needs_remote_code or entry.trust_remote_code:
-        return os.environ.get("FLAGDEMO_ALLOW_REMOTE_CODE", "").strip() == "1" or None  # exactly as the catalog
-    return None
-
-
-def _chosen(name: str | None) -> bool:
-    return bool(name) and name.strip() != "" and name != NO_MODEL
+def _chosen(name: str | ModelSpec | None) -> bool:
+    return isinstance(name, ModelSpec) or (bool(name) and name.strip() != "" and name != NO_MODEL)
 
 
 def _check_layer(reranker, layer: int) -> None:
@@ -764,20 +738,39 @@ def _outcome_from_rerank(method: str, model: str, result: RerankResult) -> Metho
     )
 
 
-def lexical_score(query_weights: dict[str, float], passage_weights: dict[str, float]) -> float:
-    """BGE-M3's sparse score: the sum over shared tokens of the two weights' product (not normalised)."""
-    return float(sum(float(w) * float(passage_weights[t]) for t, w in query_weights.items() if t in passage_weights))
+def shown_name(describe: str) -> str:
+    """A cache entry's description for visitors: a folder's path becomes its last part (no server paths)."""
+    name, _, rest = describe.partition(" (")
+    if looks_like_path(name):
+        name = Path(name).name
+    return f"{name} ({rest}" if rest else name
 
 
-def colbert_score(query_vecs: np.ndarray, passage_vecs: np.ndarray) -> float:
-    """BGE-M3's ColBERT score: each query vector's best dot product with a passage vector, averaged."""
-    q, p = np.asarray(query_vecs, dtype=np.float64), np.asarray(passage_vecs, dtype=np.float64)
-    if len(q) == 0 or len(p) == 0:
-        return 0.0
-    return float((q @ p.T).max(axis=1).sum() / len(q))
+def layer_name(layer: int | None) -> str:
+    return "final layer" if layer is None or int(layer) < 0 else f"layer {int(layer)}"
 
 
-def _unit_rows(vectors: np.ndarray) -> np.ndarray:
-    """Rows scaled to length 1 (zero rows stay zero), so dot products are cosines."""
-    matrix = np.asarray(vectors, dtype=np.float64)
-    return matrix / np.clip(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12, None)
+def run_name(model: str, layer: int | None) -> str:
+    """How a run is named in Compare's tables: the model and its layer."""
+    return f"{model} @ {layer_name(layer)}"
+
+
+def layer_range(valid: Sequence[int], first: int = 0, last: int = 0, step: int = 1) -> list[int]:
+    """Layers from ``first`` to ``last`` every ``step`` (``last`` always included); ``first`` 0 = the first
+    transformer layer, ``last`` 0 = the model's last. Anything outside the model's layers is refused."""
+    valid = sorted(int(v) for v in valid)
+    if int(step) < 1 or int(step) > max(1, len(valid)):
+        raise InvalidInputError(f"The layer step must be between 1 and {max(1, len(valid))}, not {step}.")
+    if int(first) < 0 or int(last) < 0:
+        raise InvalidInputError("Layers are counted from 1 (0 = the first or last layer): negative ones do not exist.")
+    low = int(first) if int(first) > 0 else min((v for v in valid if v >= 1), default=valid[0])
+    high = int(last) if int(last) > 0 else valid[-1]
+    outside = [v for v in (low, high) if v not in valid]
+    if outside:
+        raise LayerOutOfRangeError(
+            f"Layer {outside[0]} is not available: this model has layers {valid[0]} to {valid[-1]}."
+        )
+    if low > high:
+        raise InvalidInputError(f"The first layer ({low}) is after the last layer ({high}).")
+    chosen = [v for v in valid if low <= v <= high and (v - low) % int(step) == 0]
+    return chosen if chosen[-1] == high else [*chosen, high]

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from flagdemo import metrics
+from flagdemo import metrics, scoring
 from flagdemo.datasets import RetrievalSet
 from flagdemo.errors import EmptyInputError, InvalidInputError, LayerOutOfRangeError
 
@@ -142,11 +142,6 @@ def _as_matrix(encoded: Any, expected_rows: int, what: str) -> np.ndarray:
     return matrix
 
 
-def _normalise(matrix: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return matrix / np.maximum(norms, 1e-12)
-
-
 def run_from_scores(
     scores: np.ndarray, query_ids: Sequence[str], passage_ids: Sequence[str], depth: int | None = None
 ) -> pd.DataFrame:
@@ -214,7 +209,7 @@ def retrieve(
             f"Query embeddings have {query_vectors.shape[1]} dimensions but passage embeddings "
             f"{passage_vectors.shape[1]}; both must come from the same model."
         )
-    scores = _normalise(query_vectors) @ _normalise(passage_vectors).T
+    scores = scoring.cosine(query_vectors, passage_vectors)
     run = run_from_scores(scores, query_ids, passage_ids, depth)
     seconds = time.perf_counter() - start
     return evaluate_run(run, retrieval_set, k, name=name or _model_name(embedder, "embedder"), seconds=seconds)

@@ -46,6 +46,9 @@ class ModelSource:
     def is_local(self) -> bool:
         return self.origin in ("local", "bundled")
 
+    def __str__(self) -> str:  # the model classes name a model by what the user typed
+        return self.name
+
 
 def cache_root() -> Path:
     """flagdemo's own file cache (converted models), from FLAGDEMO_CACHE or ~/.cache/flagdemo."""
@@ -131,8 +134,11 @@ def resolve_source(name_or_path: str | os.PathLike, *, revision: str | None = No
     """Where ``name_or_path`` loads from: a local folder, a bundled default, or a hub id.
 
     Catalog names without an org ("bge-m3") map to their hub id ("BAAI/bge-m3"). Offline, a hub id must already be
-    in the hub cache; otherwise UnknownModelError names the closest catalog models.
+    in the hub cache; otherwise UnknownModelError names the closest catalog models. A ``ModelSource`` (already
+    resolved, e.g. by ``flagdemo.resolve``) is returned as it is: a name is resolved once per request.
     """
+    if isinstance(name_or_path, ModelSource):
+        return name_or_path
     if not isinstance(name_or_path, (str, os.PathLike)) or not str(name_or_path).strip():
         raise UnknownModelError("A model name or folder is required, e.g. 'all-MiniLM-L6-v2' or './my-model'.")
     name = str(name_or_path)

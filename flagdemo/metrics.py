@@ -20,6 +20,7 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from flagdemo import scoring
 from flagdemo.errors import InvalidInputError
 
 Judgements = Mapping[str, float]
@@ -198,9 +199,16 @@ def knn_preservation(embeddings: np.ndarray, coords: np.ndarray, k: int = 5) -> 
         raise InvalidInputError(f"Need one map point per embedding, got {len(high)} embeddings and {len(low)} points.")
     if k >= len(high):
         raise InvalidInputError(f"k must be smaller than the number of points ({len(high)}), got {k}.")
-    unit = high / np.maximum(np.linalg.norm(high, axis=1, keepdims=True), 1e-12)
-    cosine_distance = 1.0 - unit @ unit.T
+    cosine_distance = 1.0 - scoring.cosine(high, high)
     euclidean = np.linalg.norm(low[:, None, :] - low[None, :, :], axis=-1)
     near_high, near_low = _neighbours(cosine_distance, k), _neighbours(euclidean, k)
     kept = [len(set(a) & set(b)) for a, b in zip(near_high.tolist(), near_low.tolist(), strict=True)]
     return float(np.mean(kept) / k)
+
+
+def graded_metrics(scores: Sequence[float], grades: Sequence[float], k: int) -> dict[str, float]:
+    """nDCG@k and MRR@k of one query's ranking (passages sorted by score) against graded labels, one per passage."""
+    ids = [f"p{i + 1}" for i in range(len(grades))]
+    ranking = ranking_from_scores(dict(zip(ids, map(float, scores), strict=True)))
+    judgements = dict(zip(ids, grades, strict=True))
+    return {f"nDCG@{k}": ndcg_at_k(ranking, judgements, k), f"MRR@{k}": reciprocal_rank_at_k(ranking, judgements, k)}

@@ -196,3 +196,18 @@ def start_warm_up() -> threading.Thread:
             thread.start()
             _warm_up_threads.append(thread)
         return _warm_up_threads[0]
+
+
+def colour_groups(colour_by: str, labels: list[str], vectors: np.ndarray) -> list[str]:
+    """Colours: the given labels, k-means clusters (k = number of distinct labels, at least 2), or one colour."""
+    if colour_by not in ("label", "cluster", "none"):
+        raise InvalidInputError(f"Colour by must be one of label, cluster, relevance or none, not {colour_by!r}.")
+    if colour_by == "cluster" and len(vectors) >= 2:
+        from sklearn.cluster import KMeans
+
+        k = min(len(vectors), max(2, len(set(labels))))
+        clusters = KMeans(n_clusters=k, n_init=10, random_state=0).fit_predict(vectors)
+        return [f"cluster {c + 1}" for c in clusters]
+    if colour_by == "none":
+        return ["text"] * len(labels)
+    return list(labels)

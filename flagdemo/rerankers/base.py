@@ -75,7 +75,7 @@ class BaseReranker:
                 setattr(self, name, value)
         # Before resolve_source: a refused model must not reach the hub (or its cache) at all.
         catalog.ensure_remote_code_allowed(self.model_name, catalog.lookup(self.model_name), self.trust_remote_code)
-        self.source: ModelSource = resolve_source(self.model_name, revision=revision)
+        self.source: ModelSource = resolve_source(model_name_or_path, revision=revision)
         self.tokenizer = load_tokenizer(self.source, trust_remote_code=self.trust_remote_code, cache_dir=cache_dir)
         self.model = self._load_model()
         self.load_seconds = time.perf_counter() - started

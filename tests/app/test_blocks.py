@@ -91,3 +91,63 @@ def test_readme_space_front_matter_pins_the_installed_gradio():
     assert fields["sdk"] == "gradio"
     assert fields["sdk_version"].strip("\"'") == gr.__version__
     assert fields["app_file"] == "app.py"
+
+
+def _load_link(demo: gr.Blocks):
+    return next(fn for fn in demo.fns.values() if getattr(fn.fn, "__name__", "") == "apply")
+
+
+def test_a_link_selects_its_tab_and_fills_its_inputs(tiny_demo):
+    from types import SimpleNamespace
+
+    link = _load_link(tiny_demo)
+    request = SimpleNamespace(query_params={"tab": "similarity", "queries": "Why do prices rise?", "top_k": "2"})
+    selected, *values = link.fn(request)
+    assert selected.selected == "similarity"
+    filled = {link.outputs[i + 1].elem_id: value for i, value in enumerate(values) if not isinstance(value, dict)}
+    assert filled == {"similarity-queries": "Why do prices rise?", "similarity-top-k": 2}
+    untouched, *_ = link.fn(SimpleNamespace(query_params={"tab": "nowhere"}))
+    assert not hasattr(untouched, "selected") or untouched.selected is None
+
+
+def test_a_failed_run_clears_its_tab_and_says_so(tiny_demo):
+    from flagdemo.ui.common import FAILED_NOTE
+
+    for name in MODEL_ENDPOINTS:
+        index = next(i for i, fn in tiny_demo.fns.items() if fn.api_name == name)
+        after = [fn for fn in tiny_demo.fns.values() if fn.trigger_after == index and fn.trigger_only_on_failure]
+        assert len(after) == 1, name
+        cleared = after[0].fn()
+        notes = [value for value in cleared if value is not None]
+        assert notes == [FAILED_NOTE], name
+        assert [c._id for c in after[0].outputs] == [c._id for c in _fn(tiny_demo, name).outputs]
+
+
+def test_an_example_is_computed_once_per_process():
+    from flagdemo.ui.blocks import first_run
+    from flagdemo.ui.common import TabParts
+
+    calls = []
+    parts = TabParts(handler=lambda *values: calls.append(values) or ("result", *values), inputs=[], outputs=[],
+                     note=gr.Markdown())  # fmt: skip
+    run = first_run("demo", parts)
+    assert run("a", 1) == run("a", 1) == ("result", "a", 1)
+    assert run("b", 1) == ("result", "b", 1)
+    assert calls == [("a", 1), ("b", 1)]
+
+
+def test_one_tab_alone_for_a_notebook(tiny_engine):
+    from flagdemo.ui import build_demo
+
+    demo = build_demo(tiny_engine, only="similarity")
+    assert [block.label for block in demo.blocks.values() if isinstance(block, gr.Tab)] == ["Similarity"]
+    assert {fn.api_name for fn in demo.fns.values() if fn.api_visibility == "public"} == {"similarity"}
+    with pytest.raises(ValueError, match="No tab 'nowhere'"):
+        build_demo(tiny_engine, only="nowhere")
+
+
+def test_projection_dims_accepts_the_documented_text(tiny_demo):
+    dims = next(c for c in _fn(tiny_demo, "project").inputs if getattr(c, "label", "") == "Dimensions")
+    assert dims.preprocess("3") == 3 and dims.preprocess(2) == 2  # view_api documents '2' / '3'
+    with pytest.raises(gr.Error):
+        dims.preprocess("4")

@@ -1,17 +1,25 @@
-"""The app in a real browser (Debian's chromium driven by playwright), on the real offline default models.
+"""The app in a real browser (Debian's chromium driven by playwright, 1400×900), on the real offline default models.
 
-Visits every tab, runs its prefilled example, checks that the plotly chart and the table rendered, switches a model,
-triggers an error and reads its message, and saves a screenshot per tab (and checks it is a real image). The
-screenshots go to a temporary folder, or to $FLAGDEMO_SCREENSHOTS: `make screenshots` points it at docs/screenshots/
-to refresh the README's pictures, so an ordinary test run leaves the working tree clean.
+Reads what a person reads: every tab opens with its example computed (no button pressed), and one number per tab
+is checked against the same call through the engine; no chart shows the failsafe's "could not draw"; result tables
+do not scroll sideways for ordinary passages; a CSV with a wrong column names the columns it has; an error clears
+the tab and says so, and a rerun brings results back; a link opens a tab with its inputs. Screenshots go to a
+temporary folder, or to $FLAGDEMO_SCREENSHOTS (`make screenshots` points it at docs/screenshots/).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
+
+from flagdemo import catalog, scoring, text
+from flagdemo.engine import NO_MODEL, Engine, clean_lines
+from flagdemo.ui.common import FAILED_NOTE
+from flagdemo.ui.inputs import parse_labelled_lines
 
 pytestmark = pytest.mark.e2e
 
@@ -23,20 +31,19 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
 ]
-RUN_TIMEOUT_MS = 180_000  # the first SmolLM2 load converts its GGUF file (about 20 s on 2 cores)
-
-# tab label, its id prefix, a text its table must show once the example ran
-TABS = [
-    ("Encode", "encode", "The cat sat quietly on the warm windowsill."),
-    ("Similarity", "similarity", "Photosynthesis"),
-    ("Rerankers", "rerank", "Paris is the capital and largest city of France."),
-    ("Layer sweep", "sweep", "Paris is the capital"),
-    ("Projection", "project", "Q1: Which pets are playful?"),
-    ("Compare", "compare", "nDCG@10"),
-    ("Models", "models", "all-MiniLM-L6-v2"),
+LOAD_TIMEOUT_MS = 420_000  # the first page load computes every tab's example (SmolLM2, UMAP, the labelled set)
+RUN_TIMEOUT_MS = 120_000
+NUMBER = re.compile(r"−?-?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
+ORDINARY_PASSAGES = [
+    "Paris is the capital and largest city of France, on the Seine.",
+    "France is a country in Western Europe with many famous cities and a long coastline.",
+    "The Eiffel Tower was built in Paris for the 1889 World's Fair and is now its best-known landmark.",
+    "Berlin is the capital of Germany.",
+    "Lyon is known for its cuisine and its silk industry.",
+    "Marseille is a port city in the south of France, founded by Greek sailors about 600 BC.",
+    "The French government sits in Paris, where the president lives in the Élysée Palace.",
+    "Madrid is the capital of Spain.",
 ]
-TABLE_OF = {"sweep": "sweep-ranking", "compare": "compare-summary", "models": "models-catalog"}
-PLOT_OF = {"sweep": "sweep-plot", "compare": "compare-plot"}
 
 
 @pytest.fixture(scope="module")
@@ -54,74 +61,181 @@ def save_screenshot(page, path: Path, *, full_page: bool) -> None:
 
 
 @pytest.fixture(scope="module")
-def default_app_url():
+def engine() -> Engine:
+    return Engine()
+
+
+@pytest.fixture(scope="module")
+def default_app_url(engine):
     """The app as `make run` builds it: MiniLM, SmolLM2, UMAP warmed up in the background."""
     from flagdemo.projection import start_warm_up
     from flagdemo.ui import build_demo
 
     start_warm_up()
-    demo = build_demo()
+    demo = build_demo(engine)
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
     yield url
     demo.close()
 
 
 @pytest.fixture(scope="module")
-def page(default_app_url):
+def browser():
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium).")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        page = context.new_page()
-        page.set_default_timeout(RUN_TIMEOUT_MS)
-        page.goto(default_app_url)
-        yield page
-        context.close()
+        yield browser
         browser.close()
 
 
-def _open_tab(page, label: str) -> None:
+def new_page(browser, url: str):
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.set_default_timeout(RUN_TIMEOUT_MS)
+    page.goto(url)
+    return page
+
+
+@pytest.fixture(scope="module")
+def page(browser, default_app_url):
+    """One visit: the page as it opens, every example computed by the page load alone."""
+    page = new_page(browser, default_app_url)
+    page.locator("#encode-table [role=gridcell]").filter(has_text=NUMBER).first.wait_for(timeout=LOAD_TIMEOUT_MS)
+    yield page
+    page.close()
+
+
+def open_tab(page, label: str) -> None:
     page.get_by_role("tab", name=label, exact=True).click()
 
 
-@pytest.mark.parametrize(("label", "prefix", "expected"), TABS, ids=[t[1] for t in TABS])
-def test_every_tab_runs_its_example(page, screenshots, label, prefix, expected):
+def rows(page, elem_id: str, *, timeout: int = RUN_TIMEOUT_MS) -> list[list[str]]:
+    """The body rows of a table as a person sees them (cell texts), once it shows at least one."""
+    page.locator(f"#{elem_id}").scroll_into_view_if_needed()
+    page.locator(f"#{elem_id} [role=gridcell]").filter(has_text=re.compile(r"\S")).first.wait_for(timeout=timeout)
+    columns = page.locator(f"#{elem_id} [role=columnheader]").count()
+    cells = page.locator(f"#{elem_id} [role=gridcell]").all_inner_texts()
+    table = [[cell.strip() for cell in cells[i : i + columns]] for i in range(0, len(cells), columns)]
+    return [row for row in table if any(row)]  # the grid keeps one empty row for measuring widths
+
+
+def numbers(cells: list[str]) -> list[float]:
+    return [float(m.replace("−", "-")) for cell in cells for m in NUMBER.findall(cell)]
+
+
+def shows(cells: list[str], expected: float, tolerance: float = 6e-4) -> bool:
+    """Whether the row shows ``expected`` as displayed (3–4 significant digits, or 4 decimals)."""
+    return any(abs(value - expected) <= max(tolerance, abs(expected) * 1e-3) for value in numbers(cells))
+
+
+def test_every_tab_opens_with_its_example_matching_the_engine(page, engine, screenshots):
+    minilm, smollm2 = catalog.MINILM_KEY, catalog.SMOLLM2_KEY
+    checks = {}
+    lines = clean_lines(text.ENCODE_TEXTS)
+    checks["Encode"] = ("encode-table", 0, engine.encode(lines, model=minilm).embeddings[0, 0])
+    queries, passages = clean_lines(text.SIMILARITY_QUERIES), clean_lines(text.SIMILARITY_PASSAGES)
+    checks["Similarity"] = ("similarity-table", 0, engine.similarity(queries, passages, model=minilm).dense[0].max())
+    rerank = clean_lines(text.RERANK_PASSAGES)
+    bi = engine.rerank_methods(
+        text.RERANK_QUERY, rerank, bi_encoder=minilm, cross_encoder=NO_MODEL, llm_reranker=NO_MODEL,
+        layerwise_reranker=NO_MODEL, cutoff_layer=None,
+    )[0]  # fmt: skip
+    checks["Rerankers"] = ("rerank-table", 0, bi.scores[0])
+    grades = [float(g) for g in text.RERANK_RELEVANCE.split(",")]
+    sweep = engine.layer_sweep(smollm2, text.RERANK_QUERY, rerank, grades=grades, k=5)
+    checks["Layer sweep"] = ("sweep-metrics", 0, sweep.metrics["nDCG@5"][0])
+    _, corpus = parse_labelled_lines(text.PROJECTION_CORPUS)
+    map_queries = clean_lines(text.PROJECTION_QUERIES)
+    cosines = scoring.cosine(
+        engine.embeddings(map_queries, model=minilm, mode="query"), engine.embeddings(corpus, model=minilm)
+    )
+    checks["Projection"] = ("project-table", 0, cosines[0].max())
+    compared = engine.compare(minilm, minilm, layer_a=-1, layer_b=3, k=10).comparison.summary
+    checks["Compare"] = ("compare-summary", 0, float(compared.select_dtypes("number").iloc[0, 0]))
+    for label, (table, row, expected) in checks.items():
+        open_tab(page, label)
+        shown = rows(page, table, timeout=LOAD_TIMEOUT_MS)[row]  # a tab's contents appear once it is opened
+        assert shows(shown, float(expected)), (label, shown, expected)
+        save_screenshot(page, screenshots / f"{table.split('-')[0]}.png", full_page=True)
+    open_tab(page, "Models")
+    page.locator("#models-refresh").click()  # the tab opened before the other tabs had loaded their models
+    cache = {r[0]: r for r in rows(page, "models-cache")}
+    held = {row["model"]: row["MB"] for row in engine.cache_rows()}
+    assert any(name in cache and shows(cache[name], mb, 0.5) for name, mb in held.items()), (cache, held)
+    assert "Could not draw this chart" not in page.locator("body").inner_text()  # no failsafe figure anywhere
+    save_screenshot(page, screenshots / "models.png", full_page=True)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the rerank table's short headers and significant digits come with the branch 'legible' (tables.py); "
+    "when it is merged this passes, and strict=True then asks for this mark to go",
+)
+def test_ordinary_passages_fit_without_sideways_scrolling(page):
+    open_tab(page, "Rerankers")
+    page.locator("#rerank-passages textarea").fill("\n".join(ORDINARY_PASSAGES))
+    page.locator("#rerank-run").click()
+    page.locator("#rerank-table [role=gridcell]").filter(has_text="Madrid is the capital of Spain.").wait_for()
+    for table in ("rerank-table", "rerank-tau", "rerank-timing"):
+        scrolled = page.evaluate(
+            """(id) => [...document.querySelectorAll(`#${id} *`)].filter(e => e.scrollWidth > e.clientWidth + 1
+                && ['auto', 'scroll'].includes(getComputedStyle(e).overflowX)).length""",
+            table,
+        )
+        assert scrolled == 0, f"{table} scrolls sideways"
+
+
+def test_an_error_clears_the_tab_and_a_rerun_brings_results_back(page):
     from playwright.sync_api import expect
 
-    _open_tab(page, label)
-    button = page.locator(f"#{prefix}-run" if prefix != "models" else "#models-refresh")
-    button.click()
-    table = page.locator(f"#{TABLE_OF.get(prefix, prefix + '-table')}")
-    expect(table).to_contain_text(expected, timeout=RUN_TIMEOUT_MS)
-    if prefix != "models":
-        plot = page.locator(f"#{PLOT_OF.get(prefix, prefix + '-plot')} .js-plotly-plot")
-        expect(plot).to_be_visible(timeout=RUN_TIMEOUT_MS)
-        expect(plot.locator(".main-svg").first).to_be_attached()
-    save_screenshot(page, screenshots / f"{prefix}.png", full_page=True)
+    open_tab(page, "Similarity")
+    top_k = page.locator("#similarity-top-k input")
+    top_k.fill("99")
+    page.locator("#similarity-run").click()
+    expect(page.get_by_text("Top-k must be between 1 and 5, not 99.").first).to_be_visible(timeout=RUN_TIMEOUT_MS)
+    expect(page.locator("#similarity-note")).to_contain_text(FAILED_NOTE.split("**")[1])
+    expect(page.locator("#similarity-table [role=gridcell]").filter(has_text=NUMBER)).to_have_count(0)
+    top_k.fill("2")
+    page.locator("#similarity-run").click()
+    expect(page.locator("#similarity-note")).not_to_contain_text("stopped with an error")
+    assert len(rows(page, "similarity-table")) == 2 * len(clean_lines(text.SIMILARITY_QUERIES))
 
 
-def test_switching_the_sweep_to_an_embedder(page):
+def test_a_csv_with_a_wrong_column_names_its_columns(page, tmp_path):
     from playwright.sync_api import expect
 
-    _open_tab(page, "Layer sweep")
-    model = page.locator("#sweep-model input")
-    model.fill("all-MiniLM-L6-v2")
-    model.press("Enter")
-    page.locator("#sweep-run").click()
-    expect(page.locator("#sweep-note")).to_contain_text("cosine of query and passage embeddings", timeout=60_000)
-    expect(page.locator("#sweep-ranking")).to_contain_text("L6")
-
-
-def test_an_unknown_model_shows_its_error_message(page, screenshots):
-    from playwright.sync_api import expect
-
-    _open_tab(page, "Encode")
-    model = page.locator("#encode-model input")
-    model.fill("bge-smal-en")
-    model.press("Enter")
+    upload = tmp_path / "sentences.csv"
+    upload.write_text("sentence,score\nA first sentence.,1\nA second sentence.,2\n", encoding="utf-8")
+    open_tab(page, "Encode")
+    page.locator("#encode-upload input[type=file]").set_input_files(str(upload))
+    expect(page.get_by_text("no column 'text': its columns are 'sentence', 'score'").first).to_be_visible(
+        timeout=RUN_TIMEOUT_MS
+    )
+    column = page.locator("#encode-column textarea, #encode-column input").first
+    column.fill("sentence")
+    column.press("Enter")  # the kept upload is read again with the corrected column
+    expect(page.locator("#encode-texts textarea")).to_have_value("A first sentence.\nA second sentence.")
     page.locator("#encode-run").click()
-    expect(page.get_by_text("Did you mean 'bge-small-en'").first).to_be_visible(timeout=60_000)
-    save_screenshot(page, screenshots / "error.png", full_page=False)
+    page.locator("#encode-table [role=gridcell]").filter(has_text="A second sentence.").wait_for()
+    assert [r[1] for r in rows(page, "encode-table")] == ["A first sentence.", "A second sentence."]
+
+
+def test_a_link_opens_a_tab_with_its_inputs(browser, default_app_url, engine):
+    from playwright.sync_api import expect
+
+    query = "Why do prices rise?"
+    page = new_page(browser, f"{default_app_url}?{urlencode({'tab': 'similarity', 'queries': query, 'top_k': 2})}")
+    try:
+        expect(page.get_by_role("tab", name="Similarity", exact=True)).to_have_attribute("aria-selected", "true")
+        expect(page.locator("#similarity-queries textarea")).to_have_value(query)
+        page.locator("#similarity-table [role=gridcell]").filter(has_text=query).first.wait_for(
+            timeout=LOAD_TIMEOUT_MS
+        )
+        shown = rows(page, "similarity-table")
+        assert len(shown) == 2
+        passages = clean_lines(text.SIMILARITY_PASSAGES)
+        best = engine.similarity([query], passages, model=catalog.MINILM_KEY).dense[0].max()
+        assert shows(shown[0], best), (shown, best)
+    finally:
+        page.close()

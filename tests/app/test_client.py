@@ -56,6 +56,90 @@ def test_the_documented_endpoints_and_their_defaults(client):
         assert all(parameter["parameter_has_default"] for parameter in endpoint["parameters"]), name
 
 
+# Parameter names of every endpoint as the app had them before the tab modules: scripts call them by name.
+PARAMETERS = {
+    "/encode": [
+        "texts",
+        "upload",
+        "column",
+        "model",
+        "mode",
+        "instruction",
+        "max_length",
+        "normalize",
+        "layer",
+        "token_row",
+        "precision",
+    ],
+    "/similarity": [
+        "queries",
+        "passages",
+        "all_pairs",
+        "model",
+        "use_instruction",
+        "top_k",
+        "score_mode",
+        "w_dense",
+        "w_sparse",
+        "w_colbert",
+        "pair_query",
+        "pair_passage",
+        "precision",
+    ],
+    "/rerank": [
+        "query",
+        "passages",
+        "bi_encoder",
+        "cross_encoder",
+        "llm_reranker",
+        "layerwise_reranker",
+        "cutoff_layer",
+    ],
+    "/layer_sweep": ["model", "query", "passages", "relevance", "first_layer", "last_layer", "step", "k"],
+    "/project": [
+        "corpus",
+        "upload",
+        "sample",
+        "model",
+        "layer",
+        "method",
+        "dims",
+        "n_neighbors",
+        "min_dist",
+        "perplexity",
+        "seed",
+        "colour_by",
+        "queries",
+        "k",
+        "model_b",
+        "layer_b",
+        "relevance_query",
+    ],
+    "/compare": ["model_a", "layer_a", "model_b", "layer_b", "k", "max_queries"],
+    "/models": [],
+    "/unload": ["key"],
+}
+
+
+def test_parameter_names_are_unchanged_and_outputs_are_named(client):
+    api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert {
+        name: [p["parameter_name"] for p in endpoint["parameters"]] for name, endpoint in api.items()
+    } == PARAMETERS
+    for name, endpoint in api.items():
+        labels = [output["label"] for output in endpoint["returns"]]
+        assert all(label and not label.startswith("value_") for label in labels), (name, labels)
+
+
+def test_every_documented_choice_is_accepted(client):
+    api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    dims = next(p for p in api["/project"]["parameters"] if p["parameter_name"] == "dims")
+    assert "'3'" in dims["python_type"]["type"]  # documented as text ...
+    main, *_ = client.predict(corpus="x\ta\nx\tb\ny\tc\ny\td", queries="", dims="3", method="pca", k=1,
+                              api_name="/project")  # fmt: skip
+    assert _plot(main)["data"][0]["type"] == "scatter3d"  # ... and accepted as text
+
+
 def test_encode_defaults_and_custom(client, tiny_engine):
     table, summary, plot, tokens, timing, files = client.predict(api_name="/encode")
     frame = _frame(table)
@@ -87,11 +171,16 @@ def test_similarity_defaults_and_custom(client, tiny_engine, tiny_m3):
         z, tiny_engine.similarity(queries, passages, model=tiny_engine.embedder).dense, atol=1e-5
     )
     assert len(_frame(top)) == 3 * len(queries)
-    assert "only dense vectors" in note
+    assert "cosine similarities" in note
     assert _plot(lexical)["data"] == [] and _plot(colbert)["data"] == []  # message figures for a dense-only model
 
     heatmap, top, _, colbert, note = client.predict(
-        queries="hello world", passages="hello there\ncats sleep", model=tiny_m3, top_k=1, api_name="/similarity"
+        queries="hello world",
+        passages="hello there\ncats sleep",
+        model=tiny_m3,
+        top_k=1,
+        score_mode="combined",
+        api_name="/similarity",
     )
     outcome = tiny_engine.similarity(["hello world"], ["hello there", "cats sleep"], model=tiny_m3)
     expected = outcome.combined((1.0, 0.3, 1.0))
@@ -184,8 +273,8 @@ def test_compare_defaults(client):
 def test_models_and_unload(client):
     catalog, cache, choices = client.predict(api_name="/models")
     catalog_frame = _frame(catalog)
-    assert [choice[0] for choice in choices["choices"]] == ["all", *_frame(cache)["key"]]
-    assert "bundled" in set(catalog_frame["loads from"])
+    assert [choice[0] for choice in choices["choices"]] == ["all", *_frame(cache)["model"]]
+    assert "yes (bundled)" in set(catalog_frame["here"])
     assert {"bge-m3", "bge-reranker-v2-minicpm-layerwise"} <= set(catalog_frame["model"])
     cache, _, message = client.predict(key="all", api_name="/unload")
     assert _frame(cache).empty

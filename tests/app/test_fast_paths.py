@@ -14,7 +14,8 @@ import pytest
 from flagdemo.embedders import FlagModel
 from flagdemo.embedding_cache import EmbeddingCache
 from flagdemo.engine import Engine
-from flagdemo.ui import PRECISION_CHOICES, Handlers
+from flagdemo.ui import endpoints
+from flagdemo.ui.inputs import PRECISION_CHOICES
 
 QUERIES = ["what do cats eat", "how fast is a car", "where do birds sleep"]
 PASSAGES = ["Cats eat fish and meat.", "A fast car drives at 200 km/h.", "Birds sleep in nests.", "Rain is wet."]
@@ -60,7 +61,7 @@ def test_precisions_are_cached_apart(engine):
 
 @pytest.mark.parametrize("label", ["bf16 (approximate)", "int8 (approximate, fastest on CPU)"])
 def test_approximate_precision_is_labelled(tiny_engine, label):
-    handlers = Handlers(tiny_engine)
+    handlers = endpoints(tiny_engine)
     *_, note = handlers.similarity(precision=label)
     assert "Approximate" in note and PRECISION_CHOICES[label] in note
     *_, timing_md, _ = handlers.encode(precision=label)
@@ -69,7 +70,7 @@ def test_approximate_precision_is_labelled(tiny_engine, label):
 
 def test_exact_precision_is_the_default_and_unlabelled(tiny_engine, monkeypatch):
     monkeypatch.delenv("FLAGDEMO_PRECISION", raising=False)
-    handlers = Handlers(tiny_engine)
+    handlers = endpoints(tiny_engine)
     *_, note = handlers.similarity()
     assert "Approximate" not in note
     monkeypatch.setenv("FLAGDEMO_PRECISION", "int8")
@@ -78,7 +79,7 @@ def test_exact_precision_is_the_default_and_unlabelled(tiny_engine, monkeypatch)
 
 
 def test_unknown_precision_is_refused_with_a_sentence(tiny_engine):
-    handlers = Handlers(tiny_engine)
+    handlers = endpoints(tiny_engine)
     with pytest.raises(gr.Error, match="precision must be one of"):
         handlers.similarity(precision="fp8")
 

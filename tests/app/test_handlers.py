@@ -12,13 +12,15 @@ import pytest
 from flagdemo import datasets, metrics, text
 from flagdemo.embedders import FlagAutoModel
 from flagdemo.engine import Engine, clean_lines
+from flagdemo.metrics import graded_metrics
 from flagdemo.rerankers import FlagAutoReranker
-from flagdemo.ui import Handlers, parse_labelled_lines, parse_relevance, ranking_metrics
+from flagdemo.ui import endpoints
+from flagdemo.ui.inputs import parse_labelled_lines, parse_relevance
 
 
 @pytest.fixture(scope="module")
-def handlers(tiny_engine) -> Handlers:
-    return Handlers(tiny_engine)
+def handlers(tiny_engine):
+    return endpoints(tiny_engine)
 
 
 @pytest.fixture(scope="module")
@@ -120,8 +122,14 @@ def test_similarity_heatmap_is_queries_times_passages(handlers, tiny_embedder):
     assert len(top) == 2 * len(queries)
     best = top.groupby("query", sort=False)["score"].first().to_numpy()
     np.testing.assert_allclose(best, expected.max(axis=1), atol=1e-4)
-    assert "only dense vectors" in note
+    assert "cosine similarities" in note
     assert len(lexical.data) == 0 and len(alignment.data) == 0  # message figures for a non-M3 model
+
+
+@pytest.mark.parametrize("mode", ["sparse", "colbert", "combined"])
+def test_m3_scores_with_another_model_are_refused_not_replaced(handlers, mode):
+    with pytest.raises(gr.Error, match=r"has only dense vectors\. Sparse, ColBERT and combined scores need a BGE-M3"):
+        handlers.similarity(score_mode=mode)
 
 
 def test_similarity_all_pairs_is_square_and_symmetric(handlers):
@@ -136,7 +144,14 @@ def test_similarity_m3_combines_dense_sparse_and_colbert(tiny_engine, handlers, 
     outcome = tiny_engine.similarity(["hello world"], ["hello there", "cats sleep"], model=tiny_m3)
     assert outcome.is_m3
     heatmap, _, _, alignment, note = handlers.similarity(
-        "hello world", "hello there\ncats sleep", model=tiny_m3, w_dense=1.0, w_sparse=0.5, w_colbert=0.25
+        "hello world",
+        "hello there\ncats sleep",
+        model=tiny_m3,
+        top_k=2,
+        score_mode="combined",
+        w_dense=1.0,
+        w_sparse=0.5,
+        w_colbert=0.25,
     )
     expected = (1.0 * outcome.dense + 0.5 * outcome.sparse + 0.25 * outcome.colbert) / 1.75
     np.testing.assert_allclose(np.asarray(heatmap.data[0].z), expected, atol=1e-6)
@@ -146,7 +161,7 @@ def test_similarity_m3_combines_dense_sparse_and_colbert(tiny_engine, handlers, 
     np.testing.assert_allclose(np.asarray(alignment.data[0].z), colbert, atol=1e-6)
     assert outcome.colbert[0, 0] == pytest.approx(colbert.max(axis=1).mean())
     colbert_only, *_ = handlers.similarity(
-        "hello world", "hello there\ncats sleep", model=tiny_m3, score_mode="colbert"
+        "hello world", "hello there\ncats sleep", model=tiny_m3, top_k=2, score_mode="colbert"
     )
     np.testing.assert_allclose(np.asarray(colbert_only.data[0].z), outcome.colbert, atol=1e-6)
 
@@ -248,10 +263,10 @@ def test_layer_sweep_input_errors(handlers, kwargs, message):
     assert message in caught.value.message
 
 
-def test_sweep_sample_fills_a_labelled_query():
+def test_sweep_sample_fills_a_labelled_query(handlers):
     labelled = datasets.load_retrieval_set()
     query_id = labelled.queries["id"].iloc[0]
-    query, passages, relevance = Handlers.sweep_sample(query_id)
+    query, passages, relevance = handlers.sweep_sample(query_id)
     assert query == labelled.query_texts[query_id]
     grades = parse_relevance(relevance, len(clean_lines(passages)))
     judged = labelled.judgements[query_id]
@@ -260,7 +275,7 @@ def test_sweep_sample_fills_a_labelled_query():
 
 def test_ranking_metrics_against_hand_computed_values():
     # Ranking by score: p2 (grade 0), p1 (grade 2), p3 (grade 1).
-    values = ranking_metrics(np.array([0.5, 0.9, 0.1]), [2, 0, 1], 3)
+    values = graded_metrics(np.array([0.5, 0.9, 0.1]), [2, 0, 1], 3)
     dcg = 2 / np.log2(3) + 1 / np.log2(4)
     ideal = 2 / np.log2(2) + 1 / np.log2(3)
     assert values["nDCG@3"] == pytest.approx(dcg / ideal)
@@ -305,7 +320,7 @@ def test_project_bundled_sample_coloured_by_label(handlers):
     frame = datasets.load_demo_sentences("paraphrase")
     assert sum(len(trace.x) for trace in main.data) == len(frame)
     assert {trace.name for trace in main.data} == set(frame["label"])
-    assert f"{len(frame)} texts, 0 queries" in note
+    assert f"{len(frame)} texts from the sample 'demo: paraphrase', 0 queries" in note
 
 
 def test_project_tiny_corpus_falls_back_and_says_so(handlers):
@@ -343,14 +358,15 @@ def test_models_tab_lists_the_catalog_and_unloads(tiny_engine, handlers):
     handlers.encode("warm the cache")
     catalog_table, cache, _ = handlers.models()
     minilm = catalog_table[catalog_table["model"] == "all-MiniLM-L6-v2"]
-    assert minilm["loads from"].iloc[0] == "bundled"
+    assert minilm["here"].iloc[0] == "yes (bundled)"
     assert len(catalog_table) > 50
-    assert any("bert-embedder" in key for key in cache["key"])
+    assert list(cache.columns) == ["model", "MB", "device", "load s"]  # no cache keys or server paths
+    assert not any("/" in name for name in cache["model"])
     assert (cache["MB"] > 0).all()
-    key = next(key for key in cache["key"] if "bert-embedder" in key)
+    key = next(name for name in cache["model"] if "bert-embedder" in name)
     new_cache, _, message = handlers.unload(key)
     assert message.startswith("Unloaded")
-    assert key not in new_cache["key"].tolist()
+    assert key not in new_cache["model"].tolist()
     *_, again = handlers.unload(key)
     assert "Nothing to unload" in again
 

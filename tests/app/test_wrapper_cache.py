@@ -19,7 +19,7 @@ from flagdemo.embedding_cache import EmbeddingCache
 from flagdemo.engine import Engine
 from flagdemo.errors import UnknownModelError
 from flagdemo.rerankers.lens import LogitLens
-from flagdemo.ui import Handlers
+from flagdemo.ui import endpoints
 
 TEXTS = ["the cat sat on the mat", "a kitten rests on a ledge", "markets fell sharply"]
 QUERY = "where does the cat sit?"
@@ -189,7 +189,7 @@ def test_public_mode_still_refuses_a_folder_whose_wrapper_is_kept(engine, own_em
 
 
 def test_repeated_similarity_clicks_build_the_embedder_once(engine):
-    handlers = Handlers(engine)
+    handlers = endpoints(engine)
     first = handlers.similarity(queries=QUERY, passages="\n".join(TEXTS))
     built = _warm_then_count_builds(engine, lambda: handlers.similarity(queries=QUERY, passages="\n".join(TEXTS)))
     second = handlers.similarity(queries=QUERY, passages="\n".join(TEXTS))

@@ -14,13 +14,9 @@ os.environ.setdefault("GRADIO_TEMP_DIR", tempfile.mkdtemp(prefix="flagdemo-gradi
 
 @pytest.fixture(scope="session")
 def handlers(tiny_engine):
-    """Handlers without a result store: fault tests repeat identical requests, and each must run the model again."""
-    from flagdemo.result_cache import ResultCache
-    from flagdemo.ui import Handlers
+    from flagdemo.ui import endpoints
 
-    handlers = Handlers(tiny_engine)
-    handlers.results = ResultCache(max_entries=0)
-    return handlers
+    return endpoints(tiny_engine)
 
 
 def corrupt_copies(tiny_dir: Path, root: Path) -> dict[str, Path]:

@@ -96,7 +96,7 @@ def test_too_many_texts_is_refused_before_any_model_loads(loads, monkeypatch):
     call, attempts = loads
     monkeypatch.setenv("FLAGDEMO_MAX_TEXTS", "3")
     message = _message(lambda: call("encode", texts="a\nb\nc\nd"))
-    assert message == "There are 4 texts; one request takes at most 3 (FLAGDEMO_MAX_TEXTS). Send fewer at a time."
+    assert message == "There are 4 texts; one request takes at most 3. Send fewer at a time."
     assert "4 queries" in _message(lambda: call("similarity", queries="a\nb\nc\nd", passages="x"))
     assert attempts == []
 
@@ -105,7 +105,7 @@ def test_a_too_long_text_is_refused_before_loading_and_names_the_variable(loads,
     call, attempts = loads
     monkeypatch.setenv("FLAGDEMO_MAX_CHARS", "50")
     message = _message(lambda: call("encode", texts="short\n" + "x" * 51))
-    assert message.startswith("Text 2 has 51 characters; the limit is 50 per text (FLAGDEMO_MAX_CHARS).")
+    assert message.startswith("Text 2 has 51 characters; the limit is 50 per text.")
     assert "Instruction 1 has 60" in _message(lambda: call("encode", texts="ok", mode="query", instruction="i" * 60))
     assert "Query 1 has 80" in _message(lambda: call("rerank", query="q" * 80))
     assert attempts == []
@@ -114,10 +114,8 @@ def test_a_too_long_text_is_refused_before_loading_and_names_the_variable(loads,
 def test_rerank_and_sweep_passages_have_their_own_limit(handlers, monkeypatch):
     monkeypatch.setenv("FLAGDEMO_MAX_PASSAGES", "2")
     passages = "one\ntwo\nthree"
-    assert "at most 2 (FLAGDEMO_MAX_PASSAGES)" in _message(lambda: handlers.rerank(passages=passages))
-    assert "at most 2 (FLAGDEMO_MAX_PASSAGES)" in _message(
-        lambda: handlers.layer_sweep(passages=passages, relevance="")
-    )
+    assert "at most 2. Send fewer" in _message(lambda: handlers.rerank(passages=passages))
+    assert "at most 2. Send fewer" in _message(lambda: handlers.layer_sweep(passages=passages, relevance=""))
 
 
 def test_projection_points_count_texts_and_queries(handlers, monkeypatch):
@@ -131,26 +129,24 @@ def test_an_upload_above_the_size_limit_is_refused_unread(handlers, tmp_path, mo
     upload = tmp_path / "big.txt"
     upload.write_text("a line of text\n" * 200)
     message = _message(lambda: handlers.encode(upload=str(upload)))
-    assert message == "The uploaded file has 0.0 MB; the limit is 0.001 MB (FLAGDEMO_MAX_UPLOAD_MB)."
+    assert message == "The uploaded file has 0.0 MB; the limit is 0.001 MB."
 
 
-def test_upload_rows_beyond_the_limit_are_cut_with_a_warning(handlers, tmp_path, monkeypatch):
+def test_upload_rows_beyond_the_limit_are_refused_not_cut(handlers, tmp_path, monkeypatch):
     monkeypatch.setenv("FLAGDEMO_MAX_UPLOAD_ROWS", "3")
     upload = tmp_path / "rows.csv"
     upload.write_text("text\n" + "".join(f"row {i}\n" for i in range(10)))
-    with pytest.warns(UserWarning, match=r"only the first 3 are used \(FLAGDEMO_MAX_UPLOAD_ROWS\)"):
-        table, *_ = handlers.encode(upload=str(upload))
-    assert table["text"].tolist() == ["row 0", "row 1", "row 2"]
-    monkeypatch.setenv("FLAGDEMO_MAX_TEXTS", "2")  # the tab's own limit is smaller: it wins and is named
-    with pytest.warns(UserWarning, match=r"only the first 2 are used \(FLAGDEMO_MAX_TEXTS\)"):
-        table, *_ = handlers.encode(upload=str(upload))
-    assert len(table) == 2
+    message = _message(lambda: handlers.encode(upload=str(upload)))
+    assert message == "There are 10 texts in the upload; one request takes at most 3. Send fewer at a time."
+    monkeypatch.setenv("FLAGDEMO_MAX_UPLOAD_ROWS", "20")
+    monkeypatch.setenv("FLAGDEMO_MAX_TEXTS", "2")  # the tab's own limit is smaller: it refuses too
+    assert _message(lambda: handlers.encode(upload=str(upload))).startswith("There are 10 texts; one request takes")
 
 
-def test_blank_lines_are_dropped_with_a_notice(handlers, capsys):
-    table, *_ = handlers.encode(texts="first\n\n   \nsecond\n\t")
+def test_blank_lines_are_dropped_with_a_notice(handlers):
+    table, *_, note, _ = handlers.encode(texts="first\n\n   \nsecond\n\t")
     assert table["text"].tolist() == ["first", "second"]
-    assert "Skipped 3 empty lines in the texts." in capsys.readouterr().out
+    assert "Skipped 3 empty lines." in note
 
 
 ODD_TEXTS = [
@@ -181,11 +177,13 @@ def test_a_max_length_beyond_the_model_is_a_sentence(handlers):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"layer": float("nan")}, "The layer must be a whole number, not nan."),
+        ({"layer": float("nan")}, "The layer must be a finite number, not nan."),
         ({"layer": 2.5}, "The layer must be a whole number, not 2.5."),
-        ({"layer": -7}, "The layer must be at least -1, not -7."),
-        ({"max_length": float("inf")}, "The maximum length must be a whole number, not inf."),
-        ({"token_row": "three"}, "The text number must be a number, not 'three'."),
+        ({"layer": -7}, "The layer must be between -1 and 1000, not -7."),
+        ({"layer": None}, "The layer is empty or not a number: type a number."),
+        ({"max_length": float("inf")}, "The maximum length must be a finite number, not inf."),
+        ({"token_row": "three"}, "The text whose tokens are shown must be a number, not 'three'."),
+        ({"token_row": 9}, "The text whose tokens are shown must be between 1 and 4, not 9."),
         ({"texts": 42}, "The texts must be text, one item per line."),
         ({"model": ["a", "list"]}, "The model must be a name from the list, a hub id or a folder."),
     ],
@@ -197,7 +195,7 @@ def test_malformed_widget_values_are_sentences(handlers, kwargs, message):
 def test_projection_hyperparameters_are_checked_before_loading(loads):
     call, attempts = loads
     assert "UMAP n_neighbors must be between 2 and 10000" in _message(lambda: call("project", n_neighbors=1))
-    assert "UMAP min_dist must be a number of at least 0" in _message(lambda: call("project", min_dist=-1))
+    assert "UMAP min_dist must be a number between 0 and 1, not -1" in _message(lambda: call("project", min_dist=-1))
     assert "Relevance labels must be finite numbers" in _message(lambda: call("layer_sweep", relevance="1, nan, 2"))
     assert attempts == []
 

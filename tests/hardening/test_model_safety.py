@@ -12,8 +12,9 @@ import pytest
 
 from flagdemo import catalog
 from flagdemo.cache import MODEL_CACHE
-from flagdemo.engine import Engine, remote_code_wanted
+from flagdemo.engine import Engine
 from flagdemo.errors import RemoteCodeNotAllowedError, UnknownModelError
+from flagdemo.resolve import remote_code_wanted
 
 REMOTE_CODE_RERANKER = "jina-reranker-v2-base-multilingual"  # catalog: needs_remote_code=True
 REMOTE_CODE_EMBEDDER = "gte-base-en-v1.5"  # catalog: trust_remote_code=True (FlagEmbedding's registry)
@@ -141,18 +142,21 @@ def test_public_mode_still_serves_the_apps_own_and_catalog_models(tiny_engine, h
     assert len(table) == 1
     table, *_, files = handlers.encode(texts="hello", model=catalog.MINILM_KEY)  # bundled catalog model
     assert np.load(files[0]).shape == (1, 384)
-    with pytest.raises(UnknownModelError, match="hub is offline"):  # a catalog name passes, then loads as usual
+    # a catalog name passes the public check, then says it is not downloaded
+    with pytest.raises(
+        UnknownModelError, match="not downloaded on this machine"
+    ):  # a catalog name passes, then loads as usual
         tiny_engine.load_embedder("bge-m3")
 
 
 def test_public_mode_never_opens_a_visitors_path(handlers, tiny_dir, monkeypatch):
-    import flagdemo.engine
+    import flagdemo.resolve
 
     def no_reading(name):
         raise AssertionError(f"public mode read {name}/config.json")
 
     monkeypatch.setenv("FLAGDEMO_PUBLIC", "1")
-    monkeypatch.setattr(flagdemo.engine, "_config_architectures", no_reading)
+    monkeypatch.setattr(flagdemo.resolve, "config_architectures", no_reading)
     with pytest.raises(gr.Error, match="This public demo loads only the models in its list"):
         handlers.layer_sweep(model=str(tiny_dir / "llama-decoder-left"), relevance="")
 

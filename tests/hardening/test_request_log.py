@@ -47,7 +47,7 @@ def test_refused_and_failed_requests_say_so(handlers, tiny_engine, caplog, monke
 
     monkeypatch.setattr(tiny_engine, "similarity", broken)
     with pytest.raises(gr.Error):
-        handlers.similarity(queries="q", passages="p")
+        handlers.similarity(queries="q", passages="p", top_k=1)
     empty, no_method, failed = _request_lines(caplog)
     assert (empty["endpoint"], empty["inputs"], empty["outcome"]) == ("encode", 0, "refused:EmptyInputError")
     assert (no_method["endpoint"], no_method["inputs"]) == ("rerank", 3)

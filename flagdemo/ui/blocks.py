@@ -1,0 +1,102 @@
+"""The composer: theme, header, one line per tab, the page-load events and the queue.
+
+How a tab is made (the contract every tab module follows, so new tabs are added the same way):
+
+- ``flagdemo/ui/tabs/<name>.py`` has ``TITLE`` (the tab's label), ``TAB_ID`` (its id, used by ``?tab=<id>``
+  links) and ``render(engine) -> common.TabParts``.
+- ``render`` lays out the tab's contents (the composer has already opened ``gr.Tab(TITLE, id=TAB_ID)``), wires its
+  main button to its handler with ``common.wire_run(parts, api_name=..., button=...)`` and returns the parts.
+- The handler sits beside ``render``, is named as its endpoint, takes the engine first and then the widget values,
+  is wrapped in ``common.user_errors``, parses values with ``ui.inputs``, makes ONE engine call and turns the
+  result into figures and tables. It returns one value per output; one output is the tab's note (status line).
+- Add the module to ``tabs.TABS``. The composer then opens the tab with its example computed (once per process
+  for ``memo`` tabs), selects it from a link, and fills the inputs a link carries (``parts.link``).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import gradio as gr
+
+from flagdemo import text
+from flagdemo.engine import Engine
+from flagdemo.ui import common
+from flagdemo.ui.tabs import TABS
+
+
+def build_demo(engine: Engine | None = None, *, only: str | None = None) -> gr.Blocks:
+    """The whole app, or with ``only`` one tab (by its id). Pass an ``Engine`` to choose models (tests pass tiny
+    ones); default: the offline defaults."""
+    engine = engine or Engine()
+    chosen = [tab for tab in TABS if only is None or only == tab.TAB_ID]
+    if not chosen:
+        raise ValueError(f"No tab {only!r}: choose one of {', '.join(tab.TAB_ID for tab in TABS)}.")
+    with gr.Blocks(title="flagdemo", delete_cache=(3600, 3600)) as demo:
+        gr.Markdown(text.TITLE)
+        if only is None:
+            gr.Markdown(text.INTRO)
+        with gr.Tabs() as tabs:
+            parts = {}
+            for tab in chosen:
+                with gr.Tab(tab.TITLE, id=tab.TAB_ID):
+                    parts[tab.TAB_ID] = tab.render(engine)
+        link_inputs = [component for tab in parts.values() for component in tab.link.values()]
+        opened = demo.load(open_link(parts), None, [tabs, *link_inputs], api_visibility="private", queue=False)
+        for tab_id, tab in parts.items():
+            example = first_run(tab_id, tab) if tab.memo else tab.handler
+            opened.then(example, tab.inputs, tab.outputs, api_visibility="private", **common.MODEL_WORK)
+    demo.queue(max_size=64, default_concurrency_limit=4)
+    return demo
+
+
+def open_link(parts: dict[str, common.TabParts]):
+    """The page-load event: ``?tab=<id>`` selects a tab, and that tab's other parameters fill its inputs."""
+
+    def apply(request: gr.Request):
+        params = dict(request.query_params) if request is not None else {}
+        wanted = params.get("tab", "")
+        selected = gr.Tabs(selected=wanted) if wanted in parts else gr.skip()
+        values = []
+        for tab_id, tab in parts.items():
+            for name, component in tab.link.items():
+                linked = tab_id == wanted and name in params
+                values.append(link_value(component, name, params[name]) if linked else gr.skip())
+        return [selected, *values]
+
+    return apply
+
+
+def link_value(component, name: str, raw: str):
+    """A link parameter as its widget's value; one that does not fit leaves the widget as it was, and says so."""
+    try:
+        if isinstance(component, gr.Number):
+            number = float(raw)
+            return int(number) if number.is_integer() else number
+        if isinstance(component, gr.Radio) and all(isinstance(value, int) for _, value in component.choices):
+            return int(raw)
+    except ValueError:
+        gr.Warning(f"The link's {name} {raw[:40]!r} is not a number: the box keeps its value.")
+        return gr.skip()
+    return raw
+
+
+def first_run(tab_id: str, tab: common.TabParts):
+    """The tab's handler, remembered for the inputs it opens with: every visitor sees the example at once, and the
+    server computes it once (a link with other inputs runs them)."""
+    remembered: dict[tuple, object] = {}
+    lock = threading.Lock()
+
+    def run(*values):
+        key = tuple(repr(value) for value in values)
+        with lock:
+            if key in remembered:
+                return remembered[key]
+        result = tab.handler(*values)
+        with lock:
+            if len(remembered) < 8:
+                remembered[key] = result
+        return result
+
+    run.__name__ = f"{tab_id}_example"
+    return run

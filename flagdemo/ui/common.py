@@ -1,0 +1,218 @@
+"""What every tab shares: error handling, the model-work queue slot, the run wiring, and small widget groups.
+
+A tab's ``render`` builds its widgets and calls ``wire_run`` once; the widget groups here are plain functions that
+return their components (a model picker, a precision picker, a "how to read this" line).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import re
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ParamSpec, TypeVar
+
+import gradio as gr
+import pandas as pd
+
+from flagdemo import request_log, text
+from flagdemo.engine import Engine
+from flagdemo.errors import FlagDemoError
+from flagdemo.fastpath import default_precision
+from flagdemo.ui.inputs import PRECISION_CHOICES, precision_label
+
+logger = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+MODEL_WORK = {"concurrency_limit": 1, "concurrency_id": "model-work"}  # one slot: work on a device is serialised
+DISPLAY_DIGITS = 4
+FAILED_NOTE = (
+    "**The last run stopped with an error** (its message is shown above the page): the results were cleared. "
+    "Change the inputs and run again."
+)
+
+try:  # ZeroGPU Spaces: spaces.GPU borrows a GPU per call; elsewhere it returns the function unchanged.
+    import spaces
+
+    gpu = spaces.GPU
+except ImportError:
+
+    def gpu(fn: Callable[P, R]) -> Callable[P, R]:
+        return fn
+
+
+def user_errors(action: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Show expected failures as their own sentence and unexpected ones as a generic sentence (details in the log).
+
+    Each call also writes one request log line named after the handler (which is its api_name).
+    """
+
+    def decorate(fn: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(fn)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            with request_log.logged_request(fn.__name__):
+                try:
+                    return fn(*args, **kwargs)
+                except gr.Error:
+                    request_log.set_outcome("refused:Error")
+                    raise
+                except FlagDemoError as exc:
+                    request_log.set_outcome(f"refused:{type(exc).__name__}")
+                    logger.info("refused: %s", exc)  # the operator's log keeps the setting names
+                    raise gr.Error(for_visitors(str(exc)), print_exception=False) from None
+                except Exception as exc:
+                    request_log.set_outcome(f"failed:{type(exc).__name__}")
+                    logger.exception("unexpected failure while %s", action)
+                    raise gr.Error(text.ERROR_FALLBACK.format(action=action), print_exception=False) from None
+
+        return wrapper
+
+    return decorate
+
+
+SETTING_NAME = re.compile(r"\s*\((?:[^()]*?\s)?FLAGDEMO_[A-Z_]+[^()]*\)")
+SETTING_WORDS = re.compile(r"(?:the environment variable )?FLAGDEMO_[A-Z_]+(?:=[^\s.]+)?")
+
+
+def for_visitors(message: str) -> str:
+    """A message without server setting names: "(FLAGDEMO_MAX_TEXTS)" goes, a sentence naming one says "the
+    server's setting" (the names belong in the operator's log and the README)."""
+    return SETTING_WORDS.sub("the server's setting for it", SETTING_NAME.sub("", message))
+
+
+def bind(handler: Callable, engine: Engine) -> Callable:
+    """``handler`` with ``engine`` filled in, keeping its name and the signature gradio documents for the API."""
+
+    @functools.wraps(handler)
+    def bound(*args, **kwargs):
+        return handler(engine, *args, **kwargs)
+
+    signature = inspect.signature(handler)
+    bound.__signature__ = signature.replace(parameters=list(signature.parameters.values())[1:])
+    del bound.__wrapped__  # gradio must read the bound signature, not the handler's
+    return bound
+
+
+@dataclass
+class TabParts:
+    """What a tab's ``render`` hands back to the composer: the handler bound to the engine, its widgets, the inputs
+    a shared link may carry (URL parameter → component), and whether its opening example may be computed once per
+    process (``memo``; False for views of changing state, such as the model cache)."""
+
+    handler: Callable
+    inputs: list
+    outputs: list
+    note: gr.Markdown
+    link: dict[str, gr.components.Component] = field(default_factory=dict)
+    memo: bool = True
+
+
+def wire_run(
+    parts: TabParts, *, api_name: str, button: gr.Button, submit: Sequence[gr.Textbox] = (), reset: bool = True
+) -> None:
+    """The tab's main event: the button (and Enter in ``submit`` boxes) runs the handler; a failed run clears the
+    outputs and says so; a reset button puts the example back; a link button copies a link to this state."""
+    event = {"fn": gpu(parts.handler), "inputs": parts.inputs, "outputs": parts.outputs, **MODEL_WORK}
+    cleared = [FAILED_NOTE if output is parts.note else None for output in parts.outputs]
+    triggers = [button.click(**event, api_name=api_name)]
+    triggers += [box.submit(**event, api_visibility="private") for box in submit]
+    for trigger in triggers:
+        trigger.failure(lambda: cleared, None, parts.outputs, api_visibility="private", queue=False)
+    with gr.Row():
+        if reset:
+            defaults = [component.value for component in parts.inputs]
+            reset_button = gr.Button("Reset to the example", size="sm", elem_id=f"{api_name}-reset")
+            reset_button.click(lambda: defaults, None, parts.inputs, api_visibility="private", queue=False).then(
+                **event, api_visibility="private"
+            )
+        if parts.link:
+            link_button = gr.Button("Copy a link to these inputs", size="sm", elem_id=f"{api_name}-link")
+            link_button.click(None, list(parts.link.values()), None, js=copy_link_js(api_name, list(parts.link)))
+
+
+def copy_link_js(tab_id: str, names: Sequence[str]) -> str:
+    """Browser code that puts ``?tab=<tab_id>&<name>=<value>…`` for the current inputs on the clipboard."""
+    keys = ", ".join(f"'{name}'" for name in names)
+    return (
+        "(...values) => { const keys = [" + keys + "]; const url = new URL(window.location.href); "
+        "url.search = ''; url.searchParams.set('tab', '" + tab_id + "'); "
+        "keys.forEach((k, i) => { const v = values[i]; "
+        "if (v !== null && v !== undefined && typeof v !== 'object') url.searchParams.set(k, String(v)); }); "
+        "navigator.clipboard && navigator.clipboard.writeText(url.toString()); "
+        "window.history.replaceState(null, '', url.toString()); }"
+    )
+
+
+def model_box(menu: Sequence[tuple[str, str]], value: str, label: str, elem_id: str) -> gr.Dropdown:
+    """A model picker listing ``menu`` ((label, name) pairs) that also accepts a hub id or a folder typed in."""
+    choices = list(menu)
+    if value and value not in [name for _, name in choices]:
+        choices.insert(0, (value, value))
+    return gr.Dropdown(choices, value=value, label=label, allow_custom_value=True, elem_id=elem_id)
+
+
+def warn_if_unavailable(engine: Engine) -> Callable[[str], None]:
+    """A model picker's change event: choosing a catalog model that cannot load here says why, at once."""
+
+    def check(name: str) -> None:
+        reason = engine.unavailable(name) if isinstance(name, str) else ""
+        if reason:
+            gr.Warning(reason)
+
+    return check
+
+
+def precision_box(elem_id: str) -> gr.Dropdown:
+    """fp32 reproduces FlagEmbedding exactly; the faster CPU modes are opt-in and say they are approximate."""
+    return gr.Dropdown(
+        list(PRECISION_CHOICES),
+        value=precision_label(default_precision()),
+        label="Precision",
+        info="Only fp32 gives FlagEmbedding's exact numbers.",
+        elem_id=elem_id,
+    )
+
+
+def how_to_read(words: str, elem_id: str) -> gr.Markdown:
+    """The short "how to read this" line placed under a plot or a table."""
+    return gr.Markdown(f"<small>**How to read this:** {words}</small>", elem_id=elem_id)
+
+
+def note_box(elem_id: str, label: str) -> gr.Markdown:
+    """A tab's status line (what ran, how long, what to watch for); its label names it in the API."""
+    return gr.Markdown(label=label, elem_id=elem_id)
+
+
+def shown(table: pd.DataFrame) -> pd.DataFrame:
+    """Floats rounded for the screen (downloads keep every digit)."""
+    return table.round(DISPLAY_DIGITS)
+
+
+def download_dir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="flagdemo-"))
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """'1 text', '2 texts'."""
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"
+
+
+def number_choices(radio: gr.Radio) -> gr.Radio:
+    """A radio of numbers that also takes them as text ("3" as well as 3) and documents them as numbers: the API
+    page must describe what the endpoint accepts."""
+    preprocess, api_info = radio.preprocess, radio.api_info
+
+    def accept_text(payload):
+        if isinstance(payload, str) and payload.strip().lstrip("-").isdigit():
+            payload = int(payload.strip())
+        return preprocess(payload)
+
+    radio.preprocess = accept_text
+    radio.api_info = lambda: {**api_info(), "type": "integer"}
+    return radio

@@ -1,0 +1,169 @@
+"""Encode: texts in, one vector each out, with the tokens the model read and what it cost."""
+
+from __future__ import annotations
+
+import json
+
+import gradio as gr
+import numpy as np
+
+from flagdemo import figures, limits, request_log, tables, text
+from flagdemo.engine import Engine, layer_name
+from flagdemo.ui import common, inputs
+
+TITLE = "Encode"
+TAB_ID = "encode"
+READ_TABLE = (
+    "one row per text: how many tokens the model read, whether it was cut, the vector's length (1 when "
+    "normalised) and its first dimensions. The numbers only mean something next to other texts' numbers."
+)
+READ_PLOT = (
+    "each row is a text, each column a dimension: similar texts have similar stripes. Colour is the value "
+    "(blue negative, red positive)."
+)
+
+
+@common.user_errors("encoding the texts")
+def encode(  # noqa: PLR0917 (gradio passes widget values positionally)
+    engine: Engine,
+    texts: str = text.ENCODE_TEXTS,
+    upload: str | None = None,
+    column: str = "text",
+    model: str | None = None,
+    mode: str = "passage",
+    instruction: str = "",
+    max_length: float = 512,
+    normalize: bool = True,
+    layer: float = -1,
+    token_row: float = 1,
+    precision: str | None = None,
+    progress: gr.Progress = gr.Progress(),  # noqa: B008 (gradio's way to ask for a progress bar)
+):
+    model = inputs.model_name(model, engine.embedder)
+    precision = inputs.precision_choice(precision)
+    mode = inputs.choice(mode, "The mode", ("query", "passage", "raw"))
+    uploaded, _ = inputs.read_table_upload(upload, column if isinstance(column, str) else "text")
+    lines, dropped = (uploaded, 0) if uploaded else inputs.lines_of(texts, "texts")
+    limits.check_texts(lines)
+    instruction = inputs.optional_text(instruction, "instruction")
+    wanted_layer = inputs.whole_number(layer, "The layer", minimum=-1, maximum=1000)
+    max_tokens = inputs.whole_number(max_length, "The maximum length", minimum=0, maximum=1_000_000) or None
+    row = inputs.whole_number(token_row, "The text whose tokens are shown", minimum=1, maximum=max(1, len(lines)))
+    normalize = inputs.flag(normalize, "Normalise")
+    request_log.note(models=[model], inputs=lines)
+    progress(0.1, desc=f"Loading {model} and encoding {common.plural(len(lines), 'text')}")
+    result = engine.encode(
+        lines,
+        model=model,
+        mode=mode,
+        instruction=(instruction or None) if mode != "raw" else None,
+        max_length=max_tokens,
+        normalize=normalize,
+        all_layers=wanted_layer >= 0,
+        precision=precision,
+    )
+    vectors = engine.pick_layer(result, wanted_layer)
+    table = tables.encode_table(lines, vectors, token_counts=result.token_counts, truncated=result.truncated)
+    summary = tables.embedding_summary(vectors)
+    figure = figures.vector_heatmap(vectors, lines, title=f"{model}: {layer_name(wanted_layer)}, first dimensions")
+    instruction_used = (instruction or engine.default_instruction(model, mode)) if mode != "raw" else ""
+    tokens = " ".join(f"`{token}`" for token in result.tokens[row - 1])
+    token_md = (
+        f"**Text {row} as the model reads it** ({common.plural(result.token_counts[row - 1], 'token')}"
+        f"{', after the instruction' if instruction_used else ''}"
+        f"{', truncated' if result.truncated[row - 1] else ''}):\n\n{tokens}"
+    )
+    timings = result.timings
+    notes = [
+        f"**{model}** ({mode} mode, {layer_name(wanted_layer)}, dimension {vectors.shape[1]}): loaded in "
+        f"{timings.load_seconds:.2f} s, encoded {common.plural(timings.n_items, 'text')} / "
+        f"{common.plural(timings.n_tokens, 'token')} in {timings.run_seconds * 1000:.0f} ms "
+        f"({timings.tokens_per_second:,.0f} tokens/s)."
+    ]
+    if upload and uploaded:
+        notes.append(f"Encoded {common.plural(len(lines), 'text')} from the uploaded file, not the text box.")
+    if dropped:
+        notes.append(f"Skipped {common.plural(dropped, 'empty line')}.")
+    notes.append(inputs.precision_note(precision))
+    if any(result.truncated):
+        cut = f"at {max_tokens} tokens" if max_tokens else "at the model's maximum length"
+        notes.append(f"{common.plural(sum(result.truncated), 'text')} longer than the model reads, cut {cut}.")
+    folder = common.download_dir()
+    np.save(folder / "embeddings.npy", vectors)
+    table.to_csv(folder / "embeddings.csv", index=False)
+    (folder / "embeddings.json").write_text(
+        json.dumps({"model": model, "mode": mode, "texts": lines, "embeddings": vectors.tolist()})
+    )
+    files = [str(folder / name) for name in ("embeddings.npy", "embeddings.csv", "embeddings.json")]
+    return common.shown(table), common.shown(summary), figure, token_md, " ".join(n for n in notes if n), files
+
+
+def fill_from_upload(upload: str | None, column: str):
+    """An upload fills the text box and is cleared, so what runs is what the box shows; one that cannot be read
+    stays, with the reason, until the column is corrected or another file is chosen."""
+    if not upload:
+        return gr.skip(), gr.skip()
+    try:
+        texts, _ = inputs.read_table_upload(upload, column if isinstance(column, str) else "text")
+    except Exception as exc:  # the sentence is shown; the file stays, so a run would say the same
+        raise gr.Error(str(exc), print_exception=False) from None
+    gr.Info(f"The text box now holds the {common.plural(len(texts), 'text')} of the uploaded file.")
+    return "\n".join(texts), None
+
+
+def render(engine: Engine) -> common.TabParts:
+    gr.Markdown(text.tab_intro(TITLE))
+    with gr.Row():
+        with gr.Column(scale=2):
+            texts = gr.Textbox(text.ENCODE_TEXTS, lines=6, label="Texts (one per line)", elem_id="encode-texts")
+            with gr.Row():
+                upload = gr.File(
+                    label="…or upload .txt / .csv (fills the box)",
+                    file_types=[".txt", ".csv"],
+                    elem_id="encode-upload",
+                )
+                column = gr.Textbox("text", label="CSV column", elem_id="encode-column")
+        with gr.Column(scale=1):
+            model = common.model_box(engine.model_menu("embedder"), engine.embedder, "Embedder", "encode-model")
+            mode = gr.Radio(["query", "passage", "raw"], value="passage", label="Mode")
+            instruction = gr.Textbox(
+                engine.default_instruction(engine.embedder, "passage"),
+                label="Instruction (prepended in query/passage mode; editable; empty = the model's own)",
+            )
+            with gr.Row():
+                max_length = gr.Number(512, label="Max length (tokens, 0 = the model's)", precision=0)
+                layer = gr.Number(-1, label="Layer (-1 = last, 0 = embeddings)", precision=0)
+            with gr.Row():
+                normalize = gr.Checkbox(True, label="Normalise")
+                token_row = gr.Number(1, label="Show tokens of text #", precision=0)
+            precision = common.precision_box("encode-precision")
+    button = gr.Button("Encode", variant="primary", elem_id="encode-run")
+    note = common.note_box("encode-timing", "Timing and notes")
+    table = gr.DataFrame(label="Embeddings", elem_id="encode-table", wrap=True)
+    common.how_to_read(READ_TABLE, "encode-table-help")
+    plot = gr.Plot(label="Vectors", elem_id="encode-plot")
+    common.how_to_read(READ_PLOT, "encode-plot-help")
+    with gr.Row():
+        summary = gr.DataFrame(label="Summary", elem_id="encode-summary")
+        tokens = gr.Markdown(label="Tokens", elem_id="encode-tokens")
+    files = gr.File(label="Download", file_count="multiple", elem_id="encode-files")
+
+    def instruction_for(name: str, chosen_mode: str) -> str:
+        if not isinstance(name, str) or not isinstance(chosen_mode, str):
+            return ""
+        return engine.default_instruction(name, chosen_mode)
+
+    for trigger in (model.change, mode.change):
+        trigger(instruction_for, [model, mode], instruction, api_visibility="private", queue=False)
+    model.change(common.warn_if_unavailable(engine), model, None, api_visibility="private", queue=False)
+    for trigger in (upload.upload, column.submit, column.blur):  # a corrected column reads the kept upload again
+        trigger(fill_from_upload, [upload, column], [texts, upload], api_visibility="private")
+    parts = common.TabParts(
+        handler=common.bind(encode, engine),
+        inputs=[texts, upload, column, model, mode, instruction, max_length, normalize, layer, token_row, precision],
+        outputs=[table, summary, plot, tokens, note, files],
+        note=note,
+        link={"texts": texts, "model": model, "mode": mode, "layer": layer},
+    )
+    common.wire_run(parts, api_name="encode", button=button)
+    return parts

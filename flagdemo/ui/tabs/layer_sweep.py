@@ -1,0 +1,132 @@
+"""Layer sweep: one model's scores at every chosen layer, from one forward pass, with quality and cost per layer."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from flagdemo import datasets, figures, limits, request_log, tables, text
+from flagdemo.engine import Engine
+from flagdemo.ui import common, inputs
+
+TITLE = "Layer sweep"
+TAB_ID = "layer_sweep"
+READ_PLOT = (
+    "how each passage's score changes from layer to layer (left), and, with relevance labels, nDCG@k / MRR@k per "
+    "layer (right: 1 = the judged order). For an LLM reranker, an early layer is read through the model's final "
+    "norm and output head — the *logit lens* — which shows what the model 'would answer' if it stopped there."
+)
+READ_TABLES = (
+    "rank of each passage at each layer (1 = first), and the quality and the time it took to reach each layer: "
+    "a later layer costs more, and is not always better."
+)
+
+
+@common.user_errors("sweeping the layers")
+def layer_sweep(  # noqa: PLR0917 (gradio passes widget values positionally)
+    engine: Engine,
+    model: str | None = None,
+    query: str = text.RERANK_QUERY,
+    passages: str = text.RERANK_PASSAGES,
+    relevance: str = text.RERANK_RELEVANCE,
+    first_layer: float = 0,
+    last_layer: float = 0,
+    step: float = 1,
+    k: float = 5,
+    progress: gr.Progress = gr.Progress(),  # noqa: B008 (gradio's way to ask for a progress bar)
+):
+    model = inputs.model_name(model, engine.llm_reranker)
+    query = inputs.optional_text(query, "query")
+    lines, dropped = inputs.lines_of(passages, "passages")
+    limits.check_texts(lines, "passage", setting=limits.MAX_PASSAGES)
+    grades = inputs.parse_relevance(inputs.optional_text(relevance, "relevance labels"), len(lines))
+    first = inputs.whole_number(first_layer, "The first layer", minimum=0, maximum=1000)
+    last = inputs.whole_number(last_layer, "The last layer", minimum=0, maximum=1000)
+    step = inputs.whole_number(step, "The layer step", minimum=1, maximum=1000)
+    k = inputs.whole_number(k, "k", minimum=1, maximum=max(1, len(lines)))
+    request_log.note(models=[model], inputs=[query, *lines])
+    outcome = engine.layer_sweep(
+        model,
+        query,
+        lines,
+        first=first,
+        last=last,
+        step=step,
+        grades=grades,
+        k=k,
+        progress=lambda fraction, desc: progress(fraction, desc=desc),
+    )
+    sweep = outcome.sweep
+    figure = figures.layer_sweep_figure(
+        sweep.layers,
+        outcome.scores,
+        lines,
+        metrics=outcome.metrics or None,
+        seconds=outcome.seconds_per_layer,
+        title=f"{outcome.model}: {outcome.description}",
+    )
+    ranking = tables.layer_ranking_table(sweep.layers, outcome.scores, lines)
+    metric_table = tables.layer_metrics_table(sweep.layers, outcome.metrics, outcome.seconds_per_layer)
+    note = (
+        f"{common.plural(len(sweep.layers), 'layer')} from one pass in {sweep.seconds:.2f} s. "
+        f"Scores are {outcome.description}."
+    )
+    best = outcome.best_layer()
+    if best is not None:
+        note += f" Best nDCG@{k} {best[1]:.3f}, first reached at layer {best[0]}."
+    else:
+        note += " Add relevance labels (one grade per passage) to see nDCG and MRR per layer."
+    if dropped:
+        note += f" Skipped {common.plural(dropped, 'empty line')}."
+    return figure, ranking, common.shown(metric_table), note
+
+
+@common.user_errors("filling in a labelled query")
+def sweep_sample(query_id: str):
+    """Fill the inputs from one labelled query: its question, its judged passages and their grades."""
+    if not query_id:
+        return gr.skip(), gr.skip(), gr.skip()
+    question, passages, grades = datasets.judged_passages(query_id)
+    return question, "\n".join(passages), ", ".join(str(g) for g in grades)
+
+
+def render(engine: Engine) -> common.TabParts:
+    gr.Markdown(text.tab_intro(TITLE))
+    with gr.Row():
+        with gr.Column(scale=2):
+            query = gr.Textbox(text.RERANK_QUERY, label="Query (Enter runs)", elem_id="sweep-query")
+            passages = gr.Textbox(text.RERANK_PASSAGES, lines=6, label="Passages")
+            relevance = gr.Textbox(text.RERANK_RELEVANCE, label="Relevance per passage (e.g. 2, 0, 1; empty = none)")
+        with gr.Column(scale=1):
+            menu = list(dict.fromkeys(engine.model_menu("llm-reranker") + engine.model_menu("embedder")))
+            model = common.model_box(menu, engine.llm_reranker, "LLM / layer-wise reranker or embedder", "sweep-model")
+            with gr.Row():
+                first = gr.Number(0, label="First layer (0 = the first)", precision=0)
+                last = gr.Number(0, label="Last layer (0 = the model's last)", precision=0)
+            with gr.Row():
+                step = gr.Number(1, label="Every n layers", precision=0, elem_id="sweep-step")
+                k = gr.Number(5, label="k for nDCG@k / MRR@k", precision=0)
+    sample = gr.Dropdown(
+        [("", ""), *datasets.labelled_query_choices()],
+        value="",
+        label="…or fill in a question of the labelled set (its judged passages and grades)",
+        elem_id="sweep-sample",
+    )
+    button = gr.Button("Sweep layers", variant="primary", elem_id="sweep-run")
+    note = common.note_box("sweep-note", "Notes")
+    plot = gr.Plot(label="Scores per layer", elem_id="sweep-plot")
+    common.how_to_read(READ_PLOT, "sweep-plot-help")
+    with gr.Row():
+        ranking = gr.DataFrame(label="Rank of each passage per layer", elem_id="sweep-ranking")
+        quality = gr.DataFrame(label="Quality and time per layer", elem_id="sweep-metrics")
+    common.how_to_read(READ_TABLES, "sweep-tables-help")
+    sample.change(sweep_sample, sample, [query, passages, relevance], api_visibility="private", queue=False)
+    model.change(common.warn_if_unavailable(engine), model, None, api_visibility="private", queue=False)
+    parts = common.TabParts(
+        handler=common.bind(layer_sweep, engine),
+        inputs=[model, query, passages, relevance, first, last, step, k],
+        outputs=[plot, ranking, quality, note],
+        note=note,
+        link={"model": model, "query": query, "passages": passages, "relevance": relevance},
+    )
+    common.wire_run(parts, api_name="layer_sweep", button=button, submit=[query])
+    return parts

@@ -1,0 +1,58 @@
+"""Models: every catalog model and whether it can be used here, and what the shared model cache holds."""
+
+from __future__ import annotations
+
+import gradio as gr
+import pandas as pd
+
+from flagdemo import limits, text
+from flagdemo.engine import Engine
+from flagdemo.ui import common, inputs
+
+TITLE = "Models"
+TAB_ID = "models"
+HELP = (
+    "**Can it be used here?** *yes (bundled)* = shipped in a Python package, works offline; *yes (models folder)* = "
+    "found in the server's models folder; *yes (downloaded)* = already in the Hugging Face cache; *downloads on "
+    "first use* = the hub is reachable; *needs download* = not on this machine and the hub is out of reach (the "
+    "README says how to add it). Any model field also accepts a local folder or a hub id."
+)
+CACHE_COLUMNS = ["model", "MB", "device", "load s"]
+
+
+@common.user_errors("listing the models")
+def models(engine: Engine):
+    return _view(engine)
+
+
+def _view(engine: Engine):
+    catalog_table = pd.DataFrame(engine.catalog_rows())
+    cache = pd.DataFrame(engine.cache_rows(), columns=CACHE_COLUMNS)
+    return catalog_table, cache, gr.Dropdown(choices=["all", *cache["model"].tolist()], value="all")
+
+
+@common.user_errors("unloading a model")
+def unload(engine: Engine, key: str = "all"):
+    if limits.public_mode():
+        raise inputs.InvalidInputError("This public demo manages its loaded models itself: unloading is turned off.")
+    key = inputs.optional_text(key, "model to unload") or "all"
+    dropped = engine.unload(key)
+    _, cache, dropdown = _view(engine)
+    message = f"Unloaded {key}." if dropped else f"Nothing to unload for {key}: it is not loaded."
+    return cache, dropdown, message
+
+
+def render(engine: Engine) -> common.TabParts:
+    gr.Markdown(text.tab_intro(TITLE))
+    gr.Markdown(HELP)
+    refresh = gr.Button("Refresh", elem_id="models-refresh")
+    catalog_table = gr.DataFrame(label="Catalog", elem_id="models-catalog", wrap=True)
+    cache = gr.DataFrame(label="Loaded models (cache)", elem_id="models-cache")
+    with gr.Row():
+        key = gr.Dropdown(["all"], value="all", label="Unload", allow_custom_value=True)
+        unload_button = gr.Button("Unload", elem_id="models-unload")
+    message = gr.Markdown(label="Message", elem_id="models-message")
+    listing = common.bind(models, engine)
+    refresh.click(listing, None, [catalog_table, cache, key], api_name="models")
+    unload_button.click(common.bind(unload, engine), key, [cache, key, message], api_name="unload")
+    return common.TabParts(handler=listing, inputs=[], outputs=[catalog_table, cache, key], note=message, memo=False)

@@ -1,0 +1,202 @@
+"""Similarity: every query against every passage, the top-k per query, and (BGE-M3) where the scores come from."""
+
+from __future__ import annotations
+
+import functools
+
+import gradio as gr
+
+from flagdemo import figures, limits, request_log, tables, text
+from flagdemo.engine import Engine
+from flagdemo.ui import common, inputs
+
+TITLE = "Similarity"
+TAB_ID = "similarity"
+SCORE_MODES = ("dense", "sparse", "colbert", "combined")
+M3_ONLY = "Sparse, ColBERT and combined scores need a BGE-M3 model: choose bge-m3 (or a BGE-M3 folder) to use them."
+READ_PLOT = (
+    "each cell is one query × passage score; darker = more similar. Dense scores are cosine similarities of "
+    "normalised embeddings, so 1 is identical direction and 0 unrelated. Compare rows, not absolute values: each "
+    "model has its own range."
+)
+READ_TABLE = "each query's best passages, best first; the score is the one in the heatmap's cell."
+READ_M3 = (
+    "BGE-M3 only. Lexical weights: the tokens both texts share, weighted as the sparse score sums them. "
+    "ColBERT alignment: every query token against every passage token; the ColBERT score averages each row's best."
+)
+
+
+@common.user_errors("computing similarities")
+def similarity(  # noqa: PLR0917 (gradio passes widget values positionally)
+    engine: Engine,
+    queries: str = text.SIMILARITY_QUERIES,
+    passages: str = text.SIMILARITY_PASSAGES,
+    all_pairs: bool = False,
+    model: str | None = None,
+    use_instruction: bool = True,
+    top_k: float = 3,
+    score_mode: str = "dense",
+    w_dense: float = 1.0,
+    w_sparse: float = 0.3,
+    w_colbert: float = 1.0,
+    pair_query: float = 1,
+    pair_passage: float = 1,
+    precision: str | None = None,
+    progress: gr.Progress = gr.Progress(),  # noqa: B008 (gradio's way to ask for a progress bar)
+):
+    spec = engine.spec(inputs.model_name(model, engine.embedder), "embedder")
+    precision = inputs.precision_choice(precision)
+    all_pairs = inputs.flag(all_pairs, "All pairs")
+    rows, dropped = inputs.lines_of(queries, "queries")
+    cols, dropped_cols = (rows, 0) if all_pairs else inputs.lines_of(passages, "passages")
+    limits.check_texts(rows, "query", "queries")
+    limits.check_texts(cols, "passage")
+    score_mode = inputs.choice(score_mode, "The score", SCORE_MODES)
+    top_k = inputs.whole_number(top_k, "Top-k", minimum=1, maximum=max(1, len(cols)))
+    pair_query = inputs.whole_number(pair_query, "The pair's query number", minimum=1, maximum=max(1, len(rows)))
+    pair_passage = inputs.whole_number(pair_passage, "The pair's passage number", minimum=1, maximum=max(1, len(cols)))
+    weights = [
+        inputs.real_number(w, f"The {name} weight", maximum=1.0)
+        for w, name in ((w_dense, "dense"), (w_sparse, "sparse"), (w_colbert, "ColBERT"))
+    ]
+    if score_mode != "dense" and not spec.is_m3:
+        raise gr.Error(f"{spec.short_name} has only dense vectors. {M3_ONLY}", print_exception=False)
+    request_log.note(models=[spec.name], inputs=rows + ([] if all_pairs else cols))
+    progress(0.1, desc=f"Loading {spec.short_name} and encoding")
+    outcome = engine.similarity(
+        rows,
+        cols,
+        model=spec,
+        use_instruction=inputs.flag(use_instruction, "Use the query instruction") and not all_pairs,
+        precision=precision,
+    )
+    notes = [inputs.precision_note(precision)]
+    if dropped or dropped_cols:
+        notes.append(f"Skipped {common.plural(dropped + dropped_cols, 'empty line')}.")
+    if all_pairs:
+        notes.append("All pairs: every query against every query, so the diagonal is each text with itself.")
+    if score_mode == "combined":
+        scores = outcome.combined(weights)
+        notes.append(
+            f"Combined = ({weights[0]:g}·dense + {weights[1]:g}·sparse + {weights[2]:g}·ColBERT) / "
+            f"{sum(weights):g}, as FlagEmbedding's compute_score."
+        )
+    else:
+        scores = getattr(outcome, score_mode)
+    title = f"{spec.short_name}: {score_mode} scores" + (" (all pairs)" if all_pairs else "")
+    heatmap = figures.similarity_heatmap(scores, rows, cols, title=title)
+    top = tables.top_k_table(scores, rows, cols, k=top_k)
+    qi, pi = pair_query - 1, pair_passage - 1
+    alignment = outcome.alignment(qi, pi)
+    if outcome.is_m3 and alignment is not None:
+        passage_side = outcome.query_result if all_pairs else outcome.passage_result
+        lexical = figures.lexical_weights_bar(
+            outcome.query_result.lexical_weights[qi],
+            passage_side.lexical_weights[pi],
+            title=f"Shared tokens: Q{pair_query} × P{pair_passage}",
+        )
+        colbert = figures.token_alignment_heatmap(*alignment)
+    else:
+        lexical, colbert = m3_only_figures()
+    notes.append("Dense scores are inner products of normalised embeddings, i.e. cosine similarities.")
+    return heatmap, common.shown(top), lexical, colbert, " ".join(n for n in notes if n)
+
+
+@functools.cache
+def m3_only_figures():
+    """The two BGE-M3 views' placeholders for other models: built once (a plotly figure costs ~35 ms to build, most
+    of a warm click), and only read afterwards."""
+    return (
+        figures.message_figure("Lexical weights come with BGE-M3 models."),
+        figures.message_figure("The ColBERT token alignment comes with BGE-M3 models."),
+    )
+
+
+def m3_options(engine: Engine):
+    """The model picker's change event: the BGE-M3 options are usable only with a BGE-M3 model, and say why."""
+
+    def update(name: str):
+        is_m3 = engine.is_m3(name)
+        score = (
+            gr.update(interactive=True, info="")
+            if is_m3
+            else gr.update(interactive=False, value="dense", info=M3_ONLY)
+        )
+        return [score, *(gr.update(interactive=is_m3) for _ in range(5))]
+
+    return update
+
+
+def render(engine: Engine) -> common.TabParts:
+    gr.Markdown(text.tab_intro(TITLE))
+    with gr.Row():
+        queries = gr.Textbox(
+            text.SIMILARITY_QUERIES, lines=4, label="Queries (one per line)", elem_id="similarity-queries"
+        )
+        passages = gr.Textbox(
+            text.SIMILARITY_PASSAGES, lines=6, label="Passages (one per line)", elem_id="similarity-passages"
+        )
+    with gr.Row():
+        model = common.model_box(engine.model_menu("embedder"), engine.embedder, "Embedder", "similarity-model")
+        all_pairs = gr.Checkbox(False, label="All pairs of the first list")
+        use_instruction = gr.Checkbox(True, label="Use the query instruction")
+        top_k = gr.Number(3, label="Top-k", precision=0, elem_id="similarity-top-k")
+        precision = common.precision_box("similarity-precision")
+    is_m3 = engine.is_m3(engine.embedder)
+    with gr.Accordion("BGE-M3: dense / sparse / ColBERT", open=False):
+        with gr.Row():
+            score_mode = gr.Radio(
+                list(SCORE_MODES),
+                value="dense",
+                label="Score",
+                interactive=is_m3,
+                info="" if is_m3 else M3_ONLY,
+                elem_id="similarity-score",
+            )
+            w_dense = gr.Slider(0, 1, 1.0, step=0.05, label="dense weight", interactive=is_m3)
+            w_sparse = gr.Slider(0, 1, 0.3, step=0.05, label="sparse weight", interactive=is_m3)
+            w_colbert = gr.Slider(0, 1, 1.0, step=0.05, label="ColBERT weight", interactive=is_m3)
+        with gr.Row():
+            pair_q = gr.Number(1, label="Pair: query #", precision=0, interactive=is_m3)
+            pair_p = gr.Number(1, label="Pair: passage #", precision=0, interactive=is_m3)
+    button = gr.Button("Compute similarity", variant="primary", elem_id="similarity-run")
+    note = common.note_box("similarity-note", "Notes")
+    plot = gr.Plot(label="Similarity", elem_id="similarity-plot")
+    common.how_to_read(READ_PLOT, "similarity-plot-help")
+    table = gr.DataFrame(label="Top-k per query", elem_id="similarity-table", wrap=True)
+    common.how_to_read(READ_TABLE, "similarity-table-help")
+    with gr.Row():
+        lexical = gr.Plot(label="Lexical weights", elem_id="similarity-lexical")
+        colbert = gr.Plot(label="ColBERT alignment", elem_id="similarity-colbert")
+    common.how_to_read(READ_M3, "similarity-m3-help")
+    model.change(common.warn_if_unavailable(engine), model, None, api_visibility="private", queue=False)
+    model.change(
+        m3_options(engine),
+        model,
+        [score_mode, w_dense, w_sparse, w_colbert, pair_q, pair_p],
+        api_visibility="private",
+        queue=False,
+    )
+    parts = common.TabParts(
+        handler=common.bind(similarity, engine),
+        inputs=[
+            queries,
+            passages,
+            all_pairs,
+            model,
+            use_instruction,
+            top_k,
+            score_mode,
+            w_dense,
+            w_sparse,
+            w_colbert,
+            pair_q,
+            pair_p,
+            precision,
+        ],
+        outputs=[plot, table, lexical, colbert, note],
+        note=note,
+        link={"queries": queries, "passages": passages, "model": model, "top_k": top_k},
+    )
+    common.wire_run(parts, api_name="similarity", button=button)
+    return parts
