@@ -160,7 +160,10 @@ class Engine:
     def reranker_for(self, name: str | ModelSpec, role: Role = "reranker") -> Iterator:
         """``load_reranker(name)``, kept between calls (see ``WrapperCache``); the spec is the key."""
         spec = self.spec(name, role)
-        with serving.model_work(spec.source.path), self.wrappers.lease(("reranker", spec), lambda: self.load_reranker(spec, role)) as reranker:
+        with (
+            serving.model_work(spec.source.path),
+            self.wrappers.lease(("reranker", spec), lambda: self.load_reranker(spec, role)) as reranker,
+        ):
             yield reranker
 
     def own_models(self) -> set[str]:
