@@ -10,7 +10,9 @@ Tests build an ``Engine`` that points at tiny local models.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import json
 import logging
 import threading
@@ -33,6 +35,7 @@ from flagdemo.fastpath import check_precision, with_precision
 from flagdemo.loading import looks_like_path
 from flagdemo.positions import readable_tokens
 from flagdemo.resolve import NO_MODEL, ModelSpec, Role, build_embedder, build_reranker, resolve, unavailable_reason
+from flagdemo.result_cache import ResultCache
 from flagdemo.results import MethodOutcome, SimilarityOutcome
 
 if TYPE_CHECKING:
@@ -62,6 +65,45 @@ def clean_lines(text: str | Sequence[str] | None) -> list[str]:
     return limits.split_lines(text)[0]
 
 
+def shared_result(operation: str, models: Sequence[str], keep: Callable[[object], bool] = lambda _: True):
+    """Serve a tab operation from the engine's result cache: identical requests (same models, settings and inputs)
+    are computed once, and one arriving while the same work runs waits for that run (see ``result_cache``).
+
+    ``models`` names the parameters that hold model names: the key uses where each loads from, not the name alone.
+    A progress callback is not part of the key.
+    """
+
+    def decorate(method):
+        signature = inspect.signature(method)
+
+        @functools.wraps(method)
+        def wrapper(self, *args, **kwargs):
+            bound = signature.bind(self, *args, **kwargs)
+            bound.apply_defaults()
+            arguments = {k: v for k, v in bound.arguments.items() if k not in ("self", "progress")}
+            names = [_model_name(arguments.get(name)) for name in models]
+            inputs = (self.devices, sorted(arguments.items(), key=lambda item: item[0]))
+            return self.results.once(
+                operation,
+                models=names,
+                inputs=inputs,
+                compute=lambda: method(self, *args, **kwargs),
+                own_models=sorted(self.own_models()),
+                keep=keep,
+            )
+
+        return wrapper
+
+    return decorate
+
+
+def _model_name(value: object) -> str | None:
+    """A model parameter's name for a result key (a ``ModelSpec`` is keyed by the name it was resolved from)."""
+    if isinstance(value, ModelSpec):
+        return value.name
+    return None if value is None else str(value)
+
+
 @dataclass
 class Engine:
     """Default model names and the operations behind each tab."""
@@ -77,12 +119,14 @@ class Engine:
     cache: ModelCache = field(default=MODEL_CACHE, repr=False)
     embedding_cache: EmbeddingCache = field(default=EMBEDDING_CACHE, repr=False)
     wrappers: WrapperCache = field(init=False, repr=False, compare=False)
+    results: ResultCache = field(init=False, repr=False, compare=False)
 
     _labelled: weakref.WeakKeyDictionary = field(init=False, repr=False, compare=False)
     _labelled_lock: threading.Lock = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.wrappers = WrapperCache(self.cache)
+        self.results = ResultCache.from_env()  # whole tab results, computed once for identical requests
         self._labelled = weakref.WeakKeyDictionary()  # wrapper → its labelled-set encodings, gone with the wrapper
         self._labelled_lock = threading.Lock()
 
@@ -182,6 +226,7 @@ class Engine:
 
     # ---- Encode -------------------------------------------------------------------------------------------
 
+    @shared_result("encode", models=("model",))
     def encode(
         self,
         texts: Sequence[str],
@@ -247,6 +292,7 @@ class Engine:
 
     # ---- Similarity ---------------------------------------------------------------------------------------
 
+    @shared_result("similarity", models=("model",))
     def similarity(
         self,
         queries: Sequence[str],
@@ -290,6 +336,11 @@ class Engine:
 
     # ---- Rerank -------------------------------------------------------------------------------------------
 
+    @shared_result(
+        "rerank",
+        models=("bi_encoder", "cross_encoder", "llm_reranker", "layerwise_reranker"),
+        keep=lambda outcomes: not any(outcome.error for outcome in outcomes),  # a failed method is retried
+    )
     def rerank_methods(
         self,
         query: str,
@@ -382,6 +433,7 @@ class Engine:
 
     # ---- Layer sweep --------------------------------------------------------------------------------------
 
+    @shared_result("layer_sweep", models=("model",))
     def layer_sweep(
         self,
         model: str | ModelSpec,
@@ -490,6 +542,7 @@ class Engine:
 
     # ---- Projection ---------------------------------------------------------------------------------------
 
+    @shared_result("project", models=("model", "model_b"))
     def project(
         self,
         texts: Sequence[str],
@@ -555,6 +608,7 @@ class Engine:
 
     # ---- Compare ------------------------------------------------------------------------------------------
 
+    @shared_result("compare", models=("model_a", "model_b"))
     def compare(
         self,
         model_a: str | ModelSpec,

@@ -27,8 +27,9 @@ def tiny_engine(tiny_dir):
     """Every tab's roles filled by tiny models: a BERT embedder, a BGE-M3-shaped XLM-R, a BERT cross-encoder,
     a Llama LLM reranker and a MiniCPM layer-wise reranker (layers 2-6)."""
     from flagdemo.engine import Engine
+    from flagdemo.result_cache import ResultCache
 
-    return Engine(
+    engine = Engine(
         embedder=str(tiny_dir / "bert-embedder"),
         llm_reranker=str(tiny_dir / "llama-decoder"),
         cross_encoder=str(tiny_dir / "bert-cross-encoder"),
@@ -36,6 +37,8 @@ def tiny_engine(tiny_dir):
         cutoff_layer=3,
         extra_embedders=(str(tiny_dir / "xlmr-m3"),),
     )
+    engine.results = ResultCache(max_entries=0)  # tests that repeat a request mean it to run again
+    return engine
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ import threading
 
 import gradio as gr
 
-from flagdemo import text
+from flagdemo import serving, text
 from flagdemo.engine import Engine
 from flagdemo.ui import common
 from flagdemo.ui.tabs import TABS
@@ -45,8 +45,8 @@ def build_demo(engine: Engine | None = None, *, only: str | None = None) -> gr.B
         opened = demo.load(open_link(parts), None, [tabs, *link_inputs], api_visibility="private", queue=False)
         for tab_id, tab in parts.items():
             example = first_run(tab_id, tab) if tab.memo else tab.handler
-            opened.then(example, tab.inputs, tab.outputs, api_visibility="private", **common.MODEL_WORK)
-    demo.queue(max_size=64, default_concurrency_limit=4)
+            opened.then(example, tab.inputs, tab.outputs, api_visibility="private", **serving.event_kwargs(tab_id))
+    demo.queue(**serving.queue_kwargs())
     return demo
 
 

@@ -6,6 +6,7 @@ return their components (a model picker, a precision picker, a "how to read this
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import inspect
 import logging
@@ -19,7 +20,7 @@ from typing import ParamSpec, TypeVar
 import gradio as gr
 import pandas as pd
 
-from flagdemo import request_log, text
+from flagdemo import request_log, result_cache, serving, text
 from flagdemo.engine import Engine
 from flagdemo.errors import FlagDemoError
 from flagdemo.fastpath import default_precision
@@ -30,7 +31,6 @@ logger = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
 
-MODEL_WORK = {"concurrency_limit": 1, "concurrency_id": "model-work"}  # one slot: work on a device is serialised
 DISPLAY_DIGITS = 4
 FAILED_NOTE = (
     "**The last run stopped with an error** (its message is shown above the page): the results were cleared. "
@@ -47,6 +47,28 @@ except ImportError:
         return fn
 
 
+REUSED: contextvars.ContextVar[str] = contextvars.ContextVar("reused", default="")  # the last request's reuse note
+
+
+def with_reuse_note(handler: Callable, outputs: Sequence, note) -> Callable:
+    """``handler`` whose note also says when its result came from the result cache (the times shown are then an
+    earlier run's); the note is read after the handler's own request ends."""
+    where = list(outputs).index(note)
+
+    @functools.wraps(handler)
+    def run(*args, **kwargs):
+        REUSED.set("")
+        values = handler(*args, **kwargs)
+        reused = REUSED.get()
+        if not reused or not isinstance(values, tuple | list):
+            return values
+        values = list(values)
+        values[where] = f"{values[where] or ''} {reused}".strip()
+        return tuple(values)
+
+    return run
+
+
 def user_errors(action: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Show expected failures as their own sentence and unexpected ones as a generic sentence (details in the log).
 
@@ -58,7 +80,9 @@ def user_errors(action: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             with request_log.logged_request(fn.__name__):
                 try:
-                    return fn(*args, **kwargs)
+                    result = fn(*args, **kwargs)
+                    REUSED.set(result_cache.reuse_note())
+                    return result
                 except gr.Error:
                     request_log.set_outcome("refused:Error")
                     raise
@@ -118,7 +142,12 @@ def wire_run(
 ) -> None:
     """The tab's main event: the button (and Enter in ``submit`` boxes) runs the handler; a failed run clears the
     outputs and says so; a reset button puts the example back; a link button copies a link to this state."""
-    event = {"fn": gpu(parts.handler), "inputs": parts.inputs, "outputs": parts.outputs, **MODEL_WORK}
+    event = {
+        "fn": gpu(with_reuse_note(parts.handler, parts.outputs, parts.note)),
+        "inputs": parts.inputs,
+        "outputs": parts.outputs,
+        **serving.event_kwargs(api_name),
+    }
     cleared = [FAILED_NOTE if output is parts.note else None for output in parts.outputs]
     triggers = [button.click(**event, api_name=api_name)]
     triggers += [box.submit(**event, api_visibility="private") for box in submit]

@@ -42,7 +42,7 @@ def loads(fresh_app, monkeypatch):
         load = getattr(engine, f"load_{kind}")
 
         def recorded(name, *args, kind=kind, load=load, **kwargs):
-            attempts.append((kind, name))
+            attempts.append((kind, getattr(name, "name", name)))  # a ModelSpec by the name it resolved
             return load(name, *args, **kwargs)
 
         monkeypatch.setattr(engine, f"load_{kind}", recorded)

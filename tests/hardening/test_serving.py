@@ -3,6 +3,7 @@ and (through the handlers on tiny models) identical concurrent requests computed
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 
@@ -126,16 +127,35 @@ def test_a_job_starting_beside_another_gets_its_share_of_the_threads(monkeypatch
         torch.set_num_threads(before)
 
 
+def _app_handlers(tiny_engine):
+    """The endpoints as the app wires them (result cache on, the reuse note added), on a fresh engine."""
+    from flagdemo.result_cache import ResultCache
+    from flagdemo.ui import common, endpoints
+    from flagdemo.ui.tabs import rerank, similarity
+
+    engine = dataclasses.replace(tiny_engine)
+    engine.results = ResultCache()
+    bound = endpoints(engine)
+    for handler, note_at in ((rerank.rerank, 4), (similarity.similarity, 4)):
+        outputs = list(range(note_at + 1))
+        wired = common.with_reuse_note(common.bind(handler, engine), outputs, note_at)
+        setattr(bound, handler.__name__, wired)
+    bound.results = engine.results
+    return bound
+
+
 def test_identical_concurrent_reranks_run_the_models_once(tiny_engine, count_forwards):
     """Four visitors press "Compare rerankers" on the same example at once: one forward pass per model."""
-    from flagdemo.ui import Handlers
-
-    with tiny_engine.reranker_for(tiny_engine.llm_reranker) as reranker:  # loaded, so the wrapper is kept
+    handlers = _app_handlers(tiny_engine)
+    engine = handlers.engine
+    with engine.reranker_for(engine.llm_reranker) as reranker:  # loaded, so the wrapper is kept
         llm_forwards = count_forwards(reranker.model)
-    Handlers(tiny_engine).rerank()  # how many passes one request makes
+    engine.results.max_entries = 0
+    handlers.rerank()  # how many passes one request makes (nothing stored)
+    engine.results.max_entries = 256
+    engine.results.misses = 0
     one_request = len(llm_forwards)
     assert one_request >= 1
-    handlers = Handlers(tiny_engine)
     results: list = []
     barrier = threading.Barrier(4)
 
@@ -154,11 +174,9 @@ def test_identical_concurrent_reranks_run_the_models_once(tiny_engine, count_for
 
 
 def test_a_different_input_is_computed_not_served(tiny_engine):
-    from flagdemo.ui import Handlers
-
-    handlers = Handlers(tiny_engine)
-    first = handlers.similarity(queries="a question", passages="one answer\nanother")
-    second = handlers.similarity(queries="a question", passages="one answer\nyet another")
+    handlers = _app_handlers(tiny_engine)
+    first = handlers.similarity(queries="a question", passages="one answer\nanother\nthird")
+    second = handlers.similarity(queries="a question", passages="one answer\nyet another\nthird")
     assert handlers.results.misses == 2 and handlers.results.hits == 0
     assert first[1]["passage"].tolist() != second[1]["passage"].tolist()
     assert "Served from the result cache" not in second[4]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from flagdemo import limits, text
+from flagdemo import limits, serving, text
 from flagdemo.engine import Engine
 from flagdemo.ui import common, inputs
 
@@ -53,6 +53,8 @@ def render(engine: Engine) -> common.TabParts:
         unload_button = gr.Button("Unload", elem_id="models-unload")
     message = gr.Markdown(label="Message", elem_id="models-message")
     listing = common.bind(models, engine)
-    refresh.click(listing, None, [catalog_table, cache, key], api_name="models")
-    unload_button.click(common.bind(unload, engine), key, [cache, key, message], api_name="unload")
+    refresh.click(listing, None, [catalog_table, cache, key], api_name="models", **serving.event_kwargs("models"))
+    unload_button.click(
+        common.bind(unload, engine), key, [cache, key, message], api_name="unload", **serving.event_kwargs("unload")
+    )
     return common.TabParts(handler=listing, inputs=[], outputs=[catalog_table, cache, key], note=message, memo=False)
