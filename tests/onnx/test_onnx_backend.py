@@ -265,3 +265,13 @@ def test_int8_on_onnx_is_its_own_cached_graph_close_to_fp32(tiny_dir, cache, exp
     # Random tiny weights are int8's worst case; the MiniLM figures are in tests/perf and the benchmark.
     assert cosines.min() > 0.95 and not np.allclose(exact, approximate, atol=1e-5)
     assert fast._graph.folder != model._graph.folder  # its own cache key
+
+
+def test_an_onnx_embedder_never_runs_the_torch_forward(tiny_dir, cache, count_forwards):
+    on_onnx = FlagModel(str(tiny_dir / "bert-embedder"), use_fp16=False, backend="onnx")
+    calls = count_forwards(on_onnx._backbone())
+    on_onnx.encode(TEXTS)
+    on_onnx.encode_detailed(TEXTS, all_layers=True)
+    assert calls == []
+    FlagModel(str(tiny_dir / "bert-embedder"), use_fp16=False, backend="torch").encode(TEXTS)
+    assert len(calls) == 1  # the same shared model, on torch: one batch, one forward pass
