@@ -232,6 +232,11 @@ class WrapperCache:
         with self._lock:
             self._held.clear()
 
+    def kept(self) -> list[tuple[Hashable, object]]:
+        """(key, wrapper) for every wrapper kept now, for reports such as which backend each model runs on."""
+        with self._lock:
+            return [(key, held.wrapper) for key, held in self._held.items()]
+
     @contextmanager
     def lease(self, key: Hashable, build: Callable[[], object]) -> Iterator:
         """The kept wrapper for ``key`` (its ``load_seconds`` set to 0: nothing was loaded), else a new one."""

@@ -729,13 +729,23 @@ class Engine:
         return rows
 
     def cache_rows(self) -> list[dict]:
-        """What the model cache holds, in a visitor's words: model, memory, device, load time."""
+        """What the model cache holds, in a visitor's words: model, memory, device, load time, and what runs it
+        (PyTorch, or ONNX Runtime with what its graph cost: exported, or loaded from the graph cache)."""
+        runs_on: dict[str, set[str]] = {}
+        for key, wrapper in self.wrappers.kept():
+            spec, info = (
+                next((part for part in key if isinstance(part, ModelSpec)), None),
+                getattr(wrapper, "backend_info", None),
+            )
+            if spec is not None and info is not None:
+                runs_on.setdefault(str(spec.source.path), set()).add(info.summary())
         return [
             {
                 "model": shown_name(entry.describe or str(entry.key[0])),
                 "MB": round(entry.nbytes / 2**20),
                 "device": entry.device,
                 "load s": round(entry.load_seconds, 1),
+                "runs on": " ".join(sorted(runs_on.get(str(entry.key[0]), ()))) or "PyTorch",
             }
             for entry in self.cache.entries()
         ]

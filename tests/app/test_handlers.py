@@ -360,10 +360,14 @@ def test_models_tab_lists_the_catalog_and_unloads(tiny_engine, handlers):
     minilm = catalog_table[catalog_table["model"] == "all-MiniLM-L6-v2"]
     assert minilm["here"].iloc[0] == "yes (bundled)"
     assert len(catalog_table) > 50
-    assert list(cache.columns) == ["model", "MB", "device", "load s"]  # no cache keys or server paths
+    assert list(cache.columns) == ["model", "MB", "device", "load s", "runs on"]  # no cache keys or server paths
     assert not any("/" in name for name in cache["model"])
     assert (cache["MB"] > 0).all()
     key = next(name for name in cache["model"] if "bert-embedder" in name)
+    with tiny_engine.embedder_for(tiny_engine.embedder) as embedder:  # the wrapper the encode above kept
+        runs_on = embedder.backend_info.summary()
+    assert cache.loc[cache["model"] == key, "runs on"].tolist() == [runs_on]
+    assert runs_on.startswith(("PyTorch", "ONNX Runtime"))
     new_cache, _, message = handlers.unload(key)
     assert message.startswith("Unloaded")
     assert key not in new_cache["model"].tolist()

@@ -17,7 +17,7 @@ HELP = (
     "first use* = the hub is reachable; *needs download* = not on this machine and the hub is out of reach (the "
     "README says how to add it). Any model field also accepts a local folder or a hub id."
 )
-CACHE_COLUMNS = ["model", "MB", "device", "load s"]
+CACHE_COLUMNS = ["model", "MB", "device", "load s", "runs on"]
 
 
 @common.user_errors("listing the models")
@@ -47,7 +47,7 @@ def render(engine: Engine) -> common.TabParts:
     gr.Markdown(HELP)
     refresh = gr.Button("Refresh", elem_id="models-refresh")
     catalog_table = gr.DataFrame(label="Catalog", elem_id="models-catalog", wrap=True)
-    cache = gr.DataFrame(label="Loaded models (cache)", elem_id="models-cache")
+    cache = gr.DataFrame(label="Loaded models (cache)", elem_id="models-cache", wrap=True)
     with gr.Row():
         key = gr.Dropdown(["all"], value="all", label="Unload", allow_custom_value=True)
         unload_button = gr.Button("Unload", elem_id="models-unload")
