@@ -22,6 +22,18 @@ def tiny_dir():
     return TINY
 
 
+def engine_copy(engine, **changes):
+    """``engine`` with ``changes`` and its own wrappers, storing no whole results (tests repeat requests on purpose,
+    to see the embedding and wrapper caches at work)."""
+    import dataclasses
+
+    from flagdemo.result_cache import ResultCache
+
+    copy = dataclasses.replace(engine, **changes)
+    copy.results = ResultCache(max_entries=0)
+    return copy
+
+
 @pytest.fixture(scope="session")
 def tiny_engine(tiny_dir):
     """Every tab's roles filled by tiny models: a BERT embedder, a BGE-M3-shaped XLM-R, a BERT cross-encoder,

@@ -5,11 +5,10 @@ Correctness only (identical numbers, cache hits, labels, memory bounds kept); ti
 
 from __future__ import annotations
 
-import dataclasses
-
 import gradio as gr
 import numpy as np
 import pytest
+from conftest import engine_copy
 
 from flagdemo.embedders import FlagModel
 from flagdemo.embedding_cache import EmbeddingCache
@@ -24,7 +23,7 @@ PASSAGES = ["Cats eat fish and meat.", "A fast car drives at 200 km/h.", "Birds 
 @pytest.fixture
 def engine(tiny_engine) -> Engine:
     """The tiny-model engine with its own empty embedding cache, so hit counts belong to this test alone."""
-    return dataclasses.replace(tiny_engine, embedding_cache=EmbeddingCache())
+    return engine_copy(tiny_engine, embedding_cache=EmbeddingCache())
 
 
 def test_repeated_similarity_is_identical_and_served_from_the_embedding_cache(engine, monkeypatch):

@@ -6,12 +6,12 @@ Correctness only (identity, build and call counts, identical arrays); timings be
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import engine_copy
 
 from flagdemo import datasets
 from flagdemo.cache import MODEL_CACHE
@@ -28,7 +28,7 @@ QUERY = "where does the cat sit?"
 @pytest.fixture
 def engine(tiny_engine) -> Engine:
     """The tiny-model engine with its own (empty) wrapper and embedding caches, so counts belong to this test."""
-    return dataclasses.replace(tiny_engine, embedding_cache=EmbeddingCache())
+    return engine_copy(tiny_engine, embedding_cache=EmbeddingCache())
 
 
 @pytest.fixture
@@ -213,7 +213,7 @@ def test_a_repeated_comparison_reuses_the_labelled_encodings_with_identical_metr
     for before, after in zip(first, again, strict=True):
         pd.testing.assert_frame_equal(after.per_query, before.per_query)
     monkeypatch.undo()
-    fresh = dataclasses.replace(engine, embedding_cache=EmbeddingCache())  # its own wrappers: encodes anew
+    fresh = engine_copy(engine, embedding_cache=EmbeddingCache())  # its own wrappers: encodes anew
     for before, after in zip(first, fresh.retrieval_runs(specs, labelled, 5), strict=True):
         pd.testing.assert_frame_equal(after.per_query, before.per_query)
 
