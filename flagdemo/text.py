@@ -292,6 +292,7 @@ def how_to_read(view: str) -> str:
 # a shared 2-core CPU. The full set (README, `make quality`) gives the same picture: nDCG@10 0.838 → 0.345.
 RERANKER_EFFECT_QUERIES = 16
 RERANKER_EFFECT_TOPICS = 8
+RERANKER_EFFECT_PASSAGES = 321
 RERANKER_EFFECT_TOP_K = 20
 RERANKER_EFFECT_NDCG = (0.777, 0.282)  # nDCG@10: MiniLM alone, then SmolLM2 reranking MiniLM's top 20
 RERANKER_EFFECT_MRR = (0.969, 0.225)  # MRR@10, in the same order
@@ -299,9 +300,10 @@ RERANKER_EFFECT_MRR = (0.969, 0.225)  # MRR@10, in the same order
 RERANKER_CAVEAT = (
     "**About the offline LLM reranker.** SmolLM2-135M-Instruct is a small chat model, not a trained reranker: it "
     "is shown a few examples, then asked whether the passage is relevant, and its score is how strongly it wants "
-    "to answer “Yes”. Measured on {queries} labelled questions from {topics} topics, reranking the "
-    "top {top_k} passages of all-MiniLM-L6-v2 made the ranking **{direction}**: nDCG@10 went from {ndcg_a} to "
-    "{ndcg_b}, and MRR@10 from {mrr_a} to {mrr_b}. So an odd order here (the Eiffel Tower above Paris) is this "
+    "to answer “Yes”. Measured on {queries} labelled questions from {topics} topics of the bundled labelled set "
+    "(the Compare tab's set, searching all {passages} of its passages), reranking the top {top_k} passages of "
+    "all-MiniLM-L6-v2 made the ranking **{direction}**: nDCG@10 went from {ndcg_a} to {ndcg_b}, and MRR@10 "
+    "from {mrr_a} to {mrr_b}. So an odd order here (the Eiffel Tower above Paris) is this "
     "model's judgement, not a bug. Its raw scores are often large (around +30) and close together, where the "
     "sigmoid rounds to 1.000: compare the raw scores. A trained reranker such as bge-reranker-base "
     "(downloadable where the Hugging Face hub is reachable) shows what reranking is meant to do."
@@ -314,6 +316,7 @@ def reranker_caveat() -> str:
     return RERANKER_CAVEAT.format(
         queries=RERANKER_EFFECT_QUERIES,
         topics=RERANKER_EFFECT_TOPICS,
+        passages=RERANKER_EFFECT_PASSAGES,
         top_k=RERANKER_EFFECT_TOP_K,
         direction="worse" if ndcg_b < ndcg_a else "better",
         ndcg_a=f"{ndcg_a:.2f}",

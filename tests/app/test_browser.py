@@ -167,11 +167,6 @@ def test_every_tab_opens_with_its_example_matching_the_engine(page, engine, scre
     save_screenshot(page, screenshots / "models.png", full_page=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the rerank table's short headers and significant digits come with the branch 'legible' (tables.py); "
-    "when it is merged this passes, and strict=True then asks for this mark to go",
-)
 def test_ordinary_passages_fit_without_sideways_scrolling(page):
     open_tab(page, "Rerankers")
     page.locator("#rerank-passages textarea").fill("\n".join(ORDINARY_PASSAGES))
