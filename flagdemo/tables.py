@@ -203,6 +203,7 @@ TABLE_WIDTH = {
     "projection-table": "full",
     "compare-summary": "full",
     "compare-table": "full",
+    "cocktail-table": "full",
 }
 
 

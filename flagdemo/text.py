@@ -29,6 +29,8 @@ TAB_SUMMARIES = {
     "up for the time it saves.",
     "Projection": "what a 2D/3D map of embeddings keeps and distorts (UMAP vs PCA vs t-SNE), and where queries land "
     "among their neighbours.",
+    "Cocktail": "fine-tuning an embedder on a small domain set helps that domain and can cost elsewhere; "
+    "LM-Cocktail blends it back into its base to trade one against the other.",
     "Compare": "two embedders (or two layers) on a labelled set: nDCG/MRR per query, and where they disagree.",
     "Models": "which models load offline, from where, and what the cache holds in memory.",
 }
@@ -276,6 +278,17 @@ HOW_TO_READ = {
     "compare-table": (
         "The queries where A and B differ most, with both scores and how many of their top-k passages they share. "
         "Download the CSV for every column."
+    ),
+    "cocktail-curve": (
+        "Left: the training loss per step. Right: nDCG@10 of each blend w · fine-tuned + (1 − w) · base, w = 0 the "
+        "base model and w = 1 the fine-tuned one, on the labelled queries of the ticked topics (in-domain) and of "
+        "the others (out-of-domain). A blend that keeps most of the in-domain gain and loses little out-of-domain "
+        "is what LM-Cocktail is for; the dashed line is the weight it derives from held-back training examples."
+    ),
+    "cocktail-table": (
+        "One row per blend weight w: nDCG@10 in-domain and out-of-domain and how many queries each mean is over "
+        "(with 18 or 30 queries, one query moves a mean by a few hundredths). *data-derived* marks LM-Cocktail's "
+        "own weight."
     ),
 }
 

@@ -12,7 +12,9 @@ import pytest
 from flagdemo import serving, text
 
 ROOT = Path(__file__).resolve().parents[2]
-PUBLIC_ENDPOINTS = {"encode", "similarity", "rerank", "layer_sweep", "project", "compare", "models", "unload"}
+PUBLIC_ENDPOINTS = {
+    "encode", "similarity", "rerank", "layer_sweep", "project", "cocktail", "compare", "models", "unload"
+}  # fmt: skip
 MODEL_ENDPOINTS = PUBLIC_ENDPOINTS - {"models", "unload"}
 
 
