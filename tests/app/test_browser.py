@@ -234,3 +234,15 @@ def test_a_link_opens_a_tab_with_its_inputs(browser, default_app_url, engine):
         assert shows(shown[0], best), (shown, best)
     finally:
         page.close()
+
+
+def test_the_layer_sweep_shows_its_rank_heatmap_and_long_csv_and_cocktail_waits(page):
+    from playwright.sync_api import expect
+
+    open_tab(page, "Layer sweep")
+    expect(page.locator("#sweep-rank-plot .js-plotly-plot")).to_be_visible(timeout=LOAD_TIMEOUT_MS)
+    expect(page.locator("#sweep-file")).to_contain_text("layer-scores")  # shown as "layer-scores .csv"
+    headers = page.locator("#sweep-ranking [role=columnheader]").all_inner_texts()
+    assert len(headers) == 7 and "settled at layer" in " ".join(headers), headers  # not one column per layer
+    open_tab(page, "Cocktail")
+    expect(page.locator("#cocktail-note")).to_contain_text("Nothing has run yet")
