@@ -203,6 +203,7 @@ TABLE_WIDTH = {
     "projection-table": "full",
     "compare-summary": "full",
     "compare-table": "full",
+    "cocktail-table": "full",
 }
 
 
@@ -270,7 +271,6 @@ def dataframe_settings(table: pd.DataFrame, *, width: str = "full", max_height: 
     if width not in WIDTH_CHARS:
         raise ValueError(f"width must be one of {sorted(WIDTH_CHARS)}, got {width!r}")
     needs = [chars + CELL_PADDING_CHARS for chars in column_chars(table, width=width)]
-    total = sum(needs) or 1
     datatype = [
         "bool"
         if pd.api.types.is_bool_dtype(table[name])
@@ -282,11 +282,23 @@ def dataframe_settings(table: pd.DataFrame, *, width: str = "full", max_height: 
     return {
         "wrap": True,
         "max_chars": CELL_CHARS,
-        # Rounded down and a little under 100 % in all, so cell borders never add up to a sideways scrollbar.
-        "column_widths": [f"{math.floor(995 * need / total) / 10:.1f}%" for need in needs],
+        "column_widths": column_shares(needs),
         "datatype": datatype,
         "max_height": max_height,
     }
+
+
+def column_shares(needs: Sequence[int], *, tenths: int = 994) -> list[str]:
+    """Column widths in percent, in proportion to ``needs``, adding up to exactly 99.4 % (a little under 100 %, so
+    cell borders never add up to a sideways scrollbar): each share is rounded down to 0.1 %, and the tenths that
+    rounding lost go to the columns that lost the most (rounding every share down could lose 1 % with ten columns)."""
+    total = sum(needs) or 1
+    exact = [tenths * need / total for need in needs]
+    shares = [math.floor(value) for value in exact]
+    by_loss = sorted(range(len(needs)), key=lambda i: shares[i] - exact[i])
+    for i in by_loss[: tenths - sum(shares)] if needs else []:
+        shares[i] += 1
+    return [f"{share / 10:.1f}%" for share in shares]
 
 
 def layer_scores_long(layers: Sequence[int], scores: np.ndarray, passages: Sequence[str]) -> pd.DataFrame:

@@ -15,7 +15,7 @@ def endpoints(engine: Engine) -> SimpleNamespace:
     """Every endpoint's handler bound to ``engine``, named as its ``api_name`` (``endpoints(e).similarity(...)``),
     and the engine itself."""
     from flagdemo.ui import common
-    from flagdemo.ui.tabs import compare, encode, layer_sweep, models, projection, rerank, similarity
+    from flagdemo.ui.tabs import cocktail, compare, encode, layer_sweep, models, projection, rerank, similarity
 
     handlers = (
         encode.encode,
@@ -23,6 +23,7 @@ def endpoints(engine: Engine) -> SimpleNamespace:
         rerank.rerank,
         layer_sweep.layer_sweep,
         projection.project,
+        cocktail.cocktail,
         compare.compare,
         models.models,
         models.unload,

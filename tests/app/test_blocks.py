@@ -12,7 +12,9 @@ import pytest
 from flagdemo import serving, text
 
 ROOT = Path(__file__).resolve().parents[2]
-PUBLIC_ENDPOINTS = {"encode", "similarity", "rerank", "layer_sweep", "project", "compare", "models", "unload"}
+PUBLIC_ENDPOINTS = {
+    "encode", "similarity", "rerank", "layer_sweep", "project", "cocktail", "compare", "models", "unload"
+}  # fmt: skip
 MODEL_ENDPOINTS = PUBLIC_ENDPOINTS - {"models", "unload"}
 
 
@@ -151,3 +153,12 @@ def test_projection_dims_accepts_the_documented_text(tiny_demo):
     assert dims.preprocess("3") == 3 and dims.preprocess(2) == 2  # view_api documents '2' / '3'
     with pytest.raises(gr.Error):
         dims.preprocess("4")
+
+
+def test_the_cocktail_tab_opens_without_fine_tuning(tiny_demo):
+    from flagdemo.ui.tabs import cocktail
+
+    opening = next(fn for fn in tiny_demo.fns.values() if getattr(fn.fn, "__name__", "") == "cocktail_example")
+    *results, note = opening.fn(*[component.value for component in opening.inputs])
+    assert results == [None, None, None, None] and note == cocktail.OPENING_NOTE
+    assert "Nothing has run yet" in note and "0.521" in note  # the defaults' measured result, labelled as such

@@ -167,11 +167,6 @@ def test_every_tab_opens_with_its_example_matching_the_engine(page, engine, scre
     save_screenshot(page, screenshots / "models.png", full_page=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the rerank table's short headers and significant digits come with the branch 'legible' (tables.py); "
-    "when it is merged this passes, and strict=True then asks for this mark to go",
-)
 def test_ordinary_passages_fit_without_sideways_scrolling(page):
     open_tab(page, "Rerankers")
     page.locator("#rerank-passages textarea").fill("\n".join(ORDINARY_PASSAGES))
@@ -239,3 +234,15 @@ def test_a_link_opens_a_tab_with_its_inputs(browser, default_app_url, engine):
         assert shows(shown[0], best), (shown, best)
     finally:
         page.close()
+
+
+def test_the_layer_sweep_shows_its_rank_heatmap_and_long_csv_and_cocktail_waits(page):
+    from playwright.sync_api import expect
+
+    open_tab(page, "Layer sweep")
+    expect(page.locator("#sweep-rank-plot .js-plotly-plot")).to_be_visible(timeout=LOAD_TIMEOUT_MS)
+    expect(page.locator("#sweep-file")).to_contain_text("layer-scores")  # shown as "layer-scores .csv"
+    headers = page.locator("#sweep-ranking [role=columnheader]").all_inner_texts()
+    assert len(headers) == 7 and "settled at layer" in " ".join(headers), headers  # not one column per layer
+    open_tab(page, "Cocktail")
+    expect(page.locator("#cocktail-note")).to_contain_text("Nothing has run yet")

@@ -82,6 +82,7 @@ def test_reranker_caveat_quotes_the_measurement():
     caveat = text.reranker_caveat()
     assert "small chat model, not a trained reranker" in caveat
     assert f"Measured on {measured['queries']} labelled questions from {measured['topics']} topics" in caveat
+    assert f"bundled labelled set (the Compare tab's set, searching all {measured['passages']} of" in caveat
     assert f"top {measured['top_k']} passages of {measured['embedder']}" in caveat
     assert (measured["embedder nDCG@10"], measured["reranker nDCG@10"]) == text.RERANKER_EFFECT_NDCG
     assert (measured["embedder MRR@10"], measured["reranker MRR@10"]) == text.RERANKER_EFFECT_MRR

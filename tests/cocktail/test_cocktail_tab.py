@@ -1,20 +1,13 @@
-"""The Cocktail tab's handler (called directly) and its /cocktail endpoint (through gradio_client), on the tiny BERT.
-
-The tab lives in the one-module-per-tab package (flagdemo/ui/tabs/); until that package is merged the module cannot
-be imported, and this file says so as a skip reason rather than failing.
-"""
+"""The Cocktail tab's handler (called directly) and its /cocktail endpoint (gradio_client), on the tiny BERT."""
 
 from __future__ import annotations
 
 import json
 import zipfile
 
-import pytest
-
-pytest.importorskip("flagdemo.ui.common", reason="needs the flagdemo/ui/ package (one module per tab)")
-
 import gradio as gr
 import plotly.graph_objects as go
+import pytest
 
 from flagdemo.ui.tabs import cocktail as tab
 

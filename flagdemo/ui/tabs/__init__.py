@@ -1,7 +1,7 @@
 """One module per tab, in page order: each has ``TITLE``, ``TAB_ID`` and ``render(engine)`` (see ``ui.blocks``)."""
 
-from flagdemo.ui.tabs import compare, encode, layer_sweep, models, projection, rerank, similarity
+from flagdemo.ui.tabs import cocktail, compare, encode, layer_sweep, models, projection, rerank, similarity
 
-TABS = (encode, similarity, rerank, layer_sweep, projection, compare, models)
+TABS = (encode, similarity, rerank, layer_sweep, projection, cocktail, compare, models)
 
-__all__ = ["TABS", "compare", "encode", "layer_sweep", "models", "projection", "rerank", "similarity"]
+__all__ = ["TABS", "cocktail", "compare", "encode", "layer_sweep", "models", "projection", "rerank", "similarity"]

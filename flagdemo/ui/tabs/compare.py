@@ -4,22 +4,13 @@ from __future__ import annotations
 
 import gradio as gr
 
-from flagdemo import figures, request_log
+from flagdemo import figures, request_log, tables
 from flagdemo import text as words
 from flagdemo.engine import Engine
-from flagdemo.ui import common, inputs
+from flagdemo.ui import common, inputs, views
 
 TITLE = "Compare"
 TAB_ID = "compare"
-READ_SUMMARY = (
-    "mean over the queries. nDCG@k rewards putting the most relevant passages first (1 = the judged order); "
-    "MRR@k is 1 / the rank of the first relevant passage; Recall@k the share of relevant passages in the top k."
-)
-READ_PLOT = (
-    "one dot per query: A's nDCG against B's. Dots above the diagonal are queries where B does better, below "
-    "where A does; colours are topics."
-)
-READ_TABLES = "the queries where A and B differ most, then every query; download the CSV for all the numbers."
 
 
 @common.user_errors("comparing the models")
@@ -62,25 +53,26 @@ def compare(  # noqa: PLR0917 (gradio passes widget values positionally)
     )
     seconds_a, seconds_b = outcome.seconds
     encode_time = (
-        f"{seconds_a:.1f} s, once for both layers"
+        f"{words.duration(seconds_a)}, once for both layers"
         if outcome.same_model
-        else f"{seconds_a:.1f} s (A) and {seconds_b:.1f} s (B)"
+        else f"{words.duration(seconds_a)} (A) and {words.duration(seconds_b)} (B)"
     )
     csv_path = common.download_dir() / "comparison.csv"
     per_query.to_csv(csv_path, index=False)
     note = (
-        f"{common.plural(outcome.n_queries, 'labelled query', 'labelled queries')}, "
-        f"{common.plural(outcome.n_passages, 'passage')}. A = {comparison.names[0]}, B = {comparison.names[1]}. "
+        f"{words.plural(outcome.n_queries, 'labelled query', 'labelled queries')}, "
+        f"{words.plural(outcome.n_passages, 'passage')}. **A** is {comparison.names[0]}, **B** is "
+        f"{comparison.names[1]} (the tables' A and B columns). "
         f"Encoding took {encode_time} (a repeated comparison reuses the embeddings while the model stays loaded). "
-        f"Mean overlap (Jaccard) of the two top-{k} lists: {comparison.mean_jaccard:.3f}."
+        f"Mean overlap (Jaccard) of the two top-{k} lists: {words.number(comparison.mean_jaccard)}."
     )
     if comparison.names[0] == comparison.names[1]:
         note += " A and B are the same model at the same layer, so every difference is 0."
     return (
-        common.shown(comparison.summary),
+        tables.for_display(tables.comparison_summary_view(comparison.summary, comparison.names)),
         figure,
-        common.shown(comparison.disagreements),
-        common.shown(per_query),
+        tables.for_display(tables.comparison_view(comparison.disagreements, k)),
+        tables.for_display(tables.comparison_view(per_query, k)),
         str(csv_path),
         note,
     )
@@ -99,13 +91,13 @@ def render(engine: Engine) -> common.TabParts:
         max_queries = gr.Number(0, label="Queries to use (0 = all)", precision=0, elem_id="compare-max")
     button = gr.Button("Compare on the labelled set", variant="primary", elem_id="compare-run")
     note = common.note_box("compare-note", "Notes")
-    summary = gr.DataFrame(label="Mean metrics", elem_id="compare-summary")
-    common.how_to_read(READ_SUMMARY, "compare-summary-help")
+    summary = views.table_box("compare-summary", "Mean metrics", "compare-summary")
+    views.how_to_read("compare-summary", "compare-summary-help")
     plot = gr.Plot(label="Per query", elem_id="compare-plot")
-    common.how_to_read(READ_PLOT, "compare-plot-help")
-    disagree = gr.DataFrame(label="Where they disagree most", elem_id="compare-disagree", wrap=True)
-    per_query = gr.DataFrame(label="Every query", elem_id="compare-table", wrap=True)
-    common.how_to_read(READ_TABLES, "compare-tables-help")
+    views.how_to_read("compare-plot", "compare-plot-help")
+    disagree = views.table_box("compare-table", "Where they disagree most", "compare-disagree")
+    per_query = views.table_box("compare-table", "Every query", "compare-table")
+    views.how_to_read("compare-table", "compare-tables-help")
     file = gr.File(label="Per-query metrics (CSV)", elem_id="compare-file")
     for box in (model_a, model_b):
         box.change(common.warn_if_unavailable(engine), box, None, api_visibility="private", queue=False)

@@ -9,18 +9,10 @@ import numpy as np
 
 from flagdemo import figures, limits, request_log, tables, text
 from flagdemo.engine import Engine, layer_name
-from flagdemo.ui import common, inputs
+from flagdemo.ui import common, inputs, views
 
 TITLE = "Encode"
 TAB_ID = "encode"
-READ_TABLE = (
-    "one row per text: how many tokens the model read, whether it was cut, the vector's length (1 when "
-    "normalised) and its first dimensions. The numbers only mean something next to other texts' numbers."
-)
-READ_PLOT = (
-    "each row is a text, each column a dimension: similar texts have similar stripes. Colour is the value "
-    "(blue negative, red positive)."
-)
 
 
 @common.user_errors("encoding the texts")
@@ -51,7 +43,7 @@ def encode(  # noqa: PLR0917 (gradio passes widget values positionally)
     row = inputs.whole_number(token_row, "The text whose tokens are shown", minimum=1, maximum=max(1, len(lines)))
     normalize = inputs.flag(normalize, "Normalise")
     request_log.note(models=[model], inputs=lines)
-    progress(0.1, desc=f"Loading {model} and encoding {common.plural(len(lines), 'text')}")
+    progress(0.1, desc=f"Loading {model} and encoding {text.plural(len(lines), 'text')}")
     result = engine.encode(
         lines,
         model=model,
@@ -69,25 +61,25 @@ def encode(  # noqa: PLR0917 (gradio passes widget values positionally)
     instruction_used = (instruction or engine.default_instruction(model, mode)) if mode != "raw" else ""
     tokens = " ".join(f"`{token}`" for token in result.tokens[row - 1])
     token_md = (
-        f"**Text {row} as the model reads it** ({common.plural(result.token_counts[row - 1], 'token')}"
+        f"**Text {row} as the model reads it** ({text.plural(result.token_counts[row - 1], 'token')}"
         f"{', after the instruction' if instruction_used else ''}"
         f"{', truncated' if result.truncated[row - 1] else ''}):\n\n{tokens}"
     )
     timings = result.timings
     notes = [
         f"**{model}** ({mode} mode, {layer_name(wanted_layer)}, dimension {vectors.shape[1]}): loaded in "
-        f"{timings.load_seconds:.2f} s, encoded {common.plural(timings.n_items, 'text')} / "
-        f"{common.plural(timings.n_tokens, 'token')} in {timings.run_seconds * 1000:.0f} ms "
-        f"({timings.tokens_per_second:,.0f} tokens/s)."
+        f"{text.duration(timings.load_seconds)}, encoded {text.plural(timings.n_items, 'text')} / "
+        f"{text.plural(timings.n_tokens, 'token')} in {text.duration(timings.run_seconds)} "
+        f"({text.number(timings.tokens_per_second)} tokens/s)."
     ]
     if upload and uploaded:
-        notes.append(f"Encoded {common.plural(len(lines), 'text')} from the uploaded file, not the text box.")
+        notes.append(f"Encoded {text.plural(len(lines), 'text')} from the uploaded file, not the text box.")
     if dropped:
-        notes.append(f"Skipped {common.plural(dropped, 'empty line')}.")
+        notes.append(f"Skipped {text.plural(dropped, 'empty line')}.")
     notes.append(inputs.precision_note(precision))
     if any(result.truncated):
         cut = f"at {max_tokens} tokens" if max_tokens else "at the model's maximum length"
-        notes.append(f"{common.plural(sum(result.truncated), 'text')} longer than the model reads, cut {cut}.")
+        notes.append(f"{text.plural(sum(result.truncated), 'text')} longer than the model reads, cut {cut}.")
     folder = common.download_dir()
     np.save(folder / "embeddings.npy", vectors)
     table.to_csv(folder / "embeddings.csv", index=False)
@@ -95,7 +87,14 @@ def encode(  # noqa: PLR0917 (gradio passes widget values positionally)
         json.dumps({"model": model, "mode": mode, "texts": lines, "embeddings": vectors.tolist()})
     )
     files = [str(folder / name) for name in ("embeddings.npy", "embeddings.csv", "embeddings.json")]
-    return common.shown(table), common.shown(summary), figure, token_md, " ".join(n for n in notes if n), files
+    return (
+        tables.for_display(table),
+        tables.for_display(summary),
+        figure,
+        token_md,
+        " ".join(n for n in notes if n),
+        files,
+    )
 
 
 def fill_from_upload(upload: str | None, column: str):
@@ -107,7 +106,7 @@ def fill_from_upload(upload: str | None, column: str):
         texts, _ = inputs.read_table_upload(upload, column if isinstance(column, str) else "text")
     except Exception as exc:  # the sentence is shown; the file stays, so a run would say the same
         raise gr.Error(str(exc), print_exception=False) from None
-    gr.Info(f"The text box now holds the {common.plural(len(texts), 'text')} of the uploaded file.")
+    gr.Info(f"The text box now holds the {text.plural(len(texts), 'text')} of the uploaded file.")
     return "\n".join(texts), None
 
 
@@ -139,12 +138,14 @@ def render(engine: Engine) -> common.TabParts:
             precision = common.precision_box("encode-precision")
     button = gr.Button("Encode", variant="primary", elem_id="encode-run")
     note = common.note_box("encode-timing", "Timing and notes")
-    table = gr.DataFrame(label="Embeddings", elem_id="encode-table", wrap=True)
-    common.how_to_read(READ_TABLE, "encode-table-help")
+    table = views.table_box("encode-table", "Embeddings", "encode-table")
+    views.how_to_read("encode-table", "encode-table-help")
     plot = gr.Plot(label="Vectors", elem_id="encode-plot")
-    common.how_to_read(READ_PLOT, "encode-plot-help")
+    views.how_to_read("encode-plot", "encode-plot-help")
     with gr.Row():
-        summary = gr.DataFrame(label="Summary", elem_id="encode-summary")
+        with gr.Column():
+            summary = views.table_box("encode-summary", "Summary", "encode-summary")
+            views.how_to_read("encode-summary", "encode-summary-help")
         tokens = gr.Markdown(label="Tokens", elem_id="encode-tokens")
     files = gr.File(label="Download", file_count="multiple", elem_id="encode-files")
 

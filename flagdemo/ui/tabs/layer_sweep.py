@@ -6,19 +6,10 @@ import gradio as gr
 
 from flagdemo import datasets, figures, limits, request_log, tables, text
 from flagdemo.engine import Engine
-from flagdemo.ui import common, inputs
+from flagdemo.ui import common, inputs, views
 
 TITLE = "Layer sweep"
 TAB_ID = "layer_sweep"
-READ_PLOT = (
-    "how each passage's score changes from layer to layer (left), and, with relevance labels, nDCG@k / MRR@k per "
-    "layer (right: 1 = the judged order). For an LLM reranker, an early layer is read through the model's final "
-    "norm and output head — the *logit lens* — which shows what the model 'would answer' if it stopped there."
-)
-READ_TABLES = (
-    "rank of each passage at each layer (1 = first), and the quality and the time it took to reach each layer: "
-    "a later layer costs more, and is not always better."
-)
 
 
 @common.user_errors("sweeping the layers")
@@ -64,20 +55,38 @@ def layer_sweep(  # noqa: PLR0917 (gradio passes widget values positionally)
         seconds=outcome.seconds_per_layer,
         title=f"{outcome.model}: {outcome.description}",
     )
-    ranking = tables.layer_ranking_table(sweep.layers, outcome.scores, lines)
+    ranking = tables.layer_rank_summary(sweep.layers, outcome.scores, lines)
     metric_table = tables.layer_metrics_table(sweep.layers, outcome.metrics, outcome.seconds_per_layer)
     note = (
-        f"{common.plural(len(sweep.layers), 'layer')} from one pass in {sweep.seconds:.2f} s. "
+        f"{text.plural(len(sweep.layers), 'layer')} from one pass in {text.duration(sweep.seconds)}. "
         f"Scores are {outcome.description}."
     )
     best = outcome.best_layer()
     if best is not None:
-        note += f" Best nDCG@{k} {best[1]:.3f}, first reached at layer {best[0]}."
+        note += f" Best nDCG@{k} {text.number(best[1])}, first reached at layer {best[0]}."
     else:
         note += " Add relevance labels (one grade per passage) to see nDCG and MRR per layer."
     if dropped:
-        note += f" Skipped {common.plural(dropped, 'empty line')}."
-    return figure, ranking, common.shown(metric_table), note
+        note += f" Skipped {text.plural(dropped, 'empty line')}."
+    per_layer = tables.layer_scores_long(sweep.layers, outcome.scores, lines)
+    return (
+        figure,
+        tables.for_display(ranking),
+        tables.for_display(metric_table),
+        note,
+        {"layers": list(sweep.layers), "scores": outcome.scores, "passages": lines, "long": per_layer},
+    )
+
+
+def per_layer_views(sweep: dict | None):
+    """The sweep's rank matrix as a heatmap and every score at every layer as a long CSV (exact numbers), drawn
+    from the last run the tab keeps (not part of the API: its table and plot already carry the numbers)."""
+    if not sweep:
+        return None, None
+    path = common.download_dir() / "layer-scores.csv"
+    sweep["long"].to_csv(path, index=False)
+    heatmap = figures.layer_rank_heatmap(sweep["layers"], sweep["scores"], sweep["passages"])
+    return heatmap, str(path)
 
 
 @common.user_errors("filling in a labelled query")
@@ -114,17 +123,23 @@ def render(engine: Engine) -> common.TabParts:
     button = gr.Button("Sweep layers", variant="primary", elem_id="sweep-run")
     note = common.note_box("sweep-note", "Notes")
     plot = gr.Plot(label="Scores per layer", elem_id="sweep-plot")
-    common.how_to_read(READ_PLOT, "sweep-plot-help")
+    views.how_to_read("sweep-plot", "sweep-plot-help")
+    heatmap = gr.Plot(label="Rank per layer", elem_id="sweep-rank-plot")
+    ranking = views.table_box("sweep-ranks", "Rank of each passage, and where it settled", "sweep-ranking")
+    views.how_to_read("sweep-ranks", "sweep-tables-help")
     with gr.Row():
-        ranking = gr.DataFrame(label="Rank of each passage per layer", elem_id="sweep-ranking")
-        quality = gr.DataFrame(label="Quality and time per layer", elem_id="sweep-metrics")
-    common.how_to_read(READ_TABLES, "sweep-tables-help")
+        with gr.Column():
+            quality = views.table_box("sweep-metrics", "Quality and time per layer", "sweep-metrics")
+            views.how_to_read("sweep-metrics", "sweep-metrics-help")
+        scores_file = gr.File(label="Every score at every layer (CSV)", elem_id="sweep-file")
+    last_sweep = gr.State(None)
+    last_sweep.change(per_layer_views, last_sweep, [heatmap, scores_file], api_visibility="private", queue=False)
     sample.change(sweep_sample, sample, [query, passages, relevance], api_visibility="private", queue=False)
     model.change(common.warn_if_unavailable(engine), model, None, api_visibility="private", queue=False)
     parts = common.TabParts(
         handler=common.bind(layer_sweep, engine),
         inputs=[model, query, passages, relevance, first, last, step, k],
-        outputs=[plot, ranking, quality, note],
+        outputs=[plot, ranking, quality, note, last_sweep],
         note=note,
         link={"model": model, "query": query, "passages": passages, "relevance": relevance},
     )

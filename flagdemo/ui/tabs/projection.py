@@ -7,20 +7,13 @@ import pandas as pd
 
 from flagdemo import datasets, figures, limits, request_log, tables, text
 from flagdemo.engine import NO_MODEL, Engine
-from flagdemo.ui import common, inputs
+from flagdemo.ui import common, inputs, views
 
 TITLE = "Projection"
 TAB_ID = "project"
 TEXT_BOX = "text box"
 METHODS = ("umap", "pca", "tsne")
 COLOURS = ("label", "cluster", "relevance", "none")
-READ_MAP = (
-    "each dot is a text, each star a query, with lines to its nearest texts. Near dots are similar, but a map "
-    "squeezes hundreds of dimensions into two or three: distances are only roughly kept (PCA keeps the widest "
-    "directions, UMAP and t-SNE keep neighbourhoods and distort the rest)."
-)
-READ_SIDE = "the same texts in two maps (another model or layer): a point keeps its colour and id in both."
-READ_TABLE = "the texts nearest to each query by cosine in the full embedding space, not on the map."
 
 
 @common.user_errors("projecting the embeddings")
@@ -139,22 +132,12 @@ def project(  # noqa: PLR0917 (gradio passes widget values positionally)
     csv_path = common.download_dir() / "projection.csv"
     coords.to_csv(csv_path, index=False)
     summary = (
-        f"{common.plural(len(texts), 'text')}{f' from {source}' if source else ''}, "
-        f"{common.plural(len(query_lines), 'query', 'queries')}; {outcome.main.method.upper()}"
-        f"{describe_params(outcome.main.params)}."
+        f"{text.plural(len(texts), 'text')}{f' from {source}' if source else ''}, "
+        f"{text.plural(len(query_lines), 'query', 'queries')}. "
+        f"{text.describe_projection(outcome.main.method, outcome.main.params)}"
     )
-    return main, side, common.shown(neighbours), str(csv_path), " ".join([summary, *outcome.notes])
-
-
-def describe_params(params: dict) -> str:
-    """A projection's settings as a visitor reads them: ' (n_neighbors 15, min_dist 0.1, seed 42)', '' for none."""
-    words = []
-    for name, value in params.items():
-        if isinstance(value, float):
-            words.append(f"{name} {value:.3g}")
-        elif isinstance(value, (int, str)):
-            words.append(f"{name} {value}")
-    return f" ({', '.join(words)})" if words else ""
+    table = tables.for_display(neighbours)
+    return main, side, table, str(csv_path), " ".join([summary, *outcome.notes])
 
 
 def corpus_lines(labels: list[str], texts: list[str]) -> str:
@@ -176,7 +159,7 @@ def fill_from_upload(upload: str | None):
     if not upload:
         return gr.skip(), gr.skip(), gr.skip()
     texts, labels = inputs.read_table_upload(upload, "text", "label")
-    gr.Info(f"The corpus box now holds the {common.plural(len(texts), 'text')} of the uploaded file.")
+    gr.Info(f"The corpus box now holds the {text.plural(len(texts), 'text')} of the uploaded file.")
     return corpus_lines(labels or ["upload"] * len(texts), texts), None, TEXT_BOX
 
 
@@ -232,11 +215,11 @@ def render(engine: Engine) -> common.TabParts:
     button = gr.Button("Project", variant="primary", elem_id="project-run")
     note = common.note_box("project-note", "Notes")
     plot = gr.Plot(label="Map", elem_id="project-plot")
-    common.how_to_read(READ_MAP, "project-plot-help")
+    views.how_to_read("projection-map", "project-plot-help")
     side = gr.Plot(label="Two maps, points linked by id", elem_id="project-side")
-    common.how_to_read(READ_SIDE, "project-side-help")
-    table = gr.DataFrame(label="Nearest neighbours of each query", elem_id="project-table", wrap=True)
-    common.how_to_read(READ_TABLE, "project-table-help")
+    views.how_to_read("projection-side", "project-side-help")
+    table = views.table_box("projection-table", "Nearest neighbours of each query", "project-table")
+    views.how_to_read("projection-table", "project-table-help")
     file = gr.File(label="Coordinates (CSV)", elem_id="project-file")
     sample.change(fill_from_sample, sample, corpus, api_visibility="private", queue=False)
     corpus.input(lambda: TEXT_BOX, None, sample, api_visibility="private", queue=False)

@@ -5,29 +5,12 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from flagdemo import catalog, figures, limits, request_log, tables, text
+from flagdemo import figures, limits, request_log, tables, text
 from flagdemo.engine import NO_MODEL, Engine
-from flagdemo.ui import common, inputs
+from flagdemo.ui import common, inputs, views
 
 TITLE = "Rerankers"
 TAB_ID = "rerank"
-SMOLLM2_CAVEAT = (
-    f"**About the default LLM reranker:** {catalog.SMOLLM2_KEY} is a small chat model that was never trained to "
-    "judge relevance; flagdemo ships it because it runs offline. Expect odd rankings (the Eiffel Tower above Paris) "
-    "and raw scores so high that every sigmoid reads 1.0. On the bundled labelled set it makes MiniLM's ranking "
-    "worse: nDCG@10 drops from 0.838 (MiniLM alone) to 0.345 when SmolLM2 reranks MiniLM's top 20, and its best "
-    "cutoff layer (21 of 30) reaches 0.416. A trained reranker such as bge-reranker-base shows what reranking is for."
-)
-READ_TABLE = (
-    "one row per passage. *raw* is what each method outputs (a cosine for the bi-encoder, a logit for the "
-    "rerankers: any real number); *sigmoid* squeezes a logit into 0–1 so methods can be set side by side, but it "
-    "does not change the order. *rank* 1 is the method's best passage."
-)
-READ_PLOT = "each line is one passage: where each method ranks it. Crossing lines are where the methods disagree."
-READ_TAU = (
-    "Kendall τ between two methods' rankings: 1 = the same order, 0 = unrelated, −1 = reversed. "
-    "Cost: seconds to load (0 when the model was already loaded) and to score."
-)
 
 
 @common.user_errors("reranking")
@@ -69,7 +52,8 @@ def rerank(  # noqa: PLR0917 (gradio passes widget values positionally)
             "None of the chosen methods could run: " + " ".join(o.error for o in failed), print_exception=False
         )
     raw = {o.method: o.scores for o in ran}
-    table = tables.rerank_table(lines, raw, {o.method: o.normalized for o in ran})
+    sigmoids = {o.method: o.normalized for o in ran}
+    table = tables.rerank_view(lines, raw, sigmoids, width=tables.TABLE_WIDTH["rerank-table"])
     chart = figures.rank_change_chart({o.method: tables.ranks_from_scores(o.scores) for o in ran}, lines)
     tau = tables.kendall_tau_table(raw) if len(ran) > 1 else pd.DataFrame(columns=["method"])
     timings = tables.timing_table(
@@ -90,14 +74,20 @@ def rerank(  # noqa: PLR0917 (gradio passes widget values positionally)
     for o in failed:
         gr.Warning(f"{o.method} could not run: {o.error}")
     if dropped:
-        messages.append(f"Skipped {common.plural(dropped, 'empty line')}.")
+        messages.append(f"Skipped {text.plural(dropped, 'empty line')}.")
     summary = "All chosen methods ran." if not failed else ""
-    return common.shown(table), chart, common.shown(tau), common.shown(timings), "\n\n".join([summary, *messages])
+    return (
+        tables.for_display(table),
+        chart,
+        tables.for_display(tau),
+        tables.for_display(timings),
+        "\n\n".join([summary, *messages]),
+    )
 
 
 def render(engine: Engine) -> common.TabParts:
     gr.Markdown(text.tab_intro(TITLE))
-    gr.Markdown(SMOLLM2_CAVEAT, elem_id="rerank-caveat")
+    gr.Markdown(text.reranker_caveat(), elem_id="rerank-caveat")
     with gr.Row():
         with gr.Column(scale=2):
             query = gr.Textbox(text.RERANK_QUERY, label="Query (Enter runs)", elem_id="rerank-query")
@@ -122,14 +112,14 @@ def render(engine: Engine) -> common.TabParts:
             cutoff = gr.Number(engine.cutoff_layer, label="Cutoff layer (0 = its last)", precision=0)
     button = gr.Button("Compare rerankers", variant="primary", elem_id="rerank-run")
     messages = common.note_box("rerank-messages", "Messages")
-    table = gr.DataFrame(label="Scores and ranks", elem_id="rerank-table", wrap=True)
-    common.how_to_read(READ_TABLE, "rerank-table-help")
+    table = views.table_box("rerank-table", "Scores and ranks", "rerank-table")
+    views.how_to_read("rerank-table", "rerank-table-help")
     plot = gr.Plot(label="Rank changes", elem_id="rerank-plot")
-    common.how_to_read(READ_PLOT, "rerank-plot-help")
-    with gr.Row():
-        tau = gr.DataFrame(label="Kendall τ between methods", elem_id="rerank-tau")
-        timing = gr.DataFrame(label="Cost per method", elem_id="rerank-timing")
-    common.how_to_read(READ_TAU, "rerank-tau-help")
+    views.how_to_read("rerank-chart", "rerank-plot-help")
+    tau = views.table_box("rerank-tau", "Kendall τ between methods", "rerank-tau")
+    views.how_to_read("rerank-tau", "rerank-tau-help")
+    timing = views.table_box("rerank-timing", "Cost per method", "rerank-timing")
+    views.how_to_read("rerank-timing", "rerank-timing-help")
     for box in (bi, cross, llm, layerwise):
         box.change(common.warn_if_unavailable(engine), box, None, api_visibility="private", queue=False)
     parts = common.TabParts(

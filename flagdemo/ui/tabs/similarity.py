@@ -8,22 +8,12 @@ import gradio as gr
 
 from flagdemo import figures, limits, request_log, tables, text
 from flagdemo.engine import Engine
-from flagdemo.ui import common, inputs
+from flagdemo.ui import common, inputs, views
 
 TITLE = "Similarity"
 TAB_ID = "similarity"
 SCORE_MODES = ("dense", "sparse", "colbert", "combined")
 M3_ONLY = "Sparse, ColBERT and combined scores need a BGE-M3 model: choose bge-m3 (or a BGE-M3 folder) to use them."
-READ_PLOT = (
-    "each cell is one query × passage score; darker = more similar. Dense scores are cosine similarities of "
-    "normalised embeddings, so 1 is identical direction and 0 unrelated. Compare rows, not absolute values: each "
-    "model has its own range."
-)
-READ_TABLE = "each query's best passages, best first; the score is the one in the heatmap's cell."
-READ_M3 = (
-    "BGE-M3 only. Lexical weights: the tokens both texts share, weighted as the sparse score sums them. "
-    "ColBERT alignment: every query token against every passage token; the ColBERT score averages each row's best."
-)
 
 
 @common.user_errors("computing similarities")
@@ -72,7 +62,7 @@ def similarity(  # noqa: PLR0917 (gradio passes widget values positionally)
     )
     notes = [inputs.precision_note(precision)]
     if dropped or dropped_cols:
-        notes.append(f"Skipped {common.plural(dropped + dropped_cols, 'empty line')}.")
+        notes.append(f"Skipped {text.plural(dropped + dropped_cols, 'empty line')}.")
     if all_pairs:
         notes.append("All pairs: every query against every query, so the diagonal is each text with itself.")
     if score_mode == "combined":
@@ -84,7 +74,8 @@ def similarity(  # noqa: PLR0917 (gradio passes widget values positionally)
     else:
         scores = getattr(outcome, score_mode)
     title = f"{spec.short_name}: {score_mode} scores" + (" (all pairs)" if all_pairs else "")
-    heatmap = figures.similarity_heatmap(scores, rows, cols, title=title)
+    score_name = "cosine" if score_mode == "dense" else f"{score_mode} score"
+    heatmap = figures.similarity_heatmap(scores, rows, cols, title=title, score_name=score_name)
     top = tables.top_k_table(scores, rows, cols, k=top_k)
     qi, pi = pair_query - 1, pair_passage - 1
     alignment = outcome.alignment(qi, pi)
@@ -99,7 +90,7 @@ def similarity(  # noqa: PLR0917 (gradio passes widget values positionally)
     else:
         lexical, colbert = m3_only_figures()
     notes.append("Dense scores are inner products of normalised embeddings, i.e. cosine similarities.")
-    return heatmap, common.shown(top), lexical, colbert, " ".join(n for n in notes if n)
+    return heatmap, tables.for_display(top), lexical, colbert, " ".join(n for n in notes if n)
 
 
 @functools.cache
@@ -162,13 +153,16 @@ def render(engine: Engine) -> common.TabParts:
     button = gr.Button("Compute similarity", variant="primary", elem_id="similarity-run")
     note = common.note_box("similarity-note", "Notes")
     plot = gr.Plot(label="Similarity", elem_id="similarity-plot")
-    common.how_to_read(READ_PLOT, "similarity-plot-help")
-    table = gr.DataFrame(label="Top-k per query", elem_id="similarity-table", wrap=True)
-    common.how_to_read(READ_TABLE, "similarity-table-help")
+    views.how_to_read("similarity-plot", "similarity-plot-help")
+    table = views.table_box("similarity-table", "Top-k per query", "similarity-table")
+    views.how_to_read("similarity-table", "similarity-table-help")
     with gr.Row():
-        lexical = gr.Plot(label="Lexical weights", elem_id="similarity-lexical")
-        colbert = gr.Plot(label="ColBERT alignment", elem_id="similarity-colbert")
-    common.how_to_read(READ_M3, "similarity-m3-help")
+        with gr.Column():
+            lexical = gr.Plot(label="Lexical weights", elem_id="similarity-lexical")
+            views.how_to_read("similarity-lexical", "similarity-lexical-help")
+        with gr.Column():
+            colbert = gr.Plot(label="ColBERT alignment", elem_id="similarity-colbert")
+            views.how_to_read("similarity-colbert", "similarity-colbert-help")
     model.change(common.warn_if_unavailable(engine), model, None, api_visibility="private", queue=False)
     model.change(
         m3_options(engine),
