@@ -22,7 +22,13 @@ def tiny_dir():
     return TINY
 
 
-def engine_copy(engine, **changes):
+@pytest.fixture(scope="session")
+def engine_copy():
+    """``engine_copy(engine, **changes)``: see ``copy_engine``."""
+    return copy_engine
+
+
+def copy_engine(engine, **changes):
     """``engine`` with ``changes`` and its own wrappers, storing no whole results (tests repeat requests on purpose,
     to see the embedding and wrapper caches at work)."""
     import dataclasses

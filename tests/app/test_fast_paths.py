@@ -8,7 +8,6 @@ from __future__ import annotations
 import gradio as gr
 import numpy as np
 import pytest
-from conftest import engine_copy
 
 from flagdemo.embedders import FlagModel
 from flagdemo.embedding_cache import EmbeddingCache
@@ -21,7 +20,7 @@ PASSAGES = ["Cats eat fish and meat.", "A fast car drives at 200 km/h.", "Birds 
 
 
 @pytest.fixture
-def engine(tiny_engine) -> Engine:
+def engine(tiny_engine, engine_copy) -> Engine:
     """The tiny-model engine with its own empty embedding cache, so hit counts belong to this test alone."""
     return engine_copy(tiny_engine, embedding_cache=EmbeddingCache())
 

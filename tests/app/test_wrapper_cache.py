@@ -11,7 +11,6 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import engine_copy
 
 from flagdemo import datasets
 from flagdemo.cache import MODEL_CACHE
@@ -26,7 +25,7 @@ QUERY = "where does the cat sit?"
 
 
 @pytest.fixture
-def engine(tiny_engine) -> Engine:
+def engine(tiny_engine, engine_copy) -> Engine:
     """The tiny-model engine with its own (empty) wrapper and embedding caches, so counts belong to this test."""
     return engine_copy(tiny_engine, embedding_cache=EmbeddingCache())
 
@@ -198,7 +197,7 @@ def test_repeated_similarity_clicks_build_the_embedder_once(engine):
     np.testing.assert_array_equal(np.asarray(first[0].data[0].z), np.asarray(second[0].data[0].z))
 
 
-def test_a_repeated_comparison_reuses_the_labelled_encodings_with_identical_metrics(engine, monkeypatch):
+def test_a_repeated_comparison_reuses_the_labelled_encodings_with_identical_metrics(engine, engine_copy, monkeypatch):
     labelled = datasets.load_retrieval_set().subset(max_queries=4)
     specs = [(engine.embedder, -1, "final"), (engine.embedder, 2, "layer 2")]
     first = engine.retrieval_runs(specs, labelled, 5)

@@ -131,10 +131,13 @@ def test_the_key_follows_the_weights_the_kind_and_the_inputs(tiny_dir):
     assert onnx_backend.graph_key(half, "hidden_states", names) != key
 
 
-def test_default_backend_is_onnx_on_cpu_and_the_environment_overrides(tiny_dir, cache, monkeypatch):
+def test_default_backend_is_torch_and_the_environment_overrides(tiny_dir, cache, monkeypatch):
     monkeypatch.delenv("FLAGDEMO_BACKEND", raising=False)
     model = FlagModel(str(tiny_dir / "bert-embedder"), use_fp16=False)
-    assert model.backend == "onnx" and model.backend_info.reason == "the fastest exact backend on a CPU"
+    assert model.backend == "torch" and model.backend_info.summary() == "PyTorch (the default backend)."
+    monkeypatch.setenv("FLAGDEMO_BACKEND", "onnx")
+    model = FlagModel(str(tiny_dir / "bert-embedder"), use_fp16=False)
+    assert model.backend == "onnx" and model.backend_info.reason == "chosen by FLAGDEMO_BACKEND"
     assert "backend=onnx" in repr(model)
     monkeypatch.setenv("FLAGDEMO_BACKEND", "torch")
     model = FlagModel(str(tiny_dir / "bert-embedder"), use_fp16=False)
@@ -151,18 +154,21 @@ def test_default_backend_is_onnx_on_cpu_and_the_environment_overrides(tiny_dir, 
         FlagModel(str(tiny_dir / "bert-embedder"))
 
 
-def test_backend_choice_per_device_and_class():
+def test_backend_choice_per_device_and_class(monkeypatch):
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    monkeypatch.delenv("FLAGDEMO_BACKEND", raising=False)
+    assert onnx_backend.resolve_backend(None, cpu, owner="FlagModel") == ("torch", "the default backend")
     assert onnx_backend.resolve_backend(None, cuda, owner="FlagModel")[0] == "torch"
     with pytest.raises(InvalidInputError, match="The onnx backend runs on the CPU"):
         onnx_backend.resolve_backend("onnx", cuda, owner="FlagModel")
     with pytest.raises(InvalidInputError, match="backend must be 'torch' or 'onnx', not 'ort'"):
         onnx_backend.resolve_backend("ort", cpu, owner="FlagModel")
+    monkeypatch.setenv("FLAGDEMO_BACKEND", "onnx")  # a deployment asking for onnx: a class without it says so
     assert onnx_backend.resolve_backend(None, cpu, owner="X", supports_onnx=False) == ("torch", "X runs on torch only")
 
 
 def test_decoder_embedders_stay_on_torch_and_say_so(tiny_dir, monkeypatch):
-    monkeypatch.delenv("FLAGDEMO_BACKEND", raising=False)
+    monkeypatch.setenv("FLAGDEMO_BACKEND", "onnx")
     model = FlagLLMModel(str(tiny_dir / "llama-decoder"), use_fp16=False)
     assert model.backend == "torch" and "runs on torch only" in model.backend_info.summary()
     with pytest.raises(InvalidInputError, match="FlagLLMModel runs on torch only"):
