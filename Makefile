@@ -46,7 +46,7 @@ chromium:
 # workshop notebooks executed top to bottom (nbmake). The load tests are `make test-load`.
 test: $(VENV)/.test lint chromium
 	$(VENV)/bin/nbstripout --verify notebooks/*.ipynb
-	$(PY) -m pytest -m "not load" --nbmake tests notebooks
+	$(PY) -m pytest -m "not load and not full_golden" --nbmake tests notebooks
 
 # Quick loop while developing: no launched app, no browser.
 test-fast: $(VENV)/.test
@@ -83,7 +83,7 @@ golden-family:
 # Their full replay: the bge-m3 Visualized-BGE (~3.5 GB of seeded weights) and every base case one at a time
 # (`make test` replays every base item in batches).
 golden-family-check: $(VENV)/.test
-	FLAGDEMO_FULL_GOLDENS=1 $(PY) -m pytest tests/family
+	$(PY) -m pytest -m full_golden tests/family
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

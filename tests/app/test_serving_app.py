@@ -62,7 +62,7 @@ def test_light_work_answers_while_heavy_work_runs_and_the_queue_speaks_in_senten
     assert engine.reranking.wait(WAIT)
 
     table, *_ = client.predict(texts="while the reranker runs", api_name="/encode")
-    _, top, *_ = client.predict(queries="a question", passages="an answer", api_name="/similarity")
+    _, top, *_ = client.predict(queries="a question", passages="an answer", top_k=1, api_name="/similarity")
     assert [row[1] for row in table["data"]] == ["while the reranker runs"]
     assert top["data"][0][2] == "an answer"
     assert engine.reranks_finished == 0 and not running.done()  # both answered while the rerank still ran

@@ -5,12 +5,11 @@ that tests/family/seeded_weights.py rebuilds here from the recorded parameter li
 they are the same weights. The base variant (bge-base-en-v1.5 + EVA02-CLIP-B/16, ~200 M parameters) replays in
 the normal suite: every recorded item through the batch helper in one pass, and a few through ``encode`` itself.
 The bge-m3 variant (~870 M parameters, ~3.5 GB in fp32) and the one-at-a-time replay of every base case run with
-FLAGDEMO_FULL_GOLDENS=1 (``make golden-family-check``).
+the ``full_golden`` marker (``make golden-family-check``).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -42,10 +41,9 @@ from flagdemo.visual.model import Visualized_BGE, checkpoint_shapes, variant_for
 
 BASE = load_golden("visual_bge_base")
 # Every base case one at a time through encode(), and the bge-m3 variant (~3.5 GB of weights, minutes on 2 cores):
-# `make golden-family-check` runs them (FLAGDEMO_FULL_GOLDENS=1); `make test` replays every base item batched.
-FULL = pytest.mark.skipif(
-    os.environ.get("FLAGDEMO_FULL_GOLDENS") != "1", reason="full golden replay: make golden-family-check"
-)
+# are marked ``full_golden``: `make golden-family-check` runs them, and `make test` (which deselects them, so none is
+# skipped) replays every base item batched.
+FULL = pytest.mark.full_golden
 ENCODE_SUBSET = ("base-image-shapes-rgba.png", "base-image-text-noise.jpg", "base-text-1")
 
 
