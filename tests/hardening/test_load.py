@@ -113,7 +113,7 @@ def _requests(tiny_engine):
         ("/layer_sweep", {"relevance": ""}, None),
         ("/models", {}, None),
         ("/encode", {"texts": "  \n "}, "There is no text to encode"),
-        ("/encode", {"texts": "x" * 9000}, "FLAGDEMO_MAX_CHARS"),
+        ("/encode", {"texts": "x" * 9000}, "characters; the limit is 8,000 per text"),
         ("/encode", {"model": "/etc/passwd"}, "does not exist"),
     ]
 
@@ -157,6 +157,7 @@ def _disconnect_mid_request(url: str) -> None:
 def test_sixteen_clients_for_half_a_minute(tiny_dir, monkeypatch):
     from flagdemo.ui import build_demo
 
+    monkeypatch.setenv("FLAGDEMO_RESULT_CACHE_ENTRIES", "0")  # repeated requests run the models again: load them
     engine = GaugedEngine(
         embedder=str(tiny_dir / "bert-embedder"),
         llm_reranker=str(tiny_dir / "llama-decoder"),
@@ -165,7 +166,6 @@ def test_sixteen_clients_for_half_a_minute(tiny_dir, monkeypatch):
         cutoff_layer=3,
     )
     monkeypatch.setattr(MODEL_CACHE, "max_models", 8)  # all four tiny models fit: any reload would be a bug
-    monkeypatch.setenv("FLAGDEMO_RESULT_CACHE_ENTRIES", "0")  # repeated requests run the models again: load them
     gauge = ModelGauge(serving.model_work)
     monkeypatch.setattr(serving, "model_work", gauge)
     MODEL_CACHE.clear()
