@@ -50,7 +50,10 @@ def own_input(api_name: str, student: int, rng: random.Random) -> dict:
     sentence = f"Student {student} has a question about {topic}."
     return {
         "/encode": {"texts": f"{sentence}\nAnother line on {topic}.", "mode": rng.choice(["query", "passage"])},
-        "/similarity": {"queries": sentence, "passages": f"A passage on {topic}.\nSomething else entirely."},
+        "/similarity": {
+            "queries": sentence,
+            "passages": f"A passage on {topic}.\nSomething else entirely.\nA third text.",
+        },
         "/project": {"queries": f"Where is {topic}?"},
         "/rerank": {"query": f"What should I know about {topic}?"},
         "/layer_sweep": {"query": f"Tell me about {topic}.", "relevance": ""},
