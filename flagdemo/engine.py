@@ -429,6 +429,7 @@ class Engine:
             normalized=scoring.sigmoid(scores).tolist(),
             load_seconds=load_seconds,
             run_seconds=time.perf_counter() - started,
+            n_tokens=sweep.n_tokens,
         )
 
     # ---- Layer sweep --------------------------------------------------------------------------------------

@@ -54,7 +54,9 @@ def screenshots(tmp_path_factory) -> Path:
 
 
 def save_screenshot(page, path: Path, *, full_page: bool) -> None:
-    """A PNG of the page, checked to be one (signature and a plausible size)."""
+    """A PNG of the page, checked to be one (signature and a plausible size), taken once the web fonts have loaded
+    (before that, chromium draws some glyphs of a bold heading in the fallback font)."""
+    page.evaluate("document.fonts.ready.then(() => document.fonts.status)")
     page.screenshot(path=str(path), full_page=full_page)
     data = path.read_bytes()
     assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 10_000, path
@@ -186,9 +188,9 @@ def test_an_error_clears_the_tab_and_a_rerun_brings_results_back(page):
 
     open_tab(page, "Similarity")
     top_k = page.locator("#similarity-top-k input")
-    top_k.fill("99")
+    top_k.fill("0")
     page.locator("#similarity-run").click()
-    expect(page.get_by_text("Top-k must be between 1 and 5, not 99.").first).to_be_visible(timeout=RUN_TIMEOUT_MS)
+    expect(page.get_by_text("Top-k must be at least 1, not 0.").first).to_be_visible(timeout=RUN_TIMEOUT_MS)
     expect(page.locator("#similarity-note")).to_contain_text(FAILED_NOTE.split("**")[1])
     expect(page.locator("#similarity-table [role=gridcell]").filter(has_text=NUMBER)).to_have_count(0)
     top_k.fill("2")

@@ -187,6 +187,11 @@ def test_for_display_rounds_floats_only_and_leaves_the_exact_table_alone():
     assert exact["score"].tolist() == [0.87345678, 12.3456789]  # the download keeps every digit
 
 
+def test_a_missing_number_shows_as_a_dash_not_null():
+    shown = tables.for_display(pd.DataFrame({"method": ["a", "b"], "tokens/s": [1234.5678, None]}))
+    assert shown["tokens/s"].tolist() == [1235.0, tables.MISSING]
+
+
 @pytest.mark.parametrize("view", sorted(tables.TABLE_WIDTH))
 def test_every_view_of_ordinary_inputs_fits_its_width(view):
     table, width = ordinary_views()[view]

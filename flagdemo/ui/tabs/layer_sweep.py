@@ -33,7 +33,7 @@ def layer_sweep(  # noqa: PLR0917 (gradio passes widget values positionally)
     first = inputs.whole_number(first_layer, "The first layer", minimum=0, maximum=1000)
     last = inputs.whole_number(last_layer, "The last layer", minimum=0, maximum=1000)
     step = inputs.whole_number(step, "The layer step", minimum=1, maximum=1000)
-    k = inputs.whole_number(k, "k", minimum=1, maximum=max(1, len(lines)))
+    k, k_note = inputs.count_up_to(k, "k", len(lines), "passages")
     request_log.note(models=[model], inputs=[query, *lines])
     outcome = engine.layer_sweep(
         model,
@@ -68,6 +68,8 @@ def layer_sweep(  # noqa: PLR0917 (gradio passes widget values positionally)
         note += " Add relevance labels (one grade per passage) to see nDCG and MRR per layer."
     if dropped:
         note += f" Skipped {text.plural(dropped, 'empty line')}."
+    if k_note and best is not None:
+        note += f" {k_note}"
     per_layer = tables.layer_scores_long(sweep.layers, outcome.scores, lines)
     return (
         figure,

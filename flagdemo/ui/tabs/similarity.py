@@ -42,7 +42,7 @@ def similarity(  # noqa: PLR0917 (gradio passes widget values positionally)
     limits.check_texts(rows, "query", "queries")
     limits.check_texts(cols, "passage")
     score_mode = inputs.choice(score_mode, "The score", SCORE_MODES)
-    top_k = inputs.whole_number(top_k, "Top-k", minimum=1, maximum=max(1, len(cols)))
+    top_k, top_k_note = inputs.count_up_to(top_k, "Top-k", len(cols), "passages")
     pair_query = inputs.whole_number(pair_query, "The pair's query number", minimum=1, maximum=max(1, len(rows)))
     pair_passage = inputs.whole_number(pair_passage, "The pair's passage number", minimum=1, maximum=max(1, len(cols)))
     weights = [
@@ -60,7 +60,7 @@ def similarity(  # noqa: PLR0917 (gradio passes widget values positionally)
         use_instruction=inputs.flag(use_instruction, "Use the query instruction") and not all_pairs,
         precision=precision,
     )
-    notes = [inputs.precision_note(precision)]
+    notes = [inputs.precision_note(precision), top_k_note]
     if dropped or dropped_cols:
         notes.append(f"Skipped {text.plural(dropped + dropped_cols, 'empty line')}.")
     if all_pairs:
