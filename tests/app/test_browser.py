@@ -190,7 +190,7 @@ def test_an_error_clears_the_tab_and_a_rerun_brings_results_back(page):
     top_k = page.locator("#similarity-top-k input")
     top_k.fill("0")
     page.locator("#similarity-run").click()
-    expect(page.get_by_text("Top-k must be at least 1, not 0.").first).to_be_visible(timeout=RUN_TIMEOUT_MS)
+    expect(page.get_by_text("Top-k must be between 1 and 512, not 0.").first).to_be_visible(timeout=RUN_TIMEOUT_MS)
     expect(page.locator("#similarity-note")).to_contain_text(FAILED_NOTE.split("**")[1])
     expect(page.locator("#similarity-table [role=gridcell]").filter(has_text=NUMBER)).to_have_count(0)
     top_k.fill("2")

@@ -132,8 +132,9 @@ def test_default_top_k_with_fewer_passages_lists_them_all_and_says_so(handlers):
     assert "Top-k 3 is more than the 2 passages, so all 2 are used." in note
     _, top, *_, note = handlers.similarity("a question", "an answer\nanother answer", top_k=1)
     assert len(top) == 1 and "more than" not in note
-    with pytest.raises(gr.Error, match="Top-k must be at least 1, not 0"):
-        handlers.similarity("a question", "an answer", top_k=0)
+    for absurd, message in ((0, "Top-k must be between 1 and 512, not 0"), (1e9, "between 1 and 512, not 1000000000")):
+        with pytest.raises(gr.Error, match=message):
+            handlers.similarity("a question", "an answer", top_k=absurd)
 
 
 @pytest.mark.parametrize("mode", ["sparse", "colbert", "combined"])

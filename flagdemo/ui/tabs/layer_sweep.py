@@ -33,7 +33,7 @@ def layer_sweep(  # noqa: PLR0917 (gradio passes widget values positionally)
     first = inputs.whole_number(first_layer, "The first layer", minimum=0, maximum=1000)
     last = inputs.whole_number(last_layer, "The last layer", minimum=0, maximum=1000)
     step = inputs.whole_number(step, "The layer step", minimum=1, maximum=1000)
-    k, k_note = inputs.count_up_to(k, "k", len(lines), "passages")
+    k, k_note = inputs.count_up_to(k, "k", len(lines), "passages", int(limits.MAX_PASSAGES.value()))
     request_log.note(models=[model], inputs=[query, *lines])
     outcome = engine.layer_sweep(
         model,

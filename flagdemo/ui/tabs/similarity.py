@@ -42,7 +42,7 @@ def similarity(  # noqa: PLR0917 (gradio passes widget values positionally)
     limits.check_texts(rows, "query", "queries")
     limits.check_texts(cols, "passage")
     score_mode = inputs.choice(score_mode, "The score", SCORE_MODES)
-    top_k, top_k_note = inputs.count_up_to(top_k, "Top-k", len(cols), "passages")
+    top_k, top_k_note = inputs.count_up_to(top_k, "Top-k", len(cols), "passages", int(limits.MAX_TEXTS.value()))
     pair_query = inputs.whole_number(pair_query, "The pair's query number", minimum=1, maximum=max(1, len(rows)))
     pair_passage = inputs.whole_number(pair_passage, "The pair's passage number", minimum=1, maximum=max(1, len(cols)))
     weights = [
