@@ -72,10 +72,11 @@ def default_app_url(engine):
     """The app as `make run` builds it: MiniLM, SmolLM2, UMAP warmed up in the background."""
     from flagdemo.projection import start_warm_up
     from flagdemo.ui import build_demo
+    from flagdemo.ui.blocks import theme
 
     start_warm_up()
     demo = build_demo(engine)
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, theme=theme())
     yield url
     demo.close()
 
@@ -167,6 +168,17 @@ def test_every_tab_opens_with_its_example_matching_the_engine(page, engine, scre
     assert any(name in cache and shows(cache[name], mb, 0.5) for name, mb in held.items()), (cache, held)
     assert "Could not draw this chart" not in page.locator("body").inner_text()  # no failsafe figure anywhere
     save_screenshot(page, screenshots / "models.png", full_page=True)
+
+
+def test_bold_text_is_drawn_from_a_complete_bold_font(page):
+    """Gradio's default theme asks for a semi-bold file of a few dozen glyphs, so offline a bold heading mixed two
+    weights; the app's theme uses the full bold file, and the page's bold heading is drawn with it."""
+    faces = page.evaluate(
+        """async () => { await document.fonts.ready;
+            return [...document.fonts].filter(f => f.family.includes('Source Sans Pro'))
+                .map(f => `${f.weight}:${f.status}`); }"""
+    )
+    assert "700:loaded" in faces and not any(face.startswith("600") for face in faces), faces
 
 
 def test_ordinary_passages_fit_without_sideways_scrolling(page):
