@@ -204,6 +204,8 @@ TABLE_WIDTH = {
     "compare-summary": "full",
     "compare-table": "full",
     "cocktail-table": "full",
+    "models-catalog": "full",
+    "models-cache": "full",
 }
 
 

@@ -187,15 +187,24 @@ def test_ordinary_passages_fit_without_sideways_scrolling(page):
     page.locator("#rerank-run").click()
     page.locator("#rerank-table [role=gridcell]").filter(has_text="Madrid is the capital of Spain.").wait_for()
     for table in ("rerank-table", "rerank-tau", "rerank-timing"):
-        scrolled = page.evaluate(
-            """(id) => [...document.querySelectorAll(`#${id} *`)].filter(e => e.scrollWidth > e.clientWidth + 1
-                && ['auto', 'scroll'].includes(getComputedStyle(e).overflowX)).length""",
-            table,
-        )
-        assert scrolled == 0, f"{table} scrolls sideways"
+        assert scrolls_sideways(page, table) == 0, f"{table} scrolls sideways"
+    open_tab(page, "Models")
+    page.locator("#models-refresh").click()
+    page.locator("#models-catalog [role=gridcell]").filter(has_text="bge-m3").first.wait_for()
+    for table in ("models-catalog", "models-cache"):
+        assert scrolls_sideways(page, table) == 0, f"{table} scrolls sideways"
 
 
-def test_an_error_clears_the_tab_and_a_rerun_brings_results_back(page):
+def scrolls_sideways(page, elem_id: str) -> int:
+    """How many elements of a table scroll sideways (wider content than box, with a horizontal scroll bar)."""
+    return page.evaluate(
+        """(id) => [...document.querySelectorAll(`#${id} *`)].filter(e => e.scrollWidth > e.clientWidth + 1
+            && ['auto', 'scroll'].includes(getComputedStyle(e).overflowX)).length""",
+        elem_id,
+    )
+
+
+def test_an_error_clears_the_tab_and_a_rerun_brings_results_back(page, screenshots):
     from playwright.sync_api import expect
 
     open_tab(page, "Similarity")
@@ -205,6 +214,7 @@ def test_an_error_clears_the_tab_and_a_rerun_brings_results_back(page):
     expect(page.get_by_text("Top-k must be between 1 and 512, not 0.").first).to_be_visible(timeout=RUN_TIMEOUT_MS)
     expect(page.locator("#similarity-note")).to_contain_text(FAILED_NOTE.split("**")[1])
     expect(page.locator("#similarity-table [role=gridcell]").filter(has_text=NUMBER)).to_have_count(0)
+    save_screenshot(page, screenshots / "error.png", full_page=False)
     top_k.fill("2")
     page.locator("#similarity-run").click()
     expect(page.locator("#similarity-note")).not_to_contain_text("stopped with an error")
@@ -250,7 +260,7 @@ def test_a_link_opens_a_tab_with_its_inputs(browser, default_app_url, engine):
         page.close()
 
 
-def test_the_layer_sweep_shows_its_rank_heatmap_and_long_csv_and_cocktail_waits(page):
+def test_the_layer_sweep_shows_its_rank_heatmap_and_long_csv_and_cocktail_waits(page, screenshots):
     from playwright.sync_api import expect
 
     open_tab(page, "Layer sweep")
@@ -260,3 +270,4 @@ def test_the_layer_sweep_shows_its_rank_heatmap_and_long_csv_and_cocktail_waits(
     assert len(headers) == 7 and "settled at layer" in " ".join(headers), headers  # not one column per layer
     open_tab(page, "Cocktail")
     expect(page.locator("#cocktail-note")).to_contain_text("Nothing has run yet")
+    save_screenshot(page, screenshots / "cocktail.png", full_page=True)

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from flagdemo import tables
+from flagdemo.engine import Engine
 
 
 def test_ranks_from_scores_is_one_based_and_stable_on_ties():
@@ -164,6 +165,19 @@ def ordinary_views():
                 "out-of-domain queries": 30,
                 "data-derived": [False] * 11 + [True],
             }
+        ),
+        "models-catalog": pd.DataFrame(Engine().catalog_rows()),
+        "models-cache": pd.DataFrame(
+            [
+                [
+                    "SmolLM2-135M-Instruct (AutoModelForCausalLM, float32, cpu)",
+                    513.0,
+                    "cpu",
+                    6.4,
+                    "ONNX Runtime (graph loaded from the cache in 1.2 s); layer sweeps on PyTorch",
+                ]
+            ],
+            columns=["model", "MB", "device", "load s", "runs on"],
         ),
     }
     return {name: (tables.for_display(table), tables.TABLE_WIDTH[name]) for name, table in views.items()}
