@@ -37,14 +37,19 @@ from flagdemo.loading import cache_root
 
 BACKENDS = ("torch", "onnx")
 BACKEND_LABELS = {"torch": "PyTorch", "onnx": "ONNX Runtime"}
-GRAPH_FORMAT = 1  # bump when the export recipe changes: every cached graph is then rebuilt
+GRAPH_FORMAT = 2  # bump when the export recipe changes: every cached graph is then rebuilt
 OPSET = 17
 GRAPH_FILE = "model.onnx"
 WEIGHTS_FILE = "model.onnx.data"
 META_FILE = "meta.json"
 PROBE_TEXTS = ("flagdemo checks its exported graph on this sentence.", "A shorter probe.")
 PROBE_TOLERANCE = 1e-4  # a faithful graph differs by ~1e-6; a stale or damaged one by orders more
-KINDS = ("hidden_states", "logits")
+# "last_hidden_state": what a plain encode pools (the fast graph); "hidden_states": every layer's state too
+# (encode_detailed(all_layers=True) only: extra outputs keep ONNX Runtime from fusing residual adds into the layer
+# norms); "logits": a cross-encoder's scores.
+KINDS = ("last_hidden_state", "hidden_states", "logits")
+# Architectures onnxruntime's transformer optimizer fuses (attention, embedding and skip layer norms, bias-GELU).
+FUSED_MODEL_TYPES = frozenset({"bert", "roberta", "xlm-roberta"})
 
 
 @dataclass(frozen=True)
@@ -59,8 +64,10 @@ class GraphVariant:
     tolerance: float
 
 
-_graphs: weakref.WeakKeyDictionary[torch.nn.Module, dict[str, OnnxGraph]] = weakref.WeakKeyDictionary()
-_digests: weakref.WeakKeyDictionary[torch.nn.Module, str] = weakref.WeakKeyDictionary()
+# Per model object: (weights fingerprint, value). A fingerprint that no longer matches (weights loaded in place, a
+# parameter replaced) makes the entry stale, so a graph always follows the weights the model holds now.
+_graphs: weakref.WeakKeyDictionary[torch.nn.Module, tuple[tuple, dict[str, OnnxGraph]]] = weakref.WeakKeyDictionary()
+_digests: weakref.WeakKeyDictionary[torch.nn.Module, tuple[tuple, str]] = weakref.WeakKeyDictionary()
 _folder_locks: dict[str, threading.Lock] = {}
 _lock = threading.Lock()
 
@@ -200,24 +207,34 @@ class _Exportable(torch.nn.Module):
         inputs = dict(zip(self.input_names, tensors, strict=True))
         if self.kind == "logits":
             return self.model(**inputs, return_dict=True).logits
+        if self.kind == "last_hidden_state":
+            return self.model(**inputs, return_dict=True).last_hidden_state
         outputs = self.model(**inputs, return_dict=True, output_hidden_states=True)
         return (outputs.last_hidden_state, *outputs.hidden_states)
 
 
 def output_names(model: torch.nn.Module, kind: str) -> list[str]:
-    """'logits', or 'last_hidden_state' then 'hidden_state_0' (embeddings) … 'hidden_state_<L>'."""
-    if kind == "logits":
-        return ["logits"]
+    """'logits'; 'last_hidden_state'; or 'last_hidden_state' then 'hidden_state_0' (embeddings) … 'hidden_state_<L>'."""
+    if kind in ("logits", "last_hidden_state"):
+        return [kind]
     layers = int(model.config.num_hidden_layers)
     return ["last_hidden_state", *(f"hidden_state_{index}" for index in range(layers + 1))]
 
 
+def weights_fingerprint(model: torch.nn.Module) -> tuple:
+    """Cheap identity of the weights a model holds now: each tensor's storage address and in-place version
+    counter (``load_state_dict``, ``mul_`` … bump it; assigning a new tensor changes the address)."""
+    return tuple((tensor.data_ptr(), tensor._version) for tensor in model.state_dict(keep_vars=True).values())
+
+
 def weights_digest(model: torch.nn.Module) -> str:
-    """SHA-256 of every parameter and buffer as loaded (names, dtypes, shapes, bytes); computed once per object."""
+    """SHA-256 of every parameter and buffer as held now (names, dtypes, shapes, bytes); recomputed only when the
+    weights fingerprint changes."""
+    fingerprint = weights_fingerprint(model)
     with _lock:
         found = _digests.get(model)
-    if found is not None:
-        return found
+    if found is not None and found[0] == fingerprint:
+        return found[1]
     digest = hashlib.sha256()
     for name, tensor in model.state_dict().items():
         flat = tensor.detach().cpu().contiguous().reshape(-1)
@@ -225,7 +242,7 @@ def weights_digest(model: torch.nn.Module) -> str:
         digest.update(flat.view(torch.uint8).numpy())
     found = digest.hexdigest()
     with _lock:
-        _digests[model] = found
+        _digests[model] = (fingerprint, found)
     return found
 
 
@@ -263,8 +280,8 @@ def load_graph(
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     memo_key = kind if variant is None else f"{kind}/{variant.name}"
-    with _lock:
-        found = _graphs.get(model, {}).get(memo_key)
+    fingerprint = weights_fingerprint(model)
+    found = _memo(model, fingerprint, memo_key)
     if found is not None:
         return found, BackendInfo("onnx", "", source="memory", session_seconds=0.0)
     names = list(probe)
@@ -272,14 +289,26 @@ def load_graph(
     with _lock:
         folder_lock = _folder_locks.setdefault(folder.name, threading.Lock())
     with folder_lock:  # two threads asking for one graph: the second waits and reuses the first's export
-        with _lock:
-            found = _graphs.get(model, {}).get(memo_key)
+        found = _memo(model, fingerprint, memo_key)
         if found is not None:
             return found, BackendInfo("onnx", "", source="memory", session_seconds=0.0)
         graph, info = _from_disk(model, kind, probe, folder, variant)
         with _lock:
-            _graphs.setdefault(model, {})[memo_key] = graph
+            held = _graphs.get(model)
+            if held is None or held[0] != fingerprint:
+                held = _graphs[model] = (fingerprint, {})
+            held[1][memo_key] = graph
     return graph, info
+
+
+def _memo(model: torch.nn.Module, fingerprint: tuple, memo_key: str) -> OnnxGraph | None:
+    """This process's session for the model's current weights, if one is loaded (a stale one is dropped)."""
+    with _lock:
+        held = _graphs.get(model)
+        if held is not None and held[0] != fingerprint:
+            del _graphs[model]
+            return None
+        return None if held is None else held[1].get(memo_key)
 
 
 def _from_disk(model, kind, probe, folder: Path, variant: GraphVariant | None) -> tuple[OnnxGraph, BackendInfo]:
@@ -375,7 +404,7 @@ def _check_probe(model, kind, probe, graph: OnnxGraph, names: list[str], *, tole
     relative error (``tolerance``)."""
     with torch.inference_mode():
         expected = _Exportable(model, list(probe), kind)(*probe.values())
-    expected = [expected] if kind == "logits" else list(expected)
+    expected = list(expected) if kind == "hidden_states" else [expected]
     try:
         actual = graph.run(probe, names)
     except Exception as error:
@@ -405,9 +434,11 @@ def _export(
         outputs = output_names(model, kind)
         axes = {name: {0: "batch", 1: "sequence"} for name in names}
         axes.update({name: {0: "batch"} if kind == "logits" else {0: "batch", 1: "sequence"} for name in outputs})
-        wrapper = _Exportable(model if variant is None else variant.prepare(model), names, kind).eval()
+        source = model if variant is None else variant.prepare(model)
+        wrapper = _Exportable(source, names, kind).eval()
         raw = work / "exported.onnx"
-        with warnings.catch_warnings(), torch.no_grad(), _quiet():
+        fuse = variant is None and getattr(model.config, "model_type", None) in FUSED_MODEL_TYPES
+        with warnings.catch_warnings(), torch.no_grad(), _quiet(), _eager_attention(source if fuse else None):
             warnings.simplefilter("ignore")
             torch.onnx.export(
                 wrapper,
@@ -419,12 +450,15 @@ def _export(
                 opset_version=OPSET,
                 dynamo=False,
             )
-        if variant is not None:
-            variant.transform(raw, work / "transformed.onnx")
-            raw = work / "transformed.onnx"
         entry = work / "entry"
         entry.mkdir()
-        _session(raw, optimised_to=entry / GRAPH_FILE)
+        if fuse:
+            _fuse(raw, model.config, entry / GRAPH_FILE)
+        else:
+            if variant is not None:
+                variant.transform(raw, work / "transformed.onnx")
+                raw = work / "transformed.onnx"
+            _session(raw, optimised_to=entry / GRAPH_FILE)
         files = {name: _file_digest(entry / name) for name in (GRAPH_FILE, WEIGHTS_FILE)}
         meta = {"key": folder.name, "kind": kind, "files": files, "outputs": outputs, "inputs": names}
         (entry / META_FILE).write_text(json.dumps(meta, indent=1), encoding="utf-8")
@@ -436,6 +470,54 @@ def _export(
                 raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _eager_attention(model: torch.nn.Module | None):
+    """Trace ``model`` with transformers' eager attention (explicit MatMul / Softmax), the pattern onnxruntime's
+    optimizer fuses into one Attention kernel; SDPA traces into a form it leaves unfused. Restored afterwards."""
+    setter = getattr(model, "set_attn_implementation", None)
+    before = getattr(getattr(model, "config", None), "_attn_implementation", None)
+    if setter is None or before in (None, "eager"):
+        yield
+        return
+    setter("eager")
+    try:
+        yield
+    finally:
+        setter(before)
+
+
+def _fuse(raw: Path, config, target: Path) -> None:
+    """onnxruntime's transformer optimizer (what fastembed and sentence-transformers' onnx backend apply): attention,
+    embedding layer norm, skip layer norm and bias-GELU fusions; saved with its weights beside it."""
+    import logging
+
+    import onnx
+    from onnxruntime.transformers import optimizer
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # the optimizer logs every fusion it tries at WARNING/INFO
+    try:
+        fused = optimizer.optimize_model(
+            str(raw),
+            model_type="bert",
+            num_heads=int(config.num_attention_heads),
+            hidden_size=int(config.hidden_size),
+            opt_level=0,
+            use_gpu=False,
+        )
+    finally:
+        root.setLevel(level)
+    onnx.save_model(
+        fused.model,
+        str(target),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location=WEIGHTS_FILE,
+        size_threshold=1024,
+    )
 
 
 @contextlib.contextmanager

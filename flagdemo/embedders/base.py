@@ -24,7 +24,7 @@ from flagdemo import catalog
 from flagdemo.devices import resolve_device, resolve_dtype, shrink_on_out_of_memory
 from flagdemo.errors import EmptyInputError, InvalidInputError
 from flagdemo.loading import ModelSource, load_tokenizer, resolve_source
-from flagdemo.onnx_backend import PROBE_TEXTS, BackendInfo, OnnxGraph, load_graph, resolve_backend
+from flagdemo.onnx_backend import PROBE_TEXTS, BackendInfo, GraphVariant, OnnxGraph, load_graph, resolve_backend
 from flagdemo.positions import ensure_inputs_fit
 from flagdemo.results import EncodeResult, Timings
 
@@ -179,10 +179,11 @@ class BaseEmbedder:
         self.backend, reason = resolve_backend(
             backend, self.device, owner=type(self).__name__, supports_onnx=self.SUPPORTS_ONNX
         )
-        self._graph: OnnxGraph | None = None
+        self._graph_variant: GraphVariant | None = None  # e.g. the int8 graph of fastpath.with_precision
+        self._probe: dict[str, torch.Tensor] | None = None
         self.backend_info = BackendInfo("torch", reason)
         if self.backend == "onnx":
-            self._graph, info = load_graph(self._backbone(), "hidden_states", self._probe_batch())
+            _, info = self._onnx_graph("last_hidden_state")
             self.backend_info = dataclasses.replace(info, reason=reason)
         self.load_seconds = time.perf_counter() - started
         config = self._backbone().config
@@ -202,7 +203,14 @@ class BaseEmbedder:
 
     def _probe_batch(self) -> dict[str, torch.Tensor]:
         """Two padded texts of different lengths in this tokenizer's format: the export's example input."""
-        return self._pad(self._tokenize(list(PROBE_TEXTS), len(PROBE_TEXTS), 64, {}), {})
+        if self._probe is None:
+            self._probe = self._pad(self._tokenize(list(PROBE_TEXTS), len(PROBE_TEXTS), 64, {}), {})
+        return self._probe
+
+    def _onnx_graph(self, kind: str) -> tuple[OnnxGraph, BackendInfo]:
+        """The ONNX Runtime session of the backbone as it is now (weights swapped or reloaded since construction get
+        their own graph): the last hidden state alone for plain encodes, every layer's for ``all_layers``."""
+        return load_graph(self._backbone(), kind, self._probe_batch(), self._graph_variant)
 
     # --- FlagEmbedding API ----------------------------------------------------------------------------------------
     def encode_queries(
@@ -391,11 +399,14 @@ class BaseEmbedder:
 
     def _hidden_states(self, batch: dict[str, torch.Tensor], all_layers: bool):
         """(last_hidden_state, all layers or None) from one forward pass of the backbone (torch or ONNX Runtime)."""
-        if self._graph is not None:
-            names = self._graph.output_names
-            outputs = self._graph.run(batch, names if all_layers else names[:1])
+        if self.backend == "onnx":
+            if not all_layers:
+                graph, _ = self._onnx_graph("last_hidden_state")
+                return graph.run(batch, graph.output_names)[0], None
+            graph, _ = self._onnx_graph("hidden_states")
+            outputs = graph.run(batch, graph.output_names)
             # Outputs: last_hidden_state, then hidden_state_0 … hidden_state_L; the same layer list as torch's below.
-            return outputs[0], ([*outputs[1:-1], outputs[0]] if all_layers else None)
+            return outputs[0], [*outputs[1:-1], outputs[0]]
         outputs = self._backbone()(**batch, return_dict=True, output_hidden_states=all_layers)
         layers = None
         if all_layers:

@@ -262,15 +262,17 @@ def test_int8_on_onnx_is_its_own_cached_graph_close_to_fp32(tiny_dir, cache, exp
     model = FlagModel(str(tiny_dir / "bert-embedder"), use_fp16=False, backend="onnx")
     before = len(exports)
     fast = with_precision(model, "int8")
-    assert fast.backend == "onnx" and fast.approximate and fast._graph is not model._graph
+    graph, exact_graph = fast._onnx_graph("last_hidden_state")[0], model._onnx_graph("last_hidden_state")[0]
+    assert fast.backend == "onnx" and fast.approximate and graph is not exact_graph
     assert len(exports) == before + 1
-    assert with_precision(model, "int8")._graph is fast._graph and len(exports) == before + 1
+    again = with_precision(model, "int8")._onnx_graph("last_hidden_state")[0]
+    assert again is graph and len(exports) == before + 1
     exact, approximate = model.encode(TEXTS), fast.encode(TEXTS)
     assert approximate.shape == exact.shape and approximate.dtype == np.float32
     cosines = (exact * approximate).sum(axis=1)
     # Random tiny weights are int8's worst case; the MiniLM figures are in tests/perf and the benchmark.
     assert cosines.min() > 0.95 and not np.allclose(exact, approximate, atol=1e-5)
-    assert fast._graph.folder != model._graph.folder  # its own cache key
+    assert graph.folder != exact_graph.folder  # its own cache key
 
 
 def test_an_onnx_embedder_never_runs_the_torch_forward(tiny_dir, cache, count_forwards):
@@ -281,3 +283,27 @@ def test_an_onnx_embedder_never_runs_the_torch_forward(tiny_dir, cache, count_fo
     assert calls == []
     FlagModel(str(tiny_dir / "bert-embedder"), use_fp16=False, backend="torch").encode(TEXTS)
     assert len(calls) == 1  # the same shared model, on torch: one batch, one forward pass
+
+
+def test_the_graph_follows_weights_swapped_after_construction(tiny_dir, cache):
+    """cocktail.merge_curve reads blends through a copy of one embedder whose ``model`` is replaced and then
+    reloaded in place: the onnx path must encode with the weights the model holds now, never a stale graph."""
+    import copy
+
+    path = str(tiny_dir / "bert-embedder")
+    on_onnx = FlagModel(path, use_fp16=False, pooling_method="mean", backend="onnx")
+    on_torch = FlagModel(path, use_fp16=False, pooling_method="mean", backend="torch")
+    original = on_onnx.encode(TEXTS)
+    blend = fresh_backbone(tiny_dir)
+    with torch.no_grad():
+        for parameter in blend.parameters():
+            parameter.mul_(0.5)
+    reader, reference = copy.copy(on_onnx), copy.copy(on_torch)
+    reader.model = reference.model = blend
+    swapped = reader.encode(TEXTS)
+    assert not np.allclose(swapped, original, atol=1e-3)
+    np.testing.assert_allclose(swapped, reference.encode(TEXTS), atol=1e-5)
+    # Weights loaded in place into the same module object (what merge_curve does for every weight).
+    blend.load_state_dict(on_torch.model.state_dict())
+    np.testing.assert_allclose(reader.encode(TEXTS), original, atol=1e-5)
+    np.testing.assert_allclose(on_onnx.encode(TEXTS), original, atol=1e-5)  # the original is untouched
