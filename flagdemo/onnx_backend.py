@@ -214,7 +214,7 @@ class _Exportable(torch.nn.Module):
 
 
 def output_names(model: torch.nn.Module, kind: str) -> list[str]:
-    """'logits'; 'last_hidden_state'; or 'last_hidden_state' then 'hidden_state_0' (embeddings) … 'hidden_state_<L>'."""
+    """'logits'; 'last_hidden_state'; or 'last_hidden_state', 'hidden_state_0' (embeddings) … 'hidden_state_<L>'."""
     if kind in ("logits", "last_hidden_state"):
         return [kind]
     layers = int(model.config.num_hidden_layers)
