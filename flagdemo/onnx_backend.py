@@ -26,8 +26,9 @@ import time
 import warnings
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -42,6 +43,8 @@ OPSET = 17
 GRAPH_FILE = "model.onnx"
 WEIGHTS_FILE = "model.onnx.data"
 META_FILE = "meta.json"
+PROBE_FILE = "probe.npz"  # the torch model's outputs on the probe batch, recorded at export
+ENTRY_FILES = frozenset({GRAPH_FILE, WEIGHTS_FILE, PROBE_FILE})
 PROBE_TEXTS = ("flagdemo checks its exported graph on this sentence.", "A shorter probe.")
 PROBE_TOLERANCE = 1e-4  # a faithful graph differs by ~1e-6; a stale or damaged one by orders more
 # "last_hidden_state": what a plain encode pools (the fast graph); "hidden_states": every layer's state too
@@ -68,8 +71,45 @@ class GraphVariant:
 # parameter replaced) makes the entry stale, so a graph always follows the weights the model holds now.
 _graphs: weakref.WeakKeyDictionary[torch.nn.Module, tuple[tuple, dict[str, OnnxGraph]]] = weakref.WeakKeyDictionary()
 _digests: weakref.WeakKeyDictionary[torch.nn.Module, tuple[tuple, str]] = weakref.WeakKeyDictionary()
+_file_graphs: weakref.WeakValueDictionary[str, OnnxGraph] = weakref.WeakValueDictionary()
+_file_digests: dict[tuple[str, int, int], str] = {}
 _folder_locks: dict[str, threading.Lock] = {}
 _lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class WeightFiles:
+    """A model whose torch weights are not loaded: its graph is keyed by the hash of its weight files and load
+    settings (``identity``), checked against the outputs recorded at export, and the torch model is built
+    (``load``, uncached) only to export. The object holds the sessions it was given (``held``)."""
+
+    identity: str
+    name: str
+    config: Any
+    load: Callable[[], torch.nn.Module]
+    held: dict[str, OnnxGraph] = field(default_factory=dict, compare=False, repr=False)
+
+
+def files_identity(folder: Path, settings: str) -> str | None:
+    """SHA-256 over a local model folder's config and weight files (``*.safetensors``, else ``*.bin``) and the
+    load ``settings``; None when the folder has no such files. Each file is hashed once per process (keyed by
+    path, size and modification time)."""
+    weights = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
+    config = folder / "config.json"
+    if not weights or not config.is_file():
+        return None
+    digest = hashlib.sha256(settings.encode())
+    for path in [config, *weights]:
+        stat = path.stat()
+        memo = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        with _lock:
+            found = _file_digests.get(memo)
+        if found is None:
+            found = _file_digest(path)
+            with _lock:
+                _file_digests[memo] = found
+        digest.update(f"{path.name}|{found}|".encode())
+    return digest.hexdigest()
 
 
 def onnxruntime_available() -> bool:
@@ -213,7 +253,7 @@ class _Exportable(torch.nn.Module):
         return (outputs.last_hidden_state, *outputs.hidden_states)
 
 
-def output_names(model: torch.nn.Module, kind: str) -> list[str]:
+def output_names(model: torch.nn.Module | WeightFiles, kind: str) -> list[str]:
     """'logits'; 'last_hidden_state'; or 'last_hidden_state', 'hidden_state_0' (embeddings) … 'hidden_state_<L>'."""
     if kind in ("logits", "last_hidden_state"):
         return [kind]
@@ -246,19 +286,23 @@ def weights_digest(model: torch.nn.Module) -> str:
     return found
 
 
-def graph_key(model: torch.nn.Module, kind: str, input_names: Sequence[str], variant: str = "fp32") -> str:
-    """The cache key: weights, config, graph kind, inputs and the versions that shape the graph."""
+def graph_key(
+    model: torch.nn.Module | WeightFiles, kind: str, input_names: Sequence[str], variant: str = "fp32"
+) -> str:
+    """The cache key: weights (as held, or the files they load from), config, graph kind, inputs and the versions
+    that shape the graph."""
     import onnx
     import onnxruntime
 
+    files = isinstance(model, WeightFiles)
     settings = {
         "format": GRAPH_FORMAT,
         "kind": kind,
         "variant": variant,
-        "class": type(model).__qualname__,
-        "weights": weights_digest(model),
+        "class": model.name if files else type(model).__qualname__,
+        "weights": f"files:{model.identity}" if files else weights_digest(model),
         "config": hashlib.sha256(model.config.to_json_string().encode()).hexdigest(),
-        "dtype": str(next(model.parameters()).dtype),
+        "dtype": "torch.float32" if files else str(next(model.parameters()).dtype),
         "inputs": list(input_names),
         "opset": OPSET,
         "versions": [torch.__version__, onnx.__version__, onnxruntime.__version__],
@@ -272,7 +316,10 @@ def graph_dir() -> Path:
 
 
 def load_graph(
-    model: torch.nn.Module, kind: str, probe: Mapping[str, torch.Tensor], variant: GraphVariant | None = None
+    model: torch.nn.Module | WeightFiles,
+    kind: str,
+    probe: Mapping[str, torch.Tensor],
+    variant: GraphVariant | None = None,
 ) -> tuple[OnnxGraph, BackendInfo]:
     """The session for ``model``'s graph of ``kind`` (and ``variant``; default the exact fp32 graph): from this
     process, else from the disk cache, else exported now. ``probe`` is one padded batch in the model's input
@@ -280,7 +327,7 @@ def load_graph(
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     memo_key = kind if variant is None else f"{kind}/{variant.name}"
-    fingerprint = weights_fingerprint(model)
+    fingerprint = (model.identity,) if isinstance(model, WeightFiles) else weights_fingerprint(model)
     found = _memo(model, fingerprint, memo_key)
     if found is not None:
         return found, BackendInfo("onnx", "", source="memory", session_seconds=0.0)
@@ -294,6 +341,9 @@ def load_graph(
             return found, BackendInfo("onnx", "", source="memory", session_seconds=0.0)
         graph, info = _from_disk(model, kind, probe, folder, variant)
         with _lock:
+            if isinstance(model, WeightFiles):
+                model.held[memo_key] = _file_graphs[f"{model.identity}/{memo_key}"] = graph
+                return graph, info
             held = _graphs.get(model)
             if held is None or held[0] != fingerprint:
                 held = _graphs[model] = (fingerprint, {})
@@ -301,9 +351,14 @@ def load_graph(
     return graph, info
 
 
-def _memo(model: torch.nn.Module, fingerprint: tuple, memo_key: str) -> OnnxGraph | None:
+def _memo(model: torch.nn.Module | WeightFiles, fingerprint: tuple, memo_key: str) -> OnnxGraph | None:
     """This process's session for the model's current weights, if one is loaded (a stale one is dropped)."""
     with _lock:
+        if isinstance(model, WeightFiles):
+            found = model.held.get(memo_key) or _file_graphs.get(f"{model.identity}/{memo_key}")
+            if found is not None:
+                model.held[memo_key] = found
+            return found
         held = _graphs.get(model)
         if held is not None and held[0] != fingerprint:
             del _graphs[model]
@@ -323,6 +378,8 @@ def _from_disk(model, kind, probe, folder: Path, variant: GraphVariant | None) -
             rebuilt = str(error)
             shutil.rmtree(folder, ignore_errors=True)
     started = time.perf_counter()
+    if isinstance(model, WeightFiles):
+        model = model.load()  # only to export; dropped afterwards
     _export(model, kind, probe, folder, variant)
     exported = time.perf_counter() - started
     started = time.perf_counter()
@@ -382,7 +439,7 @@ def _open_checked(model, kind, probe, folder: Path, tolerance: float | None) -> 
         recorded = meta["files"]
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise _UntrustedGraphError(f"its record is missing or unreadable ({type(error).__name__})") from error
-    if meta.get("key") != folder.name or set(recorded) != {GRAPH_FILE, WEIGHTS_FILE}:
+    if meta.get("key") != folder.name or set(recorded) != ENTRY_FILES:
         raise _UntrustedGraphError("its record does not describe this entry")
     for name, expected in recorded.items():
         path = folder / name
@@ -399,12 +456,24 @@ def _open_checked(model, kind, probe, folder: Path, tolerance: float | None) -> 
     return graph
 
 
-def _check_probe(model, kind, probe, graph: OnnxGraph, names: list[str], *, tolerance: float | None) -> None:
-    """The exact graph must agree elementwise (PROBE_TOLERANCE of the largest value); a variant within its
-    relative error (``tolerance``)."""
+def _probe_outputs(model: torch.nn.Module, kind: str, probe: Mapping[str, torch.Tensor]) -> list[torch.Tensor]:
+    """The torch model's outputs for the probe batch, in the graph's output order."""
     with torch.inference_mode():
         expected = _Exportable(model, list(probe), kind)(*probe.values())
-    expected = list(expected) if kind == "hidden_states" else [expected]
+    return list(expected) if kind == "hidden_states" else [expected]
+
+
+def _check_probe(model, kind, probe, graph: OnnxGraph, names: list[str], *, tolerance: float | None) -> None:
+    """The exact graph must agree elementwise (PROBE_TOLERANCE of the largest value); a variant within its
+    relative error (``tolerance``). Against the torch model, or for WeightFiles the outputs recorded at export."""
+    if isinstance(model, WeightFiles):
+        try:
+            with np.load(graph.folder / PROBE_FILE) as recorded:
+                expected = [torch.from_numpy(recorded[name]) for name in names]
+        except (OSError, ValueError, KeyError) as error:
+            raise _UntrustedGraphError(f"its probe record is unreadable ({type(error).__name__})") from error
+    else:
+        expected = _probe_outputs(model, kind, probe)
     try:
         actual = graph.run(probe, names)
     except Exception as error:
@@ -459,7 +528,11 @@ def _export(
                 variant.transform(raw, work / "transformed.onnx")
                 raw = work / "transformed.onnx"
             _session(raw, optimised_to=entry / GRAPH_FILE)
-        files = {name: _file_digest(entry / name) for name in (GRAPH_FILE, WEIGHTS_FILE)}
+        expected = _probe_outputs(model if variant is None else source, kind, probe)
+        np.savez(
+            entry / PROBE_FILE, **{name: value.float().numpy() for name, value in zip(outputs, expected, strict=True)}
+        )
+        files = {name: _file_digest(entry / name) for name in sorted(ENTRY_FILES)}
         meta = {"key": folder.name, "kind": kind, "files": files, "outputs": outputs, "inputs": names}
         (entry / META_FILE).write_text(json.dumps(meta, indent=1), encoding="utf-8")
         shutil.rmtree(folder, ignore_errors=True)

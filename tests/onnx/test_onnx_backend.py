@@ -61,7 +61,7 @@ def test_a_graph_is_exported_once_then_reused_from_disk_and_memory(tiny_dir, cac
     assert info.export_seconds > 0 and "exported" in info.summary()
     entries = [path for path in cache.iterdir() if not path.name.startswith(".")]
     assert len(entries) == 1
-    assert {path.name for path in entries[0].iterdir()} == {"model.onnx", "model.onnx.data", "meta.json"}
+    assert {path.name for path in entries[0].iterdir()} == {"model.onnx", "model.onnx.data", "probe.npz", "meta.json"}
 
     again, info = onnx_backend.load_graph(first_model, "hidden_states", probe)
     assert again is graph and info.source == "memory" and len(exports) == 1
