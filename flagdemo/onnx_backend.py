@@ -163,11 +163,8 @@ class BackendInfo:
 
 
 def default_backend(device: torch.device) -> tuple[str, str]:
-    """(backend, reason): ``FLAGDEMO_BACKEND`` if set, else torch.
-
-    torch stays the default on a CPU too until ``make bench`` shows the onnx path ahead: on the 2-core build machine
-    it ran at 0.6-0.7x the torch path (README, Performance), and it keeps the torch weights beside its session.
-    """
+    """(backend, reason): ``FLAGDEMO_BACKEND`` if set; else onnx on a CPU when onnxruntime imports (the fastest
+    exact backend there: README, Performance), torch on CUDA / MPS."""
     configured = os.environ.get("FLAGDEMO_BACKEND", "").strip().lower()
     if configured:
         if configured not in BACKENDS:
@@ -176,7 +173,11 @@ def default_backend(device: torch.device) -> tuple[str, str]:
                 "exact backend for the device."
             )
         return configured, "chosen by FLAGDEMO_BACKEND"
-    return "torch", "the default backend"
+    if device.type != "cpu":
+        return "torch", f"the default on {device.type}"
+    if not onnxruntime_available():
+        return "torch", "the default while onnxruntime is not installed"
+    return "onnx", "the fastest exact backend on a CPU"
 
 
 def resolve_backend(
