@@ -252,6 +252,16 @@ class BaseEmbedder:
             return files
         return self._backbone()
 
+    def graph_bytes(self) -> int:
+        """Bytes of the weights of the onnx graphs this object has loaded (0 on torch)."""
+        from flagdemo.onnx_backend import WEIGHTS_FILE
+
+        if self.backend != "onnx":
+            return 0
+        held = self._weight_files.held.values() if self._weight_files is not None else []
+        folders = {graph.folder for graph in held} or {self._onnx_graph("last_hidden_state")[0].folder}
+        return sum((folder / WEIGHTS_FILE).stat().st_size for folder in folders if (folder / WEIGHTS_FILE).is_file())
+
     def _backbone_config(self):
         """The backbone's transformers config, without loading torch weights."""
         if self._model is None and self._weight_files is not None:
