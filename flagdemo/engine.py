@@ -741,7 +741,7 @@ class Engine:
             )
             if spec is not None and info is not None:
                 runs_on.setdefault(str(spec.source.path), set()).add(info.summary())
-        return [
+        rows = [
             {
                 "model": shown_name(entry.describe or str(entry.key[0])),
                 "MB": round(entry.nbytes / 2**20),
@@ -751,23 +751,49 @@ class Engine:
             }
             for entry in self.cache.entries()
         ]
+        return rows + self._graph_only_rows({str(entry.key[0]) for entry in self.cache.entries()})
+
+    def _graph_only_rows(self, in_cache: set[str]) -> list[dict]:
+        """Models held only as an ONNX Runtime session (their torch weights never loaded): one row each."""
+        rows, seen = [], set(in_cache)
+        for key, wrapper in self.wrappers.kept():
+            spec = next((part for part in key if isinstance(part, ModelSpec)), None)
+            if spec is None or getattr(wrapper, "backend", None) != "onnx" or getattr(wrapper, "torch_loaded", True):
+                continue
+            path = str(spec.source.path)
+            if path in seen:
+                continue
+            seen.add(path)
+            rows.append(
+                {
+                    "model": f"{shown_name(spec.source.name)} (ONNX Runtime graph)",
+                    "MB": round(wrapper.graph_bytes() / 2**20),
+                    "device": "cpu",
+                    "load s": round(wrapper.load_seconds, 1),
+                    "runs on": wrapper.backend_info.summary(),
+                }
+            )
+        return rows
 
     def unload(self, which: str) -> bool:
         """Drop the loaded model named as in the cache table (its ``model`` column); all of them for 'all'."""
+        graph_only = {row["model"] for row in self._graph_only_rows(set())}
         self.wrappers.clear()  # a kept wrapper must not hold on to weights the user asked to free
         if which == "all":
-            had = len(self.cache) > 0
+            had = len(self.cache) > 0 or bool(graph_only)
             self.cache.clear()
             return had
         for entry in self.cache.entries():
             if which in (shown_name(entry.describe), entry.describe, " | ".join(map(str, entry.key))):
                 return self.cache.unload(entry.key)
-        return False
+        return which in graph_only  # a graph-only row: its session went with the wrappers cleared above
 
 
 def check_max_length(model, max_length: int | None) -> None:
     """Refuse a maximum length the model cannot read: its position embeddings end there, and torch would fail."""
-    limit = readable_tokens(getattr(getattr(model, "model", None), "config", None))
+    config_of = getattr(model, "_backbone_config", None)  # an embedder: its config without loading torch weights
+    config = config_of() if config_of is not None else getattr(getattr(model, "model", None), "config", None)
+    limit = readable_tokens(config)
     if max_length is not None and limit is not None and int(max_length) > limit:
         raise InvalidInputError(
             f"The maximum length {int(max_length)} is more than this model can read: choose at most {limit} tokens."

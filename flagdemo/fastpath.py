@@ -200,9 +200,10 @@ def with_precision(embedder, precision: str):
             f"The {precision} fast mode is for CPUs; on {embedder.device.type} load the model with use_fp16=True "
             "instead."
         )
-    if precision == "int8" and getattr(embedder, "_graph", None) is not None:
+    if precision == "int8" and embedder.backend == "onnx":
         fast = copy.copy(embedder)
-        fast._graph = int8_graph(embedder)
+        fast._graph_variant = int8_variant(embedder)
+        fast._onnx_graph("last_hidden_state")  # exported (or loaded) now, not inside the first encode
     else:
         fast = on_torch(embedder)
         if precision == "int8":
@@ -229,14 +230,14 @@ class SmoothedLinear(torch.nn.Module):
         return self.linear(x * self.inverse_smoothing)
 
 
-def int8_graph(embedder):
-    """The int8 ONNX Runtime graph of an onnx-backend embedder, exported and cached like the exact one.
+def int8_variant(embedder):
+    """The int8 ONNX Runtime graph variant of an onnx-backend embedder, exported and cached like the exact one.
 
     The same recipe as the torch int8 mode: SmoothQuant-style smoothing calibrated on the demo sentences, int8
     per-output-channel weights with 8-bit dynamic activations for every Linear whose output is at least as wide as
-    its input; the down-projections stay fp32. Returns the OnnxGraph.
+    its input; the down-projections stay fp32. Returns the GraphVariant.
     """
-    from flagdemo.onnx_backend import GraphVariant, load_graph
+    from flagdemo.onnx_backend import GraphVariant
 
     backbone = embedder._backbone()
     prefix = next(name for name, module in embedder.model.named_modules() if module is backbone)
@@ -259,14 +260,12 @@ def int8_graph(embedder):
             setattr(parent, child, SmoothedLinear(linear, smoothing_factors(peaks[prefix + name], linear.weight)))
         return smoothed.eval()
 
-    variant = GraphVariant(
+    return GraphVariant(
         name=f"int8-dynamic-u8-per-channel-smoothing-{SMOOTHING_ALPHA}-down-fp32-{_calibration_digest()}",
         prepare=prepare,
         transform=_quantise_onnx,
         tolerance=INT8_PROBE_TOLERANCE,
     )
-    graph, _ = load_graph(backbone, "hidden_states", embedder._probe_batch(), variant)
-    return graph
 
 
 INT8_PROBE_TOLERANCE = 0.25  # relative error of the int8 hidden states (a few % on real models); a broken graph ~1
@@ -315,9 +314,9 @@ def on_torch(embedder):
     """A shallow copy of ``embedder`` whose forward passes run the torch model (the fast modes and the
     calibration hooks act on torch modules, which an ONNX Runtime session never calls)."""
     copied = copy.copy(embedder)
-    if getattr(embedder, "_graph", None) is not None:
-        copied._graph = None
+    if getattr(embedder, "backend", "torch") == "onnx":
         copied.backend = "torch"
+        copied._graph_variant = None
     return copied
 
 

@@ -26,8 +26,9 @@ import time
 import warnings
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -37,14 +38,21 @@ from flagdemo.loading import cache_root
 
 BACKENDS = ("torch", "onnx")
 BACKEND_LABELS = {"torch": "PyTorch", "onnx": "ONNX Runtime"}
-GRAPH_FORMAT = 1  # bump when the export recipe changes: every cached graph is then rebuilt
+GRAPH_FORMAT = 2  # bump when the export recipe changes: every cached graph is then rebuilt
 OPSET = 17
 GRAPH_FILE = "model.onnx"
 WEIGHTS_FILE = "model.onnx.data"
 META_FILE = "meta.json"
+PROBE_FILE = "probe.npz"  # the torch model's outputs on the probe batch, recorded at export
+ENTRY_FILES = frozenset({GRAPH_FILE, WEIGHTS_FILE, PROBE_FILE})
 PROBE_TEXTS = ("flagdemo checks its exported graph on this sentence.", "A shorter probe.")
 PROBE_TOLERANCE = 1e-4  # a faithful graph differs by ~1e-6; a stale or damaged one by orders more
-KINDS = ("hidden_states", "logits")
+# "last_hidden_state": what a plain encode pools (the fast graph); "hidden_states": every layer's state too
+# (encode_detailed(all_layers=True) only: extra outputs keep ONNX Runtime from fusing residual adds into the layer
+# norms); "logits": a cross-encoder's scores.
+KINDS = ("last_hidden_state", "hidden_states", "logits")
+# Architectures onnxruntime's transformer optimizer fuses (attention, embedding and skip layer norms, bias-GELU).
+FUSED_MODEL_TYPES = frozenset({"bert", "roberta", "xlm-roberta"})
 
 
 @dataclass(frozen=True)
@@ -59,10 +67,49 @@ class GraphVariant:
     tolerance: float
 
 
-_graphs: weakref.WeakKeyDictionary[torch.nn.Module, dict[str, OnnxGraph]] = weakref.WeakKeyDictionary()
-_digests: weakref.WeakKeyDictionary[torch.nn.Module, str] = weakref.WeakKeyDictionary()
+# Per model object: (weights fingerprint, value). A fingerprint that no longer matches (weights loaded in place, a
+# parameter replaced) makes the entry stale, so a graph always follows the weights the model holds now.
+_graphs: weakref.WeakKeyDictionary[torch.nn.Module, tuple[tuple, dict[str, OnnxGraph]]] = weakref.WeakKeyDictionary()
+_digests: weakref.WeakKeyDictionary[torch.nn.Module, tuple[tuple, str]] = weakref.WeakKeyDictionary()
+_file_graphs: weakref.WeakValueDictionary[str, OnnxGraph] = weakref.WeakValueDictionary()
+_file_digests: dict[tuple[str, int, int], str] = {}
 _folder_locks: dict[str, threading.Lock] = {}
 _lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class WeightFiles:
+    """A model whose torch weights are not loaded: its graph is keyed by the hash of its weight files and load
+    settings (``identity``), checked against the outputs recorded at export, and the torch model is built
+    (``load``, uncached) only to export. The object holds the sessions it was given (``held``)."""
+
+    identity: str
+    name: str
+    config: Any
+    load: Callable[[], torch.nn.Module]
+    held: dict[str, OnnxGraph] = field(default_factory=dict, compare=False, repr=False)
+
+
+def files_identity(folder: Path, settings: str) -> str | None:
+    """SHA-256 over a local model folder's config and weight files (``*.safetensors``, else ``*.bin``) and the
+    load ``settings``; None when the folder has no such files. Each file is hashed once per process (keyed by
+    path, size and modification time)."""
+    weights = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
+    config = folder / "config.json"
+    if not weights or not config.is_file():
+        return None
+    digest = hashlib.sha256(settings.encode())
+    for path in [config, *weights]:
+        stat = path.stat()
+        memo = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        with _lock:
+            found = _file_digests.get(memo)
+        if found is None:
+            found = _file_digest(path)
+            with _lock:
+                _file_digests[memo] = found
+        digest.update(f"{path.name}|{found}|".encode())
+    return digest.hexdigest()
 
 
 def onnxruntime_available() -> bool:
@@ -116,11 +163,8 @@ class BackendInfo:
 
 
 def default_backend(device: torch.device) -> tuple[str, str]:
-    """(backend, reason): ``FLAGDEMO_BACKEND`` if set, else torch.
-
-    torch stays the default on a CPU too until ``make bench`` shows the onnx path ahead: on the 2-core build machine
-    it ran at 0.6-0.7x the torch path (README, Performance), and it keeps the torch weights beside its session.
-    """
+    """(backend, reason): ``FLAGDEMO_BACKEND`` if set; else onnx on a CPU when onnxruntime imports (the fastest
+    exact backend there: README, Performance), torch on CUDA / MPS."""
     configured = os.environ.get("FLAGDEMO_BACKEND", "").strip().lower()
     if configured:
         if configured not in BACKENDS:
@@ -129,7 +173,11 @@ def default_backend(device: torch.device) -> tuple[str, str]:
                 "exact backend for the device."
             )
         return configured, "chosen by FLAGDEMO_BACKEND"
-    return "torch", "the default backend"
+    if device.type != "cpu":
+        return "torch", f"the default on {device.type}"
+    if not onnxruntime_available():
+        return "torch", "the default while onnxruntime is not installed"
+    return "onnx", "the fastest exact backend on a CPU"
 
 
 def resolve_backend(
@@ -200,24 +248,34 @@ class _Exportable(torch.nn.Module):
         inputs = dict(zip(self.input_names, tensors, strict=True))
         if self.kind == "logits":
             return self.model(**inputs, return_dict=True).logits
+        if self.kind == "last_hidden_state":
+            return self.model(**inputs, return_dict=True).last_hidden_state
         outputs = self.model(**inputs, return_dict=True, output_hidden_states=True)
         return (outputs.last_hidden_state, *outputs.hidden_states)
 
 
-def output_names(model: torch.nn.Module, kind: str) -> list[str]:
-    """'logits', or 'last_hidden_state' then 'hidden_state_0' (embeddings) … 'hidden_state_<L>'."""
-    if kind == "logits":
-        return ["logits"]
+def output_names(model: torch.nn.Module | WeightFiles, kind: str) -> list[str]:
+    """'logits'; 'last_hidden_state'; or 'last_hidden_state', 'hidden_state_0' (embeddings) … 'hidden_state_<L>'."""
+    if kind in ("logits", "last_hidden_state"):
+        return [kind]
     layers = int(model.config.num_hidden_layers)
     return ["last_hidden_state", *(f"hidden_state_{index}" for index in range(layers + 1))]
 
 
+def weights_fingerprint(model: torch.nn.Module) -> tuple:
+    """Cheap identity of the weights a model holds now: each tensor's storage address and in-place version
+    counter (``load_state_dict``, ``mul_`` … bump it; assigning a new tensor changes the address)."""
+    return tuple((tensor.data_ptr(), tensor._version) for tensor in model.state_dict(keep_vars=True).values())
+
+
 def weights_digest(model: torch.nn.Module) -> str:
-    """SHA-256 of every parameter and buffer as loaded (names, dtypes, shapes, bytes); computed once per object."""
+    """SHA-256 of every parameter and buffer as held now (names, dtypes, shapes, bytes); recomputed only when the
+    weights fingerprint changes."""
+    fingerprint = weights_fingerprint(model)
     with _lock:
         found = _digests.get(model)
-    if found is not None:
-        return found
+    if found is not None and found[0] == fingerprint:
+        return found[1]
     digest = hashlib.sha256()
     for name, tensor in model.state_dict().items():
         flat = tensor.detach().cpu().contiguous().reshape(-1)
@@ -225,23 +283,27 @@ def weights_digest(model: torch.nn.Module) -> str:
         digest.update(flat.view(torch.uint8).numpy())
     found = digest.hexdigest()
     with _lock:
-        _digests[model] = found
+        _digests[model] = (fingerprint, found)
     return found
 
 
-def graph_key(model: torch.nn.Module, kind: str, input_names: Sequence[str], variant: str = "fp32") -> str:
-    """The cache key: weights, config, graph kind, inputs and the versions that shape the graph."""
+def graph_key(
+    model: torch.nn.Module | WeightFiles, kind: str, input_names: Sequence[str], variant: str = "fp32"
+) -> str:
+    """The cache key: weights (as held, or the files they load from), config, graph kind, inputs and the versions
+    that shape the graph."""
     import onnx
     import onnxruntime
 
+    files = isinstance(model, WeightFiles)
     settings = {
         "format": GRAPH_FORMAT,
         "kind": kind,
         "variant": variant,
-        "class": type(model).__qualname__,
-        "weights": weights_digest(model),
+        "class": model.name if files else type(model).__qualname__,
+        "weights": f"files:{model.identity}" if files else weights_digest(model),
         "config": hashlib.sha256(model.config.to_json_string().encode()).hexdigest(),
-        "dtype": str(next(model.parameters()).dtype),
+        "dtype": "torch.float32" if files else str(next(model.parameters()).dtype),
         "inputs": list(input_names),
         "opset": OPSET,
         "versions": [torch.__version__, onnx.__version__, onnxruntime.__version__],
@@ -255,7 +317,10 @@ def graph_dir() -> Path:
 
 
 def load_graph(
-    model: torch.nn.Module, kind: str, probe: Mapping[str, torch.Tensor], variant: GraphVariant | None = None
+    model: torch.nn.Module | WeightFiles,
+    kind: str,
+    probe: Mapping[str, torch.Tensor],
+    variant: GraphVariant | None = None,
 ) -> tuple[OnnxGraph, BackendInfo]:
     """The session for ``model``'s graph of ``kind`` (and ``variant``; default the exact fp32 graph): from this
     process, else from the disk cache, else exported now. ``probe`` is one padded batch in the model's input
@@ -263,8 +328,8 @@ def load_graph(
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     memo_key = kind if variant is None else f"{kind}/{variant.name}"
-    with _lock:
-        found = _graphs.get(model, {}).get(memo_key)
+    fingerprint = (model.identity,) if isinstance(model, WeightFiles) else weights_fingerprint(model)
+    found = _memo(model, fingerprint, memo_key)
     if found is not None:
         return found, BackendInfo("onnx", "", source="memory", session_seconds=0.0)
     names = list(probe)
@@ -272,14 +337,34 @@ def load_graph(
     with _lock:
         folder_lock = _folder_locks.setdefault(folder.name, threading.Lock())
     with folder_lock:  # two threads asking for one graph: the second waits and reuses the first's export
-        with _lock:
-            found = _graphs.get(model, {}).get(memo_key)
+        found = _memo(model, fingerprint, memo_key)
         if found is not None:
             return found, BackendInfo("onnx", "", source="memory", session_seconds=0.0)
         graph, info = _from_disk(model, kind, probe, folder, variant)
         with _lock:
-            _graphs.setdefault(model, {})[memo_key] = graph
+            if isinstance(model, WeightFiles):
+                model.held[memo_key] = _file_graphs[f"{model.identity}/{memo_key}"] = graph
+                return graph, info
+            held = _graphs.get(model)
+            if held is None or held[0] != fingerprint:
+                held = _graphs[model] = (fingerprint, {})
+            held[1][memo_key] = graph
     return graph, info
+
+
+def _memo(model: torch.nn.Module | WeightFiles, fingerprint: tuple, memo_key: str) -> OnnxGraph | None:
+    """This process's session for the model's current weights, if one is loaded (a stale one is dropped)."""
+    with _lock:
+        if isinstance(model, WeightFiles):
+            found = model.held.get(memo_key) or _file_graphs.get(f"{model.identity}/{memo_key}")
+            if found is not None:
+                model.held[memo_key] = found
+            return found
+        held = _graphs.get(model)
+        if held is not None and held[0] != fingerprint:
+            del _graphs[model]
+            return None
+        return None if held is None else held[1].get(memo_key)
 
 
 def _from_disk(model, kind, probe, folder: Path, variant: GraphVariant | None) -> tuple[OnnxGraph, BackendInfo]:
@@ -294,6 +379,8 @@ def _from_disk(model, kind, probe, folder: Path, variant: GraphVariant | None) -
             rebuilt = str(error)
             shutil.rmtree(folder, ignore_errors=True)
     started = time.perf_counter()
+    if isinstance(model, WeightFiles):
+        model = model.load()  # only to export; dropped afterwards
     _export(model, kind, probe, folder, variant)
     exported = time.perf_counter() - started
     started = time.perf_counter()
@@ -353,7 +440,7 @@ def _open_checked(model, kind, probe, folder: Path, tolerance: float | None) -> 
         recorded = meta["files"]
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise _UntrustedGraphError(f"its record is missing or unreadable ({type(error).__name__})") from error
-    if meta.get("key") != folder.name or set(recorded) != {GRAPH_FILE, WEIGHTS_FILE}:
+    if meta.get("key") != folder.name or set(recorded) != ENTRY_FILES:
         raise _UntrustedGraphError("its record does not describe this entry")
     for name, expected in recorded.items():
         path = folder / name
@@ -370,12 +457,24 @@ def _open_checked(model, kind, probe, folder: Path, tolerance: float | None) -> 
     return graph
 
 
-def _check_probe(model, kind, probe, graph: OnnxGraph, names: list[str], *, tolerance: float | None) -> None:
-    """The exact graph must agree elementwise (PROBE_TOLERANCE of the largest value); a variant within its
-    relative error (``tolerance``)."""
+def _probe_outputs(model: torch.nn.Module, kind: str, probe: Mapping[str, torch.Tensor]) -> list[torch.Tensor]:
+    """The torch model's outputs for the probe batch, in the graph's output order."""
     with torch.inference_mode():
         expected = _Exportable(model, list(probe), kind)(*probe.values())
-    expected = [expected] if kind == "logits" else list(expected)
+    return list(expected) if kind == "hidden_states" else [expected]
+
+
+def _check_probe(model, kind, probe, graph: OnnxGraph, names: list[str], *, tolerance: float | None) -> None:
+    """The exact graph must agree elementwise (PROBE_TOLERANCE of the largest value); a variant within its
+    relative error (``tolerance``). Against the torch model, or for WeightFiles the outputs recorded at export."""
+    if isinstance(model, WeightFiles):
+        try:
+            with np.load(graph.folder / PROBE_FILE) as recorded:
+                expected = [torch.from_numpy(recorded[name]) for name in names]
+        except (OSError, ValueError, KeyError) as error:
+            raise _UntrustedGraphError(f"its probe record is unreadable ({type(error).__name__})") from error
+    else:
+        expected = _probe_outputs(model, kind, probe)
     try:
         actual = graph.run(probe, names)
     except Exception as error:
@@ -405,9 +504,11 @@ def _export(
         outputs = output_names(model, kind)
         axes = {name: {0: "batch", 1: "sequence"} for name in names}
         axes.update({name: {0: "batch"} if kind == "logits" else {0: "batch", 1: "sequence"} for name in outputs})
-        wrapper = _Exportable(model if variant is None else variant.prepare(model), names, kind).eval()
+        source = model if variant is None else variant.prepare(model)
+        wrapper = _Exportable(source, names, kind).eval()
         raw = work / "exported.onnx"
-        with warnings.catch_warnings(), torch.no_grad(), _quiet():
+        fuse = variant is None and getattr(model.config, "model_type", None) in FUSED_MODEL_TYPES
+        with warnings.catch_warnings(), torch.no_grad(), _quiet(), _eager_attention(source if fuse else None):
             warnings.simplefilter("ignore")
             torch.onnx.export(
                 wrapper,
@@ -419,13 +520,20 @@ def _export(
                 opset_version=OPSET,
                 dynamo=False,
             )
-        if variant is not None:
-            variant.transform(raw, work / "transformed.onnx")
-            raw = work / "transformed.onnx"
         entry = work / "entry"
         entry.mkdir()
-        _session(raw, optimised_to=entry / GRAPH_FILE)
-        files = {name: _file_digest(entry / name) for name in (GRAPH_FILE, WEIGHTS_FILE)}
+        if fuse:
+            _fuse(raw, model.config, entry / GRAPH_FILE)
+        else:
+            if variant is not None:
+                variant.transform(raw, work / "transformed.onnx")
+                raw = work / "transformed.onnx"
+            _session(raw, optimised_to=entry / GRAPH_FILE)
+        expected = _probe_outputs(model if variant is None else source, kind, probe)
+        np.savez(
+            entry / PROBE_FILE, **{name: value.float().numpy() for name, value in zip(outputs, expected, strict=True)}
+        )
+        files = {name: _file_digest(entry / name) for name in sorted(ENTRY_FILES)}
         meta = {"key": folder.name, "kind": kind, "files": files, "outputs": outputs, "inputs": names}
         (entry / META_FILE).write_text(json.dumps(meta, indent=1), encoding="utf-8")
         shutil.rmtree(folder, ignore_errors=True)
@@ -436,6 +544,54 @@ def _export(
                 raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _eager_attention(model: torch.nn.Module | None):
+    """Trace ``model`` with transformers' eager attention (explicit MatMul / Softmax), the pattern onnxruntime's
+    optimizer fuses into one Attention kernel; SDPA traces into a form it leaves unfused. Restored afterwards."""
+    setter = getattr(model, "set_attn_implementation", None)
+    before = getattr(getattr(model, "config", None), "_attn_implementation", None)
+    if setter is None or before in (None, "eager"):
+        yield
+        return
+    setter("eager")
+    try:
+        yield
+    finally:
+        setter(before)
+
+
+def _fuse(raw: Path, config, target: Path) -> None:
+    """onnxruntime's transformer optimizer (what fastembed and sentence-transformers' onnx backend apply): attention,
+    embedding layer norm, skip layer norm and bias-GELU fusions; saved with its weights beside it."""
+    import logging
+
+    import onnx
+    from onnxruntime.transformers import optimizer
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # the optimizer logs every fusion it tries at WARNING/INFO
+    try:
+        fused = optimizer.optimize_model(
+            str(raw),
+            model_type="bert",
+            num_heads=int(config.num_attention_heads),
+            hidden_size=int(config.hidden_size),
+            opt_level=0,
+            use_gpu=False,
+        )
+    finally:
+        root.setLevel(level)
+    onnx.save_model(
+        fused.model,
+        str(target),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location=WEIGHTS_FILE,
+        size_threshold=1024,
+    )
 
 
 @contextlib.contextmanager

@@ -24,7 +24,17 @@ from flagdemo import catalog
 from flagdemo.devices import resolve_device, resolve_dtype, shrink_on_out_of_memory
 from flagdemo.errors import EmptyInputError, InvalidInputError
 from flagdemo.loading import ModelSource, load_tokenizer, resolve_source
-from flagdemo.onnx_backend import PROBE_TEXTS, BackendInfo, OnnxGraph, load_graph, resolve_backend
+from flagdemo.onnx_backend import (
+    PROBE_TEXTS,
+    BackendInfo,
+    GraphVariant,
+    OnnxGraph,
+    WeightFiles,
+    files_identity,
+    load_graph,
+    resolve_backend,
+    weights_fingerprint,
+)
 from flagdemo.positions import ensure_inputs_fit
 from flagdemo.results import EncodeResult, Timings
 
@@ -114,6 +124,9 @@ class BaseEmbedder:
 
     DEFAULT_POOLING_METHOD: ClassVar[str] = "cls"
     SUPPORTS_ONNX: ClassVar[bool] = False
+    # On onnx, the torch weights load only when something must run on torch (fast modes, hooks): the subclass
+    # gives _weight_files; a local model folder is needed to key its graph by its files.
+    LAZY_TORCH: ClassVar[bool] = False
     DEFAULT_QUERY_INSTRUCTION_FORMAT: ClassVar[str] = "{}{}"
 
     def __init__(  # noqa: PLR0917 - positional order is FlagEmbedding's public API
@@ -175,21 +188,96 @@ class BaseEmbedder:
         self.trust_remote_code = trust_remote_code
         self.cache_dir = cache_dir
         self.tokenizer = load_tokenizer(self.source, trust_remote_code=trust_remote_code, cache_dir=cache_dir)
-        self.model = self._load_model()
         self.backend, reason = resolve_backend(
             backend, self.device, owner=type(self).__name__, supports_onnx=self.SUPPORTS_ONNX
         )
-        self._graph: OnnxGraph | None = None
+        self._model_lock = threading.Lock()
+        self._graph_variant: GraphVariant | None = None  # e.g. the int8 graph of fastpath.with_precision
+        self._probe: dict[str, torch.Tensor] | None = None
+        self._weight_files = self._lazy_weights() if self.backend == "onnx" and self.LAZY_TORCH else None
+        self._model: torch.nn.Module | None = None
+        self._lazy_loaded: tuple[torch.nn.Module, tuple] | None = None  # (model, its fingerprint when loaded)
+        if self._weight_files is None:
+            self._model = self._load_model()
         self.backend_info = BackendInfo("torch", reason)
         if self.backend == "onnx":
-            self._graph, info = load_graph(self._backbone(), "hidden_states", self._probe_batch())
+            _, info = self._onnx_graph("last_hidden_state")
             self.backend_info = dataclasses.replace(info, reason=reason)
         self.load_seconds = time.perf_counter() - started
-        config = self._backbone().config
-        self.num_layers = int(getattr(config, "num_hidden_layers", 0) or 0)
+        self.num_layers = int(getattr(self._backbone_config(), "num_hidden_layers", 0) or 0)
+
+    # --- the torch model, loaded when first needed on onnx --------------------------------------------------------
+    @property
+    def model(self) -> torch.nn.Module:
+        """The torch model (shared through MODEL_CACHE); on an onnx embedder it loads on first use."""
+        if self._model is None:
+            with self._model_lock:
+                if self._model is None:
+                    model = self._load_model()
+                    self._lazy_loaded = (model, weights_fingerprint(model))
+                    self._model = model
+        return self._model
+
+    @model.setter
+    def model(self, value: torch.nn.Module) -> None:
+        self._model = value
+
+    @property
+    def torch_loaded(self) -> bool:
+        """Whether this object holds torch weights now (an onnx embedder loads them only when needed)."""
+        return self._model is not None
+
+    def _lazy_weights(self) -> WeightFiles | None:
+        """The files an onnx graph of this model is keyed by (None: a hub model, loaded into torch up front)."""
+        from pathlib import Path
+
+        if not self.source.is_local:
+            return None
+        settings = f"{type(self).__name__}|{self.weights_dtype}|{self.dtype}|{self.source.revision}"
+        identity = files_identity(Path(self.source.path), settings)
+        if identity is None:
+            return None
+        return WeightFiles(identity, type(self).__name__, self._load_config(), self._load_uncached)
+
+    def _graph_target(self) -> torch.nn.Module | WeightFiles:
+        """What the onnx graph is keyed by: the weight files while the torch model is not loaded or still holds
+        exactly what it loaded from them; else the weights the model holds now (swapped or changed in place)."""
+        files, model = self._weight_files, self._model
+        if files is not None and (
+            model is None
+            or (self._lazy_loaded is not None
+                and model is self._lazy_loaded[0]
+                and weights_fingerprint(model) == self._lazy_loaded[1])
+        ):  # fmt: skip
+            return files
+        return self._backbone()
+
+    def graph_bytes(self) -> int:
+        """Bytes of the weights of the onnx graphs this object has loaded (0 on torch)."""
+        from flagdemo.onnx_backend import WEIGHTS_FILE
+
+        if self.backend != "onnx":
+            return 0
+        held = self._weight_files.held.values() if self._weight_files is not None else []
+        folders = {graph.folder for graph in held} or {self._onnx_graph("last_hidden_state")[0].folder}
+        return sum((folder / WEIGHTS_FILE).stat().st_size for folder in folders if (folder / WEIGHTS_FILE).is_file())
+
+    def _backbone_config(self):
+        """The backbone's transformers config, without loading torch weights."""
+        if self._model is None and self._weight_files is not None:
+            return self._weight_files.config
+        return self._backbone().config
 
     # --- subclass hooks -------------------------------------------------------------------------------------------
     def _load_model(self) -> torch.nn.Module:
+        raise NotImplementedError
+
+    def _load_config(self):
+        """The model's config (LAZY_TORCH subclasses)."""
+        raise NotImplementedError
+
+    def _load_uncached(self) -> torch.nn.Module:
+        """A private torch copy of the backbone for an export (LAZY_TORCH subclasses): dropped afterwards."""
         raise NotImplementedError
 
     def _backbone(self) -> torch.nn.Module:
@@ -202,7 +290,14 @@ class BaseEmbedder:
 
     def _probe_batch(self) -> dict[str, torch.Tensor]:
         """Two padded texts of different lengths in this tokenizer's format: the export's example input."""
-        return self._pad(self._tokenize(list(PROBE_TEXTS), len(PROBE_TEXTS), 64, {}), {})
+        if self._probe is None:
+            self._probe = self._pad(self._tokenize(list(PROBE_TEXTS), len(PROBE_TEXTS), 64, {}), {})
+        return self._probe
+
+    def _onnx_graph(self, kind: str) -> tuple[OnnxGraph, BackendInfo]:
+        """The ONNX Runtime session of the backbone as it is now (weights swapped or reloaded since construction get
+        their own graph): the last hidden state alone for plain encodes, every layer's for ``all_layers``."""
+        return load_graph(self._graph_target(), kind, self._probe_batch(), self._graph_variant)
 
     # --- FlagEmbedding API ----------------------------------------------------------------------------------------
     def encode_queries(
@@ -374,7 +469,7 @@ class BaseEmbedder:
 
     def _ensure_fits(self, token_counts: list[int], max_length: int) -> None:
         """InvalidInputError before any forward pass when a text runs past the model's position table."""
-        ensure_inputs_fit(self._backbone().config, token_counts, model_name=self.model_name, max_length=max_length)
+        ensure_inputs_fit(self._backbone_config(), token_counts, model_name=self.model_name, max_length=max_length)
 
     def _pad(self, features: list[dict], tokenizer_kwargs: dict) -> dict[str, torch.Tensor]:
         with self._tokenizer_lock:
@@ -391,11 +486,14 @@ class BaseEmbedder:
 
     def _hidden_states(self, batch: dict[str, torch.Tensor], all_layers: bool):
         """(last_hidden_state, all layers or None) from one forward pass of the backbone (torch or ONNX Runtime)."""
-        if self._graph is not None:
-            names = self._graph.output_names
-            outputs = self._graph.run(batch, names if all_layers else names[:1])
+        if self.backend == "onnx":
+            if not all_layers:
+                graph, _ = self._onnx_graph("last_hidden_state")
+                return graph.run(batch, graph.output_names)[0], None
+            graph, _ = self._onnx_graph("hidden_states")
+            outputs = graph.run(batch, graph.output_names)
             # Outputs: last_hidden_state, then hidden_state_0 … hidden_state_L; the same layer list as torch's below.
-            return outputs[0], ([*outputs[1:-1], outputs[0]] if all_layers else None)
+            return outputs[0], [*outputs[1:-1], outputs[0]]
         outputs = self._backbone()(**batch, return_dict=True, output_hidden_states=all_layers)
         layers = None
         if all_layers:

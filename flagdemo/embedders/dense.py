@@ -8,7 +8,7 @@ import torch
 
 from flagdemo.embedders.base import BaseEmbedder
 from flagdemo.errors import InvalidInputError
-from flagdemo.loading import load_pretrained
+from flagdemo.loading import instantiate_pretrained, load_pretrained
 
 
 class FlagModel(BaseEmbedder):
@@ -19,6 +19,7 @@ class FlagModel(BaseEmbedder):
 
     DEFAULT_POOLING_METHOD = "cls"
     SUPPORTS_ONNX = True
+    LAZY_TORCH = True
 
     def __init__(  # noqa: PLR0917 - positional order is FlagEmbedding's public API
         self,
@@ -72,3 +73,16 @@ class FlagModel(BaseEmbedder):
             cache_dir=self.cache_dir,
             weights_dtype=self.weights_dtype,
         )
+
+    def _load_config(self):
+        from transformers import AutoConfig
+
+        return AutoConfig.from_pretrained(self.source.path, trust_remote_code=self.trust_remote_code)
+
+    def _load_uncached(self) -> torch.nn.Module:
+        from transformers import AutoModel
+
+        model = instantiate_pretrained(
+            self.source, AutoModel, dtype=self.weights_dtype, trust_remote_code=self.trust_remote_code
+        )
+        return model.to(device=self.device, dtype=self.dtype).eval()

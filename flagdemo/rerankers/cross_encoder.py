@@ -70,10 +70,10 @@ class FlagReranker(BaseReranker):
         self.pair_builder = PairBuilder(self.tokenizer)
         started = time.perf_counter()
         self.backend, reason = resolve_backend(backend, self.device, owner="FlagReranker")
-        self._graph: OnnxGraph | None = None
+        self._probe = self._pad(self._probe_features())
         self.backend_info = BackendInfo("torch", reason)
         if self.backend == "onnx":
-            self._graph, info = load_graph(self.model, "logits", self._pad(self._probe_features()))
+            _, info = self._onnx_graph()
             self.backend_info = dataclasses.replace(info, reason=reason)
         self.load_seconds += time.perf_counter() - started
 
@@ -134,8 +134,12 @@ class FlagReranker(BaseReranker):
         settings = {"tokenizer_kwargs": {}, "batch_size": 2, "max_length": 64, "query_max_length": 48}
         return self.build_inputs([(PROBE_TEXTS[1], PROBE_TEXTS[0]), (PROBE_TEXTS[1], PROBE_TEXTS[1])], settings)
 
+    def _onnx_graph(self) -> tuple[OnnxGraph, BackendInfo]:
+        """The session of the model as it is now (weights swapped since construction get their own graph)."""
+        return load_graph(self.model, "logits", self._probe)
+
     def _logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        if self._graph is not None:
-            return self._graph.run(batch, ["logits"])[0]
+        if self.backend == "onnx":
+            return self._onnx_graph()[0].run(batch, ["logits"])[0]
         with torch.inference_mode():
             return self.model(**batch, return_dict=True).logits

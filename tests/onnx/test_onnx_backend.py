@@ -61,7 +61,7 @@ def test_a_graph_is_exported_once_then_reused_from_disk_and_memory(tiny_dir, cac
     assert info.export_seconds > 0 and "exported" in info.summary()
     entries = [path for path in cache.iterdir() if not path.name.startswith(".")]
     assert len(entries) == 1
-    assert {path.name for path in entries[0].iterdir()} == {"model.onnx", "model.onnx.data", "meta.json"}
+    assert {path.name for path in entries[0].iterdir()} == {"model.onnx", "model.onnx.data", "probe.npz", "meta.json"}
 
     again, info = onnx_backend.load_graph(first_model, "hidden_states", probe)
     assert again is graph and info.source == "memory" and len(exports) == 1
@@ -131,10 +131,10 @@ def test_the_key_follows_the_weights_the_kind_and_the_inputs(tiny_dir):
     assert onnx_backend.graph_key(half, "hidden_states", names) != key
 
 
-def test_default_backend_is_torch_and_the_environment_overrides(tiny_dir, cache, monkeypatch):
+def test_default_backend_is_onnx_on_a_cpu_and_the_environment_overrides(tiny_dir, cache, monkeypatch):
     monkeypatch.delenv("FLAGDEMO_BACKEND", raising=False)
     model = FlagModel(str(tiny_dir / "bert-embedder"), use_fp16=False)
-    assert model.backend == "torch" and model.backend_info.summary() == "PyTorch (the default backend)."
+    assert model.backend == "onnx" and model.backend_info.reason == "the fastest exact backend on a CPU"
     monkeypatch.setenv("FLAGDEMO_BACKEND", "onnx")
     model = FlagModel(str(tiny_dir / "bert-embedder"), use_fp16=False)
     assert model.backend == "onnx" and model.backend_info.reason == "chosen by FLAGDEMO_BACKEND"
@@ -144,7 +144,7 @@ def test_default_backend_is_torch_and_the_environment_overrides(tiny_dir, cache,
     assert model.backend == "torch" and model.backend_info.summary() == "PyTorch (chosen by FLAGDEMO_BACKEND)."
     assert FlagModel(str(tiny_dir / "bert-embedder"), use_fp16=False, backend="onnx").backend == "onnx"
     auto = FlagAutoModel.from_finetuned(str(tiny_dir / "bert-embedder"), model_class="encoder-only-base")
-    assert auto.backend == "torch"  # FlagAutoModel follows the same default
+    assert auto.backend == "torch"  # FlagAutoModel follows the same default (here FLAGDEMO_BACKEND=torch)
     auto = FlagAutoModel.from_finetuned(
         str(tiny_dir / "bert-embedder"), model_class="encoder-only-base", backend="onnx"
     )
@@ -157,8 +157,13 @@ def test_default_backend_is_torch_and_the_environment_overrides(tiny_dir, cache,
 def test_backend_choice_per_device_and_class(monkeypatch):
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     monkeypatch.delenv("FLAGDEMO_BACKEND", raising=False)
-    assert onnx_backend.resolve_backend(None, cpu, owner="FlagModel") == ("torch", "the default backend")
-    assert onnx_backend.resolve_backend(None, cuda, owner="FlagModel")[0] == "torch"
+    assert onnx_backend.resolve_backend(None, cpu, owner="FlagModel") == ("onnx", "the fastest exact backend on a CPU")
+    assert onnx_backend.resolve_backend(None, cuda, owner="FlagModel") == ("torch", "the default on cuda")
+    assert onnx_backend.resolve_backend(None, torch.device("mps"), owner="FlagModel")[0] == "torch"
+    assert onnx_backend.resolve_backend(None, cpu, owner="X", supports_onnx=False) == ("torch", "X runs on torch only")
+    monkeypatch.setattr(onnx_backend, "onnxruntime_available", lambda: False)
+    assert onnx_backend.resolve_backend(None, cpu, owner="FlagModel")[0] == "torch"
+    monkeypatch.undo()
     with pytest.raises(InvalidInputError, match="The onnx backend runs on the CPU"):
         onnx_backend.resolve_backend("onnx", cuda, owner="FlagModel")
     with pytest.raises(InvalidInputError, match="backend must be 'torch' or 'onnx', not 'ort'"):
@@ -262,15 +267,17 @@ def test_int8_on_onnx_is_its_own_cached_graph_close_to_fp32(tiny_dir, cache, exp
     model = FlagModel(str(tiny_dir / "bert-embedder"), use_fp16=False, backend="onnx")
     before = len(exports)
     fast = with_precision(model, "int8")
-    assert fast.backend == "onnx" and fast.approximate and fast._graph is not model._graph
+    graph, exact_graph = fast._onnx_graph("last_hidden_state")[0], model._onnx_graph("last_hidden_state")[0]
+    assert fast.backend == "onnx" and fast.approximate and graph is not exact_graph
     assert len(exports) == before + 1
-    assert with_precision(model, "int8")._graph is fast._graph and len(exports) == before + 1
+    again = with_precision(model, "int8")._onnx_graph("last_hidden_state")[0]
+    assert again is graph and len(exports) == before + 1
     exact, approximate = model.encode(TEXTS), fast.encode(TEXTS)
     assert approximate.shape == exact.shape and approximate.dtype == np.float32
     cosines = (exact * approximate).sum(axis=1)
     # Random tiny weights are int8's worst case; the MiniLM figures are in tests/perf and the benchmark.
     assert cosines.min() > 0.95 and not np.allclose(exact, approximate, atol=1e-5)
-    assert fast._graph.folder != model._graph.folder  # its own cache key
+    assert graph.folder != exact_graph.folder  # its own cache key
 
 
 def test_an_onnx_embedder_never_runs_the_torch_forward(tiny_dir, cache, count_forwards):
@@ -281,3 +288,53 @@ def test_an_onnx_embedder_never_runs_the_torch_forward(tiny_dir, cache, count_fo
     assert calls == []
     FlagModel(str(tiny_dir / "bert-embedder"), use_fp16=False, backend="torch").encode(TEXTS)
     assert len(calls) == 1  # the same shared model, on torch: one batch, one forward pass
+
+
+def test_the_graph_follows_weights_swapped_after_construction(tiny_dir, cache):
+    """cocktail.merge_curve reads blends through a copy of one embedder whose ``model`` is replaced and then
+    reloaded in place: the onnx path must encode with the weights the model holds now, never a stale graph."""
+    import copy
+
+    path = str(tiny_dir / "bert-embedder")
+    on_onnx = FlagModel(path, use_fp16=False, pooling_method="mean", backend="onnx")
+    on_torch = FlagModel(path, use_fp16=False, pooling_method="mean", backend="torch")
+    original = on_onnx.encode(TEXTS)
+    blend = fresh_backbone(tiny_dir)
+    with torch.no_grad():
+        for parameter in blend.parameters():
+            parameter.mul_(0.5)
+    reader, reference = copy.copy(on_onnx), copy.copy(on_torch)
+    reader.model = reference.model = blend
+    swapped = reader.encode(TEXTS)
+    assert not np.allclose(swapped, original, atol=1e-3)
+    np.testing.assert_allclose(swapped, reference.encode(TEXTS), atol=1e-5)
+    # Weights loaded in place into the same module object (what merge_curve does for every weight).
+    blend.load_state_dict(on_torch.model.state_dict())
+    np.testing.assert_allclose(reader.encode(TEXTS), original, atol=1e-5)
+    np.testing.assert_allclose(on_onnx.encode(TEXTS), original, atol=1e-5)  # the original is untouched
+
+
+def test_an_onnx_embedder_loads_torch_weights_only_when_torch_must_run(tiny_dir, cache, exports, monkeypatch):
+    """The app's memory must not hold a torch copy next to the session: a FlagModel on onnx encodes (plain and
+    all layers) without torch weights; a torch-only mode loads them then, and its numbers still match."""
+    import weakref
+
+    monkeypatch.setattr(onnx_backend, "_file_graphs", weakref.WeakValueDictionary())  # no session from other tests
+    path = str(tiny_dir / "bert-embedder")
+    first = FlagModel(path, use_fp16=False, pooling_method="mean", backend="onnx")
+    first.encode_detailed(TEXTS, all_layers=True)  # exports the all-layers graph from a private torch copy
+    assert not first.torch_loaded and len(exports) == 2
+    again = FlagModel(path, use_fp16=False, pooling_method="mean", backend="onnx")
+    assert again.backend_info.source in ("memory", "disk cache") and len(exports) == 2
+    detailed = again.encode_detailed(TEXTS, all_layers=True)
+    assert not again.torch_loaded and again.num_layers == 3
+    exact = FlagModel(path, use_fp16=False, pooling_method="mean", backend="torch").encode_detailed(
+        TEXTS, all_layers=True
+    )
+    np.testing.assert_allclose(detailed.layer_embeddings, exact.layer_embeddings, atol=1e-5)
+    bf16 = with_precision(again, "bf16")  # runs on torch: loads the weights now, in the copy
+    assert bf16.encode(TEXTS).shape == (4, 16) and bf16.torch_loaded
+    # A model loaded from the same files keeps using the same graph (no second export).
+    assert again.model is not None and again.torch_loaded
+    np.testing.assert_allclose(again.encode(TEXTS), exact.embeddings, atol=1e-5)
+    assert len(exports) == 2
