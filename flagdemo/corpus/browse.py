@@ -141,6 +141,8 @@ class SampledMap:
     coords: np.ndarray
     fitted_rows: np.ndarray  # which rows the map was fitted on; the rest were transformed
     note: str
+    fit_seconds: float = 0.0
+    transform_seconds: float = 0.0
 
 
 def sampled_umap(vectors: np.ndarray, *, sample: int = FIT_SAMPLE, dims: int = 2, n_neighbors: int = 15,
@@ -162,14 +164,17 @@ def sampled_umap(vectors: np.ndarray, *, sample: int = FIT_SAMPLE, dims: int = 2
     coords = np.empty((count, dims), dtype=np.float32)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        started = time.perf_counter()
         coords[fitted] = reducer.fit_transform(points[fitted])
+        fit_seconds = time.perf_counter() - started
         rest = np.setdiff1d(np.arange(count), fitted)
         for start in range(0, len(rest), TRANSFORM_CHUNK):
             rows = rest[start : start + TRANSFORM_CHUNK]
             coords[rows] = reducer.transform(points[rows])
+        transform_seconds = time.perf_counter() - started - fit_seconds
     note = (f"UMAP was fitted on a random sample of {len(fitted):,} of {count:,} points; the other "
             f"{count - len(fitted):,} were placed with its transform." if len(rest) else "")  # fmt: skip
-    return SampledMap(coords, fitted, note)
+    return SampledMap(coords, fitted, note, fit_seconds, transform_seconds)
 
 
 def map_figure(coords: np.ndarray, hover: list[str], colour: list[str] | None = None, title: str = ""):
