@@ -311,7 +311,7 @@ def open_map(
             raise CorpusError(f"The map cannot colour by {colour_by!r}: {why}.")
         else:
             notes.append(f"Hover shows ids only: {why}.")
-        say(0.5, f"Fitting UMAP on {min(sample, len(ids)):,} points, placing the others")
+        say(0.5, f"Fitting UMAP on {min(sample, len(ids)):,} of {len(ids):,} points")
         fitted = sampled_umap(vectors, sample=sample, seed=seed, n_neighbors=min(15, max(2, len(ids) - 2)))
     notes.insert(0, fitted.note or f"UMAP was fitted on all {len(ids):,} points.")
     title = f"{name} · {model_name} · {len(ids):,} points"

@@ -201,3 +201,52 @@ def test_the_endpoints_through_gradio_client(data_app, data_root, tiny_dir, monk
     monkeypatch.setenv("FLAGDEMO_PUBLIC", "1")
     with pytest.raises(AppError, match="switched off on this public app"):
         client.predict(entry="docs", api_name="/project_stored")
+
+
+@pytest.fixture(scope="module")
+def projection_url(data_root, tiny_engine):
+    """The Projection tab alone (its page load computes only its own example), with the data folder set."""
+    from flagdemo.ui import build_demo
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FLAGDEMO_DATA_DIR", str(data_root))
+        patch.delenv("FLAGDEMO_PUBLIC", raising=False)
+        patch.delenv("SPACE_ID", raising=False)
+        demo = build_demo(tiny_engine, only="project")
+        _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+        yield url
+        demo.close()
+
+
+@pytest.mark.e2e
+def test_the_map_draws_with_webgl_in_chromium(projection_url, data_root, monkeypatch):
+    """A visitor opens the accordion, picks the stored set by its label, and the map arrives as WebGL traces."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.app.test_browser import CHROMIUM
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium).")
+    monkeypatch.setenv("FLAGDEMO_DATA_DIR", str(data_root))
+    webgl = ["--no-sandbox", "--disable-dev-shm-usage", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=webgl)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.set_default_timeout(120_000)
+        page.goto(projection_url)
+        page.get_by_text("Open a stored set or a BEIR folder from the server's data folder").click()
+        page.locator("#project-stored-entry input").click()
+        page.get_by_role("option", name="docs (40 × 16,", exact=False).click()
+        page.locator("#project-stored-colour input").click()
+        page.get_by_role("option", name="topic", exact=True).click()
+        page.locator("#project-stored-run").click()
+        expect(page.locator("#project-stored-note")).to_contain_text(
+            "UMAP was fitted on all 40 points.", timeout=120_000
+        )
+        plot = page.locator("#project-stored-plot .js-plotly-plot")
+        plot.wait_for()
+        traces = plot.evaluate("gd => gd._fullData.map(t => [t.type, t.name, t.x.length])")
+        canvases = page.locator("#project-stored-plot canvas").count()
+        browser.close()
+    assert sorted(traces) == sorted(["scattergl", topic, 10] for topic in TOPICS)
+    assert canvases >= 1  # drawn with WebGL, not as SVG markers
