@@ -143,7 +143,12 @@ def compare_beir(  # noqa: PLR0917 (gradio passes widget values positionally)
     chosen = chosen_entry(folder)
     if chosen.kind != "beir":
         raise inputs.InvalidInputError(f"{chosen.name} is a stored set; choose a BEIR folder to evaluate on.")
-    split = inputs.choice(split, "The split", browse.beir_splits(chosen.name))
+    splits = browse.beir_splits(chosen.name)
+    if not splits:
+        raise inputs.InvalidInputError(
+            f"{chosen.name} has no qrels/<split>.tsv file: there is nothing to score against."
+        )
+    split = inputs.choice(split, "The split", splits)
     models = list(
         dict.fromkeys([inputs.model_name(model_a, engine.embedder), inputs.model_name(model_b, engine.embedder)])
     )
