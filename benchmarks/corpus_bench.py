@@ -5,6 +5,8 @@ its rows/s from its own last progress line (model loading and Ray start-up exclu
 the whole process tree (driver, Ray's services and actors), sampled every 0.2 s. The same command at two corpus sizes
 shows whether memory grows with the corpus. Search: clustered random unit vectors, generated chunk by chunk from a
 seed (never all held at once), exact chunked top-k against the faiss IVF index, with the index's recall@10.
+Projection: the app's big map (``corpus.browse``) on clustered vectors: UMAP fitted on a sample, the rest
+transformed, the scattergl figure's JSON size, and its first paint in headless chromium.
 
 ``python -m benchmarks.corpus_bench`` runs it alone; ``make bench`` runs it as the ``corpus`` section.
 """
@@ -31,8 +33,11 @@ MODEL = "all-MiniLM-L6-v2"
 RATE = re.compile(r"embedded ([\d,]+) of [\d,]+ rows \(100%\), ([\d,.]+) rows/s")
 
 
-def corpus_file(path: Path, count: int, seed: int = 0) -> Path:
-    """``count`` texts of 5-40 words from the labelled set's vocabulary, as a .jsonl corpus."""
+TEXT_WORDS = (5, 40)
+
+
+def corpus_file(path: Path, count: int, seed: int = 0, words_per_text: tuple[int, int] = TEXT_WORDS) -> Path:
+    """``count`` texts of ``words_per_text`` (least, most) words from the labelled set's vocabulary, as .jsonl."""
     from flagdemo.datasets import load_retrieval_set
 
     retrieval = load_retrieval_set()
@@ -40,7 +45,7 @@ def corpus_file(path: Path, count: int, seed: int = 0) -> Path:
     rng = random.Random(seed)
     with path.open("w", encoding="utf-8") as handle:
         for number in range(count):
-            text = " ".join(rng.choices(words, k=rng.randint(5, 40)))
+            text = " ".join(rng.choices(words, k=rng.randint(*words_per_text)))
             handle.write(json.dumps({"id": f"t{number}", "text": text}) + "\n")
     return path
 
@@ -94,37 +99,30 @@ def timed_embed(source: Path, out: Path, *extra: str, batch_size: int = 32) -> d
     }
 
 
-def bench_embed(report, sizes: list[int], workers: list[int], batch_size: int = 32) -> None:
-    """Local at every size (memory against corpus size), Ray with each worker count at the first size."""
+def bench_embed(report, sizes: list[int], workers: list[int], batch_size: int = 32,
+                words_per_text: tuple[int, int] = TEXT_WORDS) -> None:  # fmt: skip
+    """Local and Ray (one actor) at every size, side by side, so memory can be read against corpus size; Ray with
+    the other worker counts at the first size."""
     with tempfile.TemporaryDirectory(prefix="flagdemo-corpus-bench-") as work:
         folder = Path(work)
-        first = sizes[0]
-        source = corpus_file(folder / f"c{first}.jsonl", first)
-        runs = {"local": timed_embed(source, folder / "local", batch_size=batch_size)}
-        for count in workers:
-            runs[f"ray x{count}"] = timed_embed(
-                source, folder / f"ray{count}", "--engine", "ray", "--workers", str(count), batch_size=batch_size
-            )
-        for name, run in runs.items():
-            ratio = run["rows_per_s"] / runs["local"]["rows_per_s"]
-            report.add(
-                "corpus",
-                f"embed {first:,} texts, {name}",
-                f"{run['rows_per_s']:.1f} rows/s ({ratio:.2f}x local), {run['seconds']:.0f} s end to end, "
-                f"peak RSS {run['peak_rss_mib']:,.0f} MiB",
-                **run,
-                ratio_to_local=ratio,
-            )
-        for count in sizes[1:]:
-            bigger = corpus_file(folder / f"c{count}.jsonl", count)
-            run = timed_embed(bigger, folder / f"local{count}", batch_size=batch_size)
-            report.add(
-                "corpus",
-                f"embed {count:,} texts, local",
-                f"{run['rows_per_s']:.1f} rows/s, {run['seconds']:.0f} s end to end, peak RSS "
-                f"{run['peak_rss_mib']:,.0f} MiB (vs {runs['local']['peak_rss_mib']:,.0f} at {first:,})",
-                **run,
-            )
+        for size_number, count in enumerate(sizes):
+            source = corpus_file(folder / f"c{count}.jsonl", count, words_per_text=words_per_text)
+            counts = workers if size_number == 0 else workers[:1]
+            runs = {"local": timed_embed(source, folder / f"local{count}", batch_size=batch_size)}
+            for actors in counts:
+                runs[f"ray x{actors}"] = timed_embed(source, folder / f"ray{actors}-{count}", "--engine", "ray",
+                                                     "--workers", str(actors), batch_size=batch_size)  # fmt: skip
+            for name, run in runs.items():
+                ratio = run["rows_per_s"] / runs["local"]["rows_per_s"]
+                report.add(
+                    "corpus",
+                    f"embed {count:,} texts of {words_per_text[0]}-{words_per_text[1]} words, {name}",
+                    f"{run['rows_per_s']:.1f} rows/s ({ratio:.2f}x local), {run['seconds']:.0f} s end to end, "
+                    f"peak RSS {run['peak_rss_mib']:,.0f} MiB",
+                    **run,
+                    ratio_to_local=ratio,
+                    texts=count,
+                )
 
 
 def clustered_chunks(rows: int, dimension: int, chunk: int, seed: int):
@@ -203,6 +201,74 @@ def bench_search(report, rows: int, queries: int, dimension: int = 384, chunk: i
         )
 
 
+FIRST_PAINT_PAGE = """<!doctype html><html><head><meta charset="utf-8"><script>{plotly}</script></head>
+<body style="margin:0"><div id="map" style="width:1400px;height:800px"></div><script>
+const figure = {figure};
+Plotly.newPlot("map", figure.data, figure.layout).then(() => requestAnimationFrame(() => {{
+  window.painted = performance.now();
+  window.webgl = document.querySelectorAll("#map canvas").length;
+}})).catch(error => {{ window.failed = String(error); }});
+</script></body></html>"""
+
+
+def first_paint_ms(figure_json: str, chromium: str) -> tuple[float, int]:
+    """Milliseconds from navigation start to the first frame after plotly drew the figure in headless chromium
+    (software WebGL), and the number of canvases it drew into."""
+    import plotly
+    from playwright.sync_api import sync_playwright
+
+    plotly_js = (Path(plotly.__file__).parent / "package_data" / "plotly.min.js").read_text(encoding="utf-8")
+    with tempfile.TemporaryDirectory(prefix="flagdemo-paint-") as work:
+        page_file = Path(work) / "map.html"
+        page_file.write_text(FIRST_PAINT_PAGE.format(plotly=plotly_js, figure=figure_json), encoding="utf-8")
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=[
+                "--no-sandbox", "--disable-dev-shm-usage", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
+                "--ignore-gpu-blocklist"])  # fmt: skip
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(page_file.as_uri(), timeout=600_000)
+            page.wait_for_function("window.painted || window.failed", timeout=600_000)
+            failed = page.evaluate("window.failed || ''")
+            if failed:
+                raise RuntimeError(f"plotly could not draw the map: {failed}")
+            painted, canvases = page.evaluate("[window.painted, window.webgl]")
+            browser.close()
+    return float(painted), int(canvases)
+
+
+def bench_projection(report, points: int, sample: int, dimension: int = 384, chromium: str = "/usr/bin/chromium"):
+    """The app's big map: UMAP fitted on a sample, the rest transformed, the scattergl figure and its first paint."""
+    from flagdemo.corpus.browse import map_figure, sampled_umap
+
+    vectors = np.concatenate(list(clustered_chunks(points, dimension, 20_000, seed=5)))
+    with PeakRss() as memory:
+        fitted = sampled_umap(vectors, sample=sample)
+    report.add("corpus", f"projection: UMAP fit on {sample:,} of {points:,} x {dimension} points",
+               f"{fitted.fit_seconds:.0f} s (numba compilation included)", seconds=fitted.fit_seconds)  # fmt: skip
+    report.add("corpus", f"projection: transform the other {points - sample:,} points",
+               f"{fitted.transform_seconds:.0f} s ({(points - sample) / fitted.transform_seconds:,.0f} points/s), "
+               f"peak memory +{memory.growth_mib:,.0f} MiB", seconds=fitted.transform_seconds,
+               rss_growth_mib=memory.growth_mib)  # fmt: skip
+    rng = random.Random(1)
+    words = ["bread", "comet", "budget", "tomato", "compiler", "sleep", "train", "castle", "river", "violin"]
+    hover = [f"t{row}: " + " ".join(rng.choices(words, k=14)) for row in range(points)]  # ~100 characters each
+    colours = [words[row % 8] for row in range(points)]
+    started = time.perf_counter()
+    figure_json = map_figure(fitted.coords, hover, colours, title="benchmark map").to_json()
+    build_seconds = time.perf_counter() - started
+    report.add("corpus", f"projection: scattergl figure, {points:,} points with hover texts",
+               f"{len(figure_json) / 2**20:.1f} MiB of JSON sent to the browser, built in {build_seconds:.1f} s",
+               payload_bytes=len(figure_json), seconds=build_seconds)  # fmt: skip
+    try:
+        painted, canvases = first_paint_ms(figure_json, chromium)
+    except Exception as error:  # a missing browser or no WebGL: reported, the other figures stand
+        report.skip("corpus", f"projection first paint not measured: {error}")
+        return
+    report.add("corpus", f"projection: first paint in headless chromium, {points:,} points",
+               f"{painted / 1000:.1f} s from navigation start (software WebGL, {canvases} canvases)",
+               milliseconds=painted, canvases=canvases)  # fmt: skip
+
+
 def bench_io(report, rows: int = 100_000, dimension: int = 384) -> None:
     """The driver's own ceilings, whatever the number of workers: checking the input, writing the shards."""
     from flagdemo.corpus.embed import ShardBuffer, job_identity
@@ -236,10 +302,11 @@ def _settings():
 
 
 def bench_corpus(report, args) -> None:
-    """The ``corpus`` section of ``make bench``."""
+    """The ``corpus`` section of ``make bench``: the quick ones first, the 100k embeds last."""
     bench_io(report)
-    bench_embed(report, args.corpus_texts, args.ray_workers)
+    bench_projection(report, args.map_points, args.map_sample)
     bench_search(report, args.search_vectors, args.search_queries)
+    bench_embed(report, args.corpus_texts, args.ray_workers, words_per_text=tuple(args.text_words))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -247,10 +314,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--corpus-texts",
         type=int,
         nargs="+",
-        default=[10_000, 30_000],
-        help="embed sizes: local vs Ray at the first, local only at the others",
+        default=[10_000, 100_000],
+        help="embed sizes: local and Ray at each (every --ray-workers count at the first, one actor at the others)",
     )
     parser.add_argument("--ray-workers", type=int, nargs="+", default=[1, 2], help="Ray actor counts to run")
+    parser.add_argument("--text-words", type=int, nargs=2, default=list(TEXT_WORDS), metavar=("LEAST", "MOST"),
+                        help="words per generated text")  # fmt: skip
+    parser.add_argument("--map-points", type=int, default=200_000)
+    parser.add_argument("--map-sample", type=int, default=5_000)
     parser.add_argument("--search-vectors", type=int, default=1_000_000)
     parser.add_argument("--search-queries", type=int, default=1_000)
 
@@ -263,16 +334,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-embed", action="store_true")
     parser.add_argument("--skip-search", action="store_true")
     parser.add_argument("--skip-io", action="store_true")
+    parser.add_argument("--skip-projection", action="store_true")
     add_arguments(parser)
     args = parser.parse_args(argv)
     report = Report(args.machine, RESULTS_DIR / f"{args.machine}-corpus.json")
     report.data["settings"] = vars(args)
     if not args.skip_io:
         bench_io(report)
-    if not args.skip_embed:
-        bench_embed(report, args.corpus_texts, args.ray_workers)
+    if not args.skip_projection:
+        bench_projection(report, args.map_points, args.map_sample)
     if not args.skip_search:
         bench_search(report, args.search_vectors, args.search_queries)
+    if not args.skip_embed:
+        bench_embed(report, args.corpus_texts, args.ray_workers, words_per_text=tuple(args.text_words))
     print(report.table())
     return 0
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from flagdemo import metrics
 from flagdemo.corpus import CorpusError
-from flagdemo.corpus.embed import EmbedSettings, embed
+from flagdemo.corpus.embed import EmbedSettings, dense_vectors, embed
 from flagdemo.corpus.inputs import BEIR_CORPUS, open_input
 from flagdemo.corpus.search import exact_top_k
 from flagdemo.corpus.store import StoredSet, open_stored
@@ -169,8 +169,7 @@ def _retrieve(stored: StoredSet, settings: EmbedSettings, texts: list[str], quer
     from flagdemo.fastpath import with_precision
 
     embedder = with_precision(Engine(devices=settings.backend).load_embedder(stored.model), settings.precision)
-    vectors = np.asarray(embedder.encode_queries(texts, batch_size=settings.batch_size), dtype=np.float32)
-    vectors = vectors.reshape(len(texts), -1)
+    vectors = dense_vectors(embedder.encode_queries(texts, batch_size=settings.batch_size), len(texts))
     if vectors.shape[1] != stored.dimension:
         raise CorpusError(f"The model gives {vectors.shape[1]}-dimensional queries; the set holds {stored.dimension}.")
     hits = exact_top_k(vectors, (chunk for _, chunk in stored.chunks()), depth + 1)  # +1: a query's own id is dropped

@@ -73,7 +73,14 @@ class PassageEncoder:
         vectors = self.embedder.encode_corpus(
             texts, batch_size=self.settings.batch_size, max_length=self.settings.max_length, convert_to_numpy=True
         )
-        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1)
+        return dense_vectors(vectors, len(texts))
+
+
+def dense_vectors(encoded, rows: int) -> np.ndarray:
+    """(rows, dimension) float32 from an embedder's output; BGE-M3 gives a dict whose dense part is stored."""
+    if isinstance(encoded, dict):
+        encoded = encoded["dense_vecs"]
+    return np.asarray(encoded, dtype=np.float32).reshape(rows, -1)
 
 
 class Progress:

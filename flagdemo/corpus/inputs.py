@@ -78,6 +78,15 @@ class CorpusInput:
         if ids:
             yield ids, texts
 
+    def records(self, stop: int) -> Iterator[tuple[str, str, dict]]:
+        """(id, text, every field of the record) of the first ``stop`` rows: what a map shows on hover and colours
+        by (a BEIR row's text is its title and text joined)."""
+        for index, record in enumerate(self._records(0, every_field=True)):
+            if index >= stop:
+                return
+            row_id, text = self._row(record, index)
+            yield row_id, text, record
+
     def scan(self, progress=None) -> int:
         """Read everything once and check it (see the module docstring); returns the number of rows."""
         seen: set[str] = set()
@@ -92,16 +101,17 @@ class CorpusInput:
             raise CorpusError(f"{self.data_file} holds no rows: there is nothing to embed.")
         return count
 
-    def _records(self, start: int) -> Iterator[dict]:
+    def _records(self, start: int, *, every_field: bool = False) -> Iterator[dict]:
         """Records from data row ``start`` on; JSON Lines and Parquet skip the rows before it without parsing them
-        (a Ray read task or a resumed run starts deep into the file)."""
+        (a Ray read task or a resumed run starts deep into the file). Parquet reads only the id and text columns
+        unless ``every_field``."""
         fields = (self.id_field, self.text_field)
         if self.kind in ("jsonl", "beir"):
             yield from _jsonl_records(self.data_file, start)
         elif self.kind == "csv":
             yield from itertools.islice(_csv_records(self.data_file, fields), start, None)
         else:
-            yield from _parquet_records(self.data_file, fields, start)
+            yield from _parquet_records(self.data_file, fields, start, every_field=every_field)
 
     def _row(self, record: dict, index: int) -> tuple[str, str]:
         if self.kind == "beir":
@@ -191,7 +201,9 @@ def _csv_records(path: Path, fields: tuple[str, ...]) -> Iterator[dict]:
             ) from None
 
 
-def _parquet_records(path: Path, fields: tuple[str, ...], start: int = 0) -> Iterator[dict]:
+def _parquet_records(
+    path: Path, fields: tuple[str, ...], start: int = 0, *, every_field: bool = False
+) -> Iterator[dict]:
     parquet = require("pyarrow.parquet", "Reading Parquet")
     try:
         file = parquet.ParquetFile(path)
@@ -213,7 +225,9 @@ def _parquet_records(path: Path, fields: tuple[str, ...], start: int = 0) -> Ite
         else:
             first_row += rows
     try:
-        batches = file.iter_batches(batch_size=READ_ROWS, row_groups=groups, columns=list(dict.fromkeys(fields)))
+        batches = file.iter_batches(
+            batch_size=READ_ROWS, row_groups=groups, columns=None if every_field else list(dict.fromkeys(fields))
+        )
         records = (record for batch in batches for record in batch.to_pylist())
         yield from itertools.islice(records, start - first_row, None)
     except CorpusError:

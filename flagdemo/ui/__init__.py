@@ -15,7 +15,17 @@ def endpoints(engine: Engine) -> SimpleNamespace:
     """Every endpoint's handler bound to ``engine``, named as its ``api_name`` (``endpoints(e).similarity(...)``),
     and the engine itself."""
     from flagdemo.ui import common
-    from flagdemo.ui.tabs import cocktail, compare, encode, layer_sweep, models, projection, rerank, similarity
+    from flagdemo.ui.tabs import (
+        cocktail,
+        compare,
+        data_folder,
+        encode,
+        layer_sweep,
+        models,
+        projection,
+        rerank,
+        similarity,
+    )
 
     handlers = (
         encode.encode,
@@ -27,6 +37,8 @@ def endpoints(engine: Engine) -> SimpleNamespace:
         compare.compare,
         models.models,
         models.unload,
+        data_folder.project_stored,
+        data_folder.compare_beir,
     )
     bound = {handler.__name__: common.bind(handler, engine) for handler in handlers}
     return SimpleNamespace(**bound, sweep_sample=layer_sweep.sweep_sample, engine=engine)

@@ -52,6 +52,8 @@ def test_the_documented_endpoints_and_their_defaults(client):
         "/compare",
         "/models",
         "/unload",
+        "/project_stored",
+        "/compare_beir",
     }
     for name, endpoint in api.items():
         assert all(parameter["parameter_has_default"] for parameter in endpoint["parameters"]), name
@@ -120,6 +122,8 @@ PARAMETERS = {
     "/compare": ["model_a", "layer_a", "model_b", "layer_b", "k", "max_queries"],
     "/models": [],
     "/unload": ["key"],
+    "/project_stored": ["entry", "model", "colour_by", "max_points", "sample", "seed"],
+    "/compare_beir": ["folder", "split", "model_a", "model_b"],
 }
 
 

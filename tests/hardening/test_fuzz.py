@@ -212,11 +212,14 @@ def test_engine_facade(tiny_engine, texts, passages, model):
 WIDGET = st.one_of(
     TEXT,
     JUNK,
-    st.sampled_from(["", "(none)", "query", "raw", "pca", "tsne", "label", "cluster", "relevance", "none", "all"]),
+    st.sampled_from(
+        ["", "(none)", "query", "raw", "pca", "tsne", "label", "cluster", "relevance", "none", "all", "beir"]
+    ),
     st.just("a\n" * 600),  # more lines than FLAGDEMO_MAX_TEXTS
 )
 # Projection by UMAP compiles numba code (seconds): the app tests cover it; fuzzing uses PCA / t-SNE / junk.
-HANDLER_NAMES = ["encode", "similarity", "rerank", "layer_sweep", "project", "compare", "unload", "sweep_sample"]
+HANDLER_NAMES = ["encode", "similarity", "rerank", "layer_sweep", "project", "compare", "unload", "sweep_sample",
+                 "project_stored", "compare_beir"]  # fmt: skip
 
 
 def _parameters(fn) -> list[str]:
@@ -224,8 +227,11 @@ def _parameters(fn) -> list[str]:
 
 
 @pytest.mark.parametrize("handler_name", HANDLER_NAMES)
-def test_every_handler_answers_random_input_with_a_result_or_a_sentence(tiny_app, handler_name, monkeypatch):
+def test_every_handler_answers_random_input_with_a_result_or_a_sentence(tiny_app, handler_name, monkeypatch, tmp_path):
     monkeypatch.delenv("FLAGDEMO_PUBLIC", raising=False)
+    (tmp_path / "beir" / "qrels").mkdir(parents=True)  # a data folder whose one entry is named only by "beir"
+    (tmp_path / "beir" / "corpus.jsonl").write_text('{"_id": "a", "text": "x"}\n')
+    monkeypatch.setenv("FLAGDEMO_DATA_DIR", str(tmp_path))
     fn = endpoint(tiny_app, handler_name)
     strategies = {name: WIDGET for name in _parameters(fn) if name != "upload"}  # uploads: see below
     if "method" in strategies:

@@ -8,6 +8,7 @@ from flagdemo import figures, request_log, tables
 from flagdemo import text as words
 from flagdemo.engine import Engine
 from flagdemo.ui import common, inputs, views
+from flagdemo.ui.tabs import data_folder
 
 TITLE = "Compare"
 TAB_ID = "compare"
@@ -109,4 +110,5 @@ def render(engine: Engine) -> common.TabParts:
         link={"model_a": model_a, "layer_a": layer_a, "model_b": model_b, "layer_b": layer_b, "k": k},
     )
     common.wire_run(parts, api_name="compare", button=button)
+    data_folder.compare_section(engine, model_a, model_b)
     return parts

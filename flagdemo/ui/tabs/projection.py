@@ -8,6 +8,7 @@ import pandas as pd
 from flagdemo import datasets, figures, limits, request_log, tables, text
 from flagdemo.engine import NO_MODEL, Engine
 from flagdemo.ui import common, inputs, views
+from flagdemo.ui.tabs import data_folder
 
 TITLE = "Projection"
 TAB_ID = "project"
@@ -252,4 +253,5 @@ def render(engine: Engine) -> common.TabParts:
         link={"sample": sample, "model": model, "method": method, "dims": dims, "colour_by": colour_by},
     )
     common.wire_run(parts, api_name="project", button=button)
+    data_folder.projection_section(engine, model)
     return parts
