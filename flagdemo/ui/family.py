@@ -29,6 +29,7 @@ from flagdemo.visual.explore import (
     llm_embedder_tasks,
     make_items,
 )
+from flagdemo.visual.images import thumbnail_data_uri
 
 NOT_LLM_EMBEDDER = "Only LLM-Embedder reads texts behind a task: choose llm-embedder to use one."
 VISUAL_NOTE = (
@@ -161,24 +162,44 @@ def item_labels(encoding) -> list[str]:
     return labels
 
 
-def thumbnail_table(encoding, *, first: str = "#", prefix: str = "") -> str:
-    """An HTML table with each item's thumbnail, kind and text (the result tables name items the same way)."""
+def thumbnail_table(items: Sequence, title: str) -> str:
+    """An HTML table of the image items (thumbnail, the label the results use, kind, fused text, what was read)."""
     rows = []
-    for index, (label, kind, thumb, caption, described) in enumerate(
-        zip(encoding.labels, encoding.kinds, encoding.thumbnails, encoding.texts, encoding.descriptions, strict=True),
-        start=1,
-    ):
-        picture = (
-            f'<img src="{thumb}" alt="{html.escape(label)}" style="height:48px;width:auto;image-rendering:auto">'
-            if thumb
-            else ""
-        )
+    for item in items:
+        if item.image is None:
+            continue
+        label = html.escape(f"{KIND_MARKS[item.kind]} {item.label}")
+        picture = f'<img src="{thumbnail_data_uri(item.image.image)}" alt="{label}" style="height:56px;width:auto">'
         rows.append(
-            f"<tr><td>{prefix}{index}</td><td>{picture}</td><td>{html.escape(label)}</td><td>{kind}</td>"
-            f"<td>{html.escape(caption or '')}</td><td>{html.escape(described)}</td></tr>"
+            f"<tr><td>{picture}</td><td>{label}</td><td>{item.kind}</td><td>{html.escape(item.text or '')}</td>"
+            f"<td>{html.escape(item.image.description)}</td></tr>"
         )
-    header = f"<tr><th>{first}</th><th>picture</th><th>item</th><th>kind</th><th>text</th><th>input</th></tr>"
-    return f'<table class="flagdemo-thumbnails">{header}{"".join(rows)}</table>'
+    if not rows:
+        return ""
+    header = "<tr><th>picture</th><th>item</th><th>kind</th><th>fused text</th><th>input</th></tr>"
+    return f'<p><b>{title}</b></p><table class="flagdemo-thumbnails">{header}{"".join(rows)}</table>'
+
+
+def pictures(engine: Engine, pickers: Sequence[ImagePicker], titles: Sequence[str] = ("Images",), *, labelled=False):
+    """A view that follows a successful run: the thumbnails of the images it embedded ('' for a text model).
+
+    Its inputs are the model, then per picker the text box its lines come from and the picker's inputs."""
+
+    def show(model, *values):
+        if not engine.is_visual(model):
+            return ""
+        tables_html, values = [], list(values)
+        for picker, title in zip(pickers, titles, strict=True):
+            box, upload, bundled = values[:3]
+            fuse = values[3] if picker.fuse is not None else False
+            values = values[3 + (picker.fuse is not None) :]
+            lines = inputs.lines_of(box, "lines")[0]
+            lines = inputs.parse_labelled_lines(lines)[1] if labelled else lines
+            items = mixed_items(chosen_images(upload, bundled), lines, fuse=bool(fuse), what="text")
+            tables_html.append(thumbnail_table(items, title))
+        return "".join(tables_html)
+
+    return show
 
 
 # ---- Visualized-BGE: the three tabs' results ----------------------------------------------------------------------
@@ -200,7 +221,7 @@ def encode_visual(engine: Engine, model: str, images: list, lines: list[str], *,
         f"**{model}** (dimension {vectors.shape[1]}): encoded {text.plural(len(items), 'item')} "
         f"({_counts(encoded.kinds)}) in {text.duration(encoded.seconds)}. {VISUAL_NOTE}"
     )
-    return table, tables.embedding_summary(vectors), figure, thumbnail_table(encoded), note, encoded
+    return table, tables.embedding_summary(vectors), figure, note, encoded
 
 
 def similarity_visual(engine: Engine, model: str, queries: list, candidates: list, *, top_k: int):
@@ -210,15 +231,12 @@ def similarity_visual(engine: Engine, model: str, queries: list, candidates: lis
     rows, cols = item_labels(asked), item_labels(offered)
     heatmap = figures.similarity_heatmap(scores, rows, cols, title=f"{model}: image and text", score_name="cosine")
     top = tables.top_k_table(scores, rows, cols, k=min(top_k, len(cols)))
-    pictures = thumbnail_table(asked, first="query", prefix="Q") + thumbnail_table(
-        offered, first="passage", prefix="P"
-    )
     note = (
         f"**{model}**: {text.plural(len(rows), 'query', 'queries')} ({_counts(asked.kinds)}) against "
         f"{text.plural(len(cols), 'passage')} ({_counts(offered.kinds)}); scores are cosines of the normalised "
         f"vectors. {VISUAL_NOTE}"
     )
-    return heatmap, top, pictures, note
+    return heatmap, top, note
 
 
 def projection_figure(outcome, labels: list[str], thumbnails: list[str | None], edges) -> object:
@@ -275,7 +293,7 @@ def project_visual(engine: Engine, model: str, corpus, queries, *, images: list,
         f"{text.plural(len(items), 'point')} ({text.plural(len(images), 'image')}, "
         f"{text.plural(len(texts), 'text')}), {text.plural(len(asked), 'query', 'queries')}. {how} {VISUAL_NOTE}"
     )
-    return figure, side, tables.for_display(neighbours), str(csv_path), note, thumbnail_table(encoded)
+    return figure, side, tables.for_display(neighbours), str(csv_path), note
 
 
 def _counts(kinds: Sequence[str]) -> str:

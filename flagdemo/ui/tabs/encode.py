@@ -105,7 +105,6 @@ def encode(  # noqa: PLR0917 (gradio passes widget values positionally)
         token_md,
         " ".join(n for n in notes if n),
         files,
-        "",
     )
 
 
@@ -120,7 +119,7 @@ def encode_images(engine: Engine, model: str, texts: str, *, images, bundled_ima
     """Encode with a Visualized-BGE model: images, text lines, or each image fused with its line."""
     lines, _ = inputs.lines_of(texts, "texts")
     chosen = family.chosen_images(images, bundled_images)
-    table, summary, figure, pictures, note, encoded = family.encode_visual(
+    table, summary, figure, note, encoded = family.encode_visual(
         engine, model, chosen, lines, fuse=inputs.flag(fuse, "Fuse")
     )
     folder = common.download_dir()
@@ -131,8 +130,8 @@ def encode_images(engine: Engine, model: str, texts: str, *, images, bundled_ima
                     "embeddings": encoded.vectors.tolist()})
     )  # fmt: skip
     files = [str(folder / name) for name in ("embeddings.npy", "embeddings.csv", "embeddings.json")]
-    tokens = "Visualized-BGE: the pictures below are what the model saw (each resized to 224 × 224 pixels)."
-    return tables.for_display(table), tables.for_display(summary), figure, tokens, note, files, pictures
+    tokens = "Visualized-BGE reads each image as 196 patch tokens of its 224 × 224 centre square (pictures below)."
+    return tables.for_display(table), tables.for_display(summary), figure, tokens, note, files
 
 
 def fill_from_upload(upload: str | None, column: str):
@@ -223,9 +222,12 @@ def render(engine: Engine) -> common.TabParts:
             task,
             *picker.inputs,
         ],
-        outputs=[table, summary, plot, tokens, note, files, pictures],
+        outputs=[table, summary, plot, tokens, note, files],
         note=note,
         link={"texts": texts, "model": model, "mode": mode, "layer": layer},
     )
-    common.wire_run(parts, api_name="encode", button=button)
+    for run in common.wire_run(parts, api_name="encode", button=button):
+        run.success(
+            family.pictures(engine, [picker]), [model, texts, *picker.inputs], pictures, api_visibility="private"
+        )
     return parts

@@ -142,7 +142,7 @@ def project(  # noqa: PLR0917 (gradio passes widget values positionally)
         f"{text.describe_projection(outcome.main.method, outcome.main.params)}"
     )
     table = tables.for_display(neighbours)
-    return main, side, table, str(csv_path), " ".join([summary, *outcome.notes, family.task_note(task)]), ""
+    return main, side, table, str(csv_path), " ".join([summary, *outcome.notes, family.task_note(task)])
 
 
 def map_params(method, dims, n_neighbors, min_dist, perplexity, seed) -> dict:  # noqa: PLR0917 (the widgets)
@@ -270,9 +270,15 @@ def render(engine: Engine) -> common.TabParts:
             task,
             *picker.inputs,
         ],
-        outputs=[plot, side, table, file, note, pictures],
+        outputs=[plot, side, table, file, note],
         note=note,
         link={"sample": sample, "model": model, "method": method, "dims": dims, "colour_by": colour_by},
     )
-    common.wire_run(parts, api_name="project", button=button)
+    for run in common.wire_run(parts, api_name="project", button=button):
+        run.success(
+            family.pictures(engine, [picker], labelled=True),
+            [model, corpus, *picker.inputs],
+            pictures,
+            api_visibility="private",
+        )
     return parts

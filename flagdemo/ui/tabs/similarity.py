@@ -56,9 +56,8 @@ def similarity(  # noqa: PLR0917 (gradio passes widget values positionally)
         )  # fmt: skip
         top = inputs.whole_number(top_k, "Top-k", minimum=1, maximum=max(1, len(offered)))
         progress(0.1, desc=f"Loading {name} and encoding")
-        heatmap, table, pictures, note = family.similarity_visual(engine, name, asked, offered, top_k=top)
-        lexical, colbert = m3_only_figures()
-        return heatmap, tables.for_display(table), lexical, colbert, note, pictures
+        heatmap, table, note = family.similarity_visual(engine, name, asked, offered, top_k=top)
+        return heatmap, tables.for_display(table), *m3_only_figures(), note
     task = family.chosen_task(engine, name, task)
     spec = engine.spec(name, "embedder")
     precision = inputs.precision_choice(precision)
@@ -121,7 +120,7 @@ def similarity(  # noqa: PLR0917 (gradio passes widget values positionally)
     else:
         lexical, colbert = m3_only_figures()
     notes.append("Dense scores are inner products of normalised embeddings, i.e. cosine similarities.")
-    return heatmap, tables.for_display(top), lexical, colbert, " ".join(n for n in notes if n), ""
+    return heatmap, tables.for_display(top), lexical, colbert, " ".join(n for n in notes if n)
 
 
 @functools.cache
@@ -237,9 +236,16 @@ def render(engine: Engine) -> common.TabParts:
             *query_picker.inputs,
             *passage_picker.inputs,
         ],
-        outputs=[plot, table, lexical, colbert, note, pictures],
+        outputs=[plot, table, lexical, colbert, note],
         note=note,
         link={"queries": queries, "passages": passages, "model": model, "top_k": top_k},
     )
-    common.wire_run(parts, api_name="similarity", button=button)
+    shown = [model, queries, *query_picker.inputs, passages, *passage_picker.inputs]
+    for run in common.wire_run(parts, api_name="similarity", button=button):
+        run.success(
+            family.pictures(engine, [query_picker, passage_picker], ["Query images", "Passage images"]),
+            shown,
+            pictures,
+            api_visibility="private",
+        )
     return parts
