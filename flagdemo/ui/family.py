@@ -104,6 +104,7 @@ def image_picker(
                 label="Upload images (PNG, JPEG, WebP, …)",
                 file_count="multiple",
                 file_types=["image"],
+                height=150,
                 elem_id=f"{elem_id}-upload",
             )
             pictures = gr.CheckboxGroup(

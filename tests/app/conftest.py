@@ -50,14 +50,9 @@ def family_models(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def family_engine(family_models, tiny_dir):
-    """The tiny engine's embedder, with FLAGDEMO_MODELS_DIR pointing at ``family_models`` for this module: the app
-    then offers llm-embedder and bge-visualized-base-en-v1.5 by their catalog names."""
-    from flagdemo.engine import Engine
-    from flagdemo.result_cache import ResultCache
-
+def family_engine(family_models, tiny_engine, engine_copy):
+    """The tiny-model engine with FLAGDEMO_MODELS_DIR pointing at ``family_models`` for this module: the app then
+    offers llm-embedder and bge-visualized-base-en-v1.5 by their catalog names."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("FLAGDEMO_MODELS_DIR", str(family_models))
-        engine = Engine(embedder=str(tiny_dir / "bert-embedder"))
-        engine.results = ResultCache(max_entries=0)
-        yield engine
+        yield engine_copy(tiny_engine)

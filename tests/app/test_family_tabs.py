@@ -58,6 +58,10 @@ def test_the_task_reaches_llm_embedder_and_the_note_shows_its_instruction(family
         np.testing.assert_allclose(encoded_vectors(outputs), expected, atol=1e-6)
         assert f"«{task_instruction(task, 'query')}»" in outputs[4]
     assert np.abs(encoded_vectors(runs["qa"]) - encoded_vectors(runs["chat"])).max() > 1e-3
+    # The box as a browser sends it back (stripped): still the task's instruction with its closing space.
+    boxed = encode.encode(family_engine, "\n".join(TEXTS), model="llm-embedder", mode="query", task="chat",
+                          instruction=task_instruction("chat", "query").strip())  # fmt: skip
+    np.testing.assert_allclose(encoded_vectors(boxed), direct_llm.encode_queries(TEXTS, task="chat"), atol=1e-6)
 
 
 def test_similarity_and_projection_use_the_task_for_queries_and_keys(family_engine, direct_llm):

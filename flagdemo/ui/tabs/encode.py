@@ -45,6 +45,9 @@ def encode(  # noqa: PLR0917 (gradio passes widget values positionally)
     lines, dropped = (uploaded, 0) if uploaded else inputs.lines_of(texts, "texts")
     limits.check_texts(lines)
     instruction = inputs.optional_text(instruction, "instruction")
+    own = default_instruction(engine, model, mode, task) if mode != "raw" else ""
+    if instruction and instruction == own.strip():
+        instruction = own  # the model's own instruction, as the box holds it: stripping lost its closing space
     wanted_layer = inputs.whole_number(layer, "The layer", minimum=-1, maximum=1000)
     max_tokens = inputs.whole_number(max_length, "The maximum length", minimum=0, maximum=1_000_000) or None
     row = inputs.whole_number(token_row, "The text whose tokens are shown", minimum=1, maximum=max(1, len(lines)))
@@ -165,6 +168,7 @@ def render(engine: Engine) -> common.TabParts:
             instruction = gr.Textbox(
                 engine.default_instruction(engine.embedder, "passage"),
                 label="Instruction (prepended in query/passage mode; editable; empty = the model's own)",
+                elem_id="encode-instruction",
             )
             with gr.Row():
                 max_length = gr.Number(512, label="Max length (tokens, 0 = the model's)", precision=0)
