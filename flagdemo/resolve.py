@@ -120,8 +120,8 @@ def unavailable_reason(entry: catalog.CatalogEntry) -> str:
     """Why a catalog model cannot be used here ('' when it can)."""
     if entry.model_class == "visualized-bge":
         return (
-            f"{entry.key} is Visualized-BGE (images and texts): choose it in the Encode, Similarity or Projection "
-            "tab; the other tabs compare text models."
+            f"{entry.key} is Visualized-BGE (images and texts): choose it by that name in the Encode, Similarity or "
+            "Projection tab (the app loads it from its models folder); the other tabs compare text models."
         )
     if not entry.supported:
         return (
