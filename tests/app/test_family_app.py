@@ -81,7 +81,7 @@ def test_an_uploaded_image_query_gives_visualized_bge_numbers(client, image_scor
         query_images=[handle_file(str(BUNDLED_DIR / "red-circle.png"))],
         api_name="/similarity",
     )
-    np.testing.assert_allclose(_z(heatmap), image_scores, atol=1e-5)
+    np.testing.assert_allclose(_z(heatmap), image_scores, rtol=0, atol=1e-6)
     assert top["data"][0][0].endswith("red-circle.png") and "1 image" in note
 
 
