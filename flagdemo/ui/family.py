@@ -37,7 +37,7 @@ VISUAL_NOTE = (
     "(plain BGE) or an image fused with its text, in fp32; the text-model choices (mode, instruction, layer, "
     "precision) do not apply to it."
 )
-KIND_MARKS = {"image": "🖼", "text": "T", "image + text": "🖼+T"}
+KIND_MARKS = {"image": "image:", "text": "text:", "image + text": "image+text:"}  # plain words: any font shows them
 
 
 # ---- LLM-Embedder: the Task choice -----------------------------------------------------------------------------
@@ -155,7 +155,8 @@ def mixed_items(images: list, lines: list[str], *, fuse: bool, what: str) -> lis
 
 
 def item_labels(encoding) -> list[str]:
-    """'🖼 circle.png', 'T a red circle', '🖼+T circle.png + a red…': what a heatmap's axes and a map's hovers show."""
+    """'image: circle.png', 'text: a red circle', 'image+text: circle.png + a red…': the names the heatmap's axes,
+    the tables and a map's hovers use."""
     labels = []
     for label, kind, caption in zip(encoding.labels, encoding.kinds, encoding.texts, strict=True):
         fused = f" + {text.short_label(caption or '', 24)}" if kind == "image + text" else ""
