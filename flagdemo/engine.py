@@ -471,12 +471,13 @@ class Engine:
         grades: Sequence[float] | None = None,
         k: int = 5,
         progress: Callable[[float, str], None] | None = None,
+        task: str | None = None,
     ) -> SweepOutcome:
         """Scores at every chosen layer of an embedder (query–passage cosine) or a reranker (its layer-wise head, or
         the logit lens), from one forward pass, with nDCG@k / MRR@k per layer when ``grades`` are given.
 
         Layers run from ``first`` to ``last`` every ``step``; ``first`` 0 = the first transformer layer, ``last``
-        0 = the model's last layer.
+        0 = the model's last layer. ``task``: LLM-Embedder's task (embedders only).
         """
         from flagdemo.results import SweepOutcome
 
@@ -496,7 +497,7 @@ class Engine:
             layers = layer_range(range(1, self.num_layers(spec) + 1), first, last, step)
             if progress is not None:
                 progress(0.4, "One pass through every layer")
-            sweep = self.embedder_layer_sweep(spec, query, passages, layers)
+            sweep = self.embedder_layer_sweep(spec, query, passages, layers, task=task)
             description = "cosine of query and passage embeddings at each layer"
         else:
             layers = layer_range(self.valid_layers(spec), first, last, step)
@@ -537,7 +538,13 @@ class Engine:
             return valid or list(range(1, int(reranker.num_layers) + 1))
 
     def embedder_layer_sweep(
-        self, model: str | ModelSpec, query: str, passages: Sequence[str], layers: Sequence[int] | None
+        self,
+        model: str | ModelSpec,
+        query: str,
+        passages: Sequence[str],
+        layers: Sequence[int] | None,
+        *,
+        task: str | None = None,
     ) -> LayerSweepResult:
         """An embedder's query–passage cosine at each layer (all layers come from one forward pass per side)."""
         from flagdemo.results import LayerSweepResult
@@ -545,7 +552,7 @@ class Engine:
         query, passages = (query or "").strip(), clean_lines(passages)
         if not query or not passages:
             raise EmptyInputError("Give a query and at least one passage (one per line).")
-        with self.embedder_for(model) as embedder:
+        with self.embedder_for(model, task=task) as embedder:
             started = time.perf_counter()
             q = embedder.encode_detailed([query], mode="query", all_layers=True)
             p = embedder.encode_detailed(passages, mode="passage", all_layers=True)

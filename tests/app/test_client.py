@@ -106,7 +106,7 @@ PARAMETERS = {
         "layerwise_reranker",
         "cutoff_layer",
     ],
-    "/layer_sweep": ["model", "query", "passages", "relevance", "first_layer", "last_layer", "step", "k"],
+    "/layer_sweep": ["model", "query", "passages", "relevance", "first_layer", "last_layer", "step", "k", "task"],
     "/project": [
         "corpus",
         "upload",

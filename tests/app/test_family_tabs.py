@@ -18,7 +18,7 @@ from PIL import Image
 from flagdemo import LLMEmbedder, Visualized_BGE
 from flagdemo.embedders.llm_embedder import task_instruction
 from flagdemo.ui import family
-from flagdemo.ui.tabs import encode, projection, similarity
+from flagdemo.ui.tabs import encode, layer_sweep, projection, similarity
 from flagdemo.visual.drawing import BUNDLED_DIR
 
 VISUAL = "bge-visualized-base-en-v1.5"
@@ -80,6 +80,17 @@ def test_similarity_and_projection_use_the_task_for_queries_and_keys(family_engi
     corpus = direct_llm.encode_keys(["red", "blue", "green", "grey"], task="icl")
     best = float((direct_llm.encode_queries(["red"], task="icl") @ corpus.T).max())
     assert abs(float(table["cosine"].iloc[0]) - best) < 1e-3 and task_instruction("icl", "key") in note
+
+
+def test_the_layer_sweep_reads_llm_embedder_behind_its_task(family_engine, direct_llm):
+    passages = ["circles are round", "squares have corners"]
+    _, _, _, note, sweep = layer_sweep.layer_sweep(
+        family_engine, "llm-embedder", "round shapes", "\n".join(passages), "", k=2, task="lrlm"
+    )
+    last = np.asarray(sweep["scores"], dtype=float)[-1]
+    query = direct_llm.encode_queries(["round shapes"], task="lrlm")
+    np.testing.assert_allclose(last, (query @ direct_llm.encode_keys(passages, task="lrlm").T)[0], atol=1e-5)
+    assert task_instruction("lrlm", "query") in note and task_instruction("lrlm", "key") in note
 
 
 def test_other_models_disable_the_task_and_say_why(family_engine):
