@@ -193,6 +193,17 @@ def test_public_mode_takes_catalog_names_and_bundled_pictures_only(family_engine
     assert encode.encode(family_engine, "x", model=VISUAL, bundled_images=["house.png"])[0].shape[0] == 2
 
 
+def test_the_menus_and_the_models_tab_say_what_loads_here(family_engine):
+    menu = dict((name, label) for label, name in family_engine.model_menu("embedder"))
+    assert menu[VISUAL] == VISUAL and menu["bge-visualized-m3"] == "bge-visualized-m3 (needs download)"
+    assert menu["llm-embedder"] == "llm-embedder"
+    here = {row["model"]: row["here"] for row in family_engine.catalog_rows()}
+    assert here[VISUAL] == "yes (models folder)" and here["bge-visualized-m3"] == "needs download"
+    assert "Visualized_m3.pth" in family_engine.unavailable("bge-visualized-m3")
+    with pytest.raises(gr.Error, match="choose it by that name in the Encode, Similarity or Projection tab"):
+        layer_sweep.layer_sweep(family_engine, VISUAL, "q", "p", "", k=1)
+
+
 def test_the_default_tabs_load_no_visualized_bge(family_engine, engine_copy, monkeypatch):
     from flagdemo.ui import build_demo
     from flagdemo.visual import explore
