@@ -153,7 +153,9 @@ class Engine:
         for entry in catalog.ALL_ENTRIES:
             if entry.kind != kind or entry.key in menu or not _fits(entry, role):
                 continue
-            if not entry.supported:
+            if entry.model_class == "visualized-bge":
+                menu[entry.key] = entry.key + (" (needs download)" if self.unavailable(entry.key) else "")
+            elif not entry.supported:
                 menu[entry.key] = f"{entry.key} (not supported by flagdemo)"
             elif unavailable_reason(entry):
                 menu[entry.key] = f"{entry.key} (needs download)"
@@ -168,11 +170,24 @@ class Engine:
         except FlagDemoError:
             return False
 
+    def is_llm_embedder(self, name: str) -> bool:
+        """Whether ``name`` is LLM-Embedder (its Task choice applies); False when it does not resolve."""
+        try:
+            return self.spec(name, "embedder").is_llm_embedder
+        except FlagDemoError:
+            return False
+
     @staticmethod
     def unavailable(name: str) -> str:
         """Why a catalog model cannot be chosen here ('' when it can, or when ``name`` is not a catalog name)."""
         entry = catalog.lookup(name or "")
-        return unavailable_reason(entry) if entry is not None and name in (entry.key, entry.hub_id) else ""
+        if entry is None or name not in (entry.key, entry.hub_id):
+            return ""
+        if entry.model_class == "visualized-bge":
+            from flagdemo.visual.explore import visual_unavailable
+
+            return visual_unavailable(entry) if name == entry.key else ""
+        return unavailable_reason(entry)
 
     # ---- model objects (weights come from the shared cache) ------------------------------------------------
 
@@ -182,22 +197,23 @@ class Engine:
             return name
         return resolve(name, role, devices=self.devices, own_models=frozenset(self.own_models()))
 
-    def load_embedder(self, name: str | ModelSpec, *, normalize: bool = True):
-        """An embedder for ``name`` (FlagAutoModel's choices); its weights are shared through MODEL_CACHE."""
-        return build_embedder(self.spec(name, "embedder"), normalize=normalize)
+    def load_embedder(self, name: str | ModelSpec, *, normalize: bool = True, task: str | None = None):
+        """An embedder for ``name`` (FlagAutoModel's choices; ``task`` for LLM-Embedder); its weights are shared
+        through MODEL_CACHE."""
+        return build_embedder(self.spec(name, "embedder"), normalize=normalize, task=task)
 
     def load_reranker(self, name: str | ModelSpec, role: Role = "reranker"):
         """A reranker for ``name`` (FlagAutoReranker's choices); its weights are shared through MODEL_CACHE."""
         return build_reranker(self.spec(name, role))
 
     @contextmanager
-    def embedder_for(self, name: str | ModelSpec, *, normalize: bool = True) -> Iterator:
-        """``load_embedder(name)``, kept between calls (see ``WrapperCache``); the spec is the key."""
+    def embedder_for(self, name: str | ModelSpec, *, normalize: bool = True, task: str | None = None) -> Iterator:
+        """``load_embedder(name)``, kept between calls (see ``WrapperCache``); the spec (and task) is the key."""
         spec = self.spec(name, "embedder")
-        key = ("embedder", spec, bool(normalize))
+        key = ("embedder", spec, bool(normalize), task)
         with (
             serving.model_work(spec.source.path),
-            self.wrappers.lease(key, lambda: self.load_embedder(spec, normalize=normalize)) as embedder,
+            self.wrappers.lease(key, lambda: self.load_embedder(spec, normalize=normalize, task=task)) as embedder,
         ):  # one job at a time on these weights
             yield embedder
 
@@ -239,11 +255,13 @@ class Engine:
         normalize: bool = True,
         all_layers: bool = False,
         precision: str = "fp32",
+        task: str | None = None,
     ) -> EncodeResult:
         """Embed ``texts`` as queries, passages or raw text; ``instruction`` None = the model's own.
 
         ``precision`` 'bf16' / 'int8' runs the approximate CPU modes; the default stays exact, since the tabs without
         a Precision choice (Compare, Project) must not turn approximate silently. The UI applies FLAGDEMO_PRECISION.
+        ``task``: LLM-Embedder's task, whose query / key instructions the modes use (None = qa; other models: None).
         """
         precision = check_precision(precision)
         if mode not in EMBEDDER_MODES:
@@ -253,7 +271,7 @@ class Engine:
             raise EmptyInputError("There is no text to encode: write at least one line.")
         if max_length is not None and int(max_length) < 2:
             raise InvalidInputError(f"The maximum length must be at least 2 tokens, not {max_length}.")
-        with self.embedder_for(model, normalize=normalize) as embedder:
+        with self.embedder_for(model, normalize=normalize, task=task) as embedder:
             check_max_length(embedder, max_length)
             return with_precision(embedder, precision).encode_detailed(
                 texts,
@@ -264,17 +282,23 @@ class Engine:
             )
 
     def embeddings(
-        self, texts: Sequence[str], *, model: str, mode: str = "passage", layer: int | None = None
+        self,
+        texts: Sequence[str],
+        *,
+        model: str,
+        mode: str = "passage",
+        layer: int | None = None,
+        task: str | None = None,
     ) -> np.ndarray:
         """Just the vectors at ``layer`` (None or -1 = final); final-layer vectors come from the embedding cache."""
         if layer is not None and int(layer) >= 0:
-            return self.pick_layer(self.encode(texts, model=model, mode=mode, all_layers=True), layer)
+            return self.pick_layer(self.encode(texts, model=model, mode=mode, all_layers=True, task=task), layer)
         if mode not in EMBEDDER_MODES:
             raise InvalidInputError(f"Mode must be one of {', '.join(EMBEDDER_MODES)}, not {mode!r}.")
         texts = clean_lines(texts)
         if not texts:
             raise EmptyInputError("There is no text to encode: write at least one line.")
-        with self.embedder_for(model) as embedder:
+        with self.embedder_for(model, task=task) as embedder:
             return self.embedding_cache.encode(embedder, texts, mode=mode, precision="fp32")
 
     @staticmethod
@@ -303,6 +327,7 @@ class Engine:
         use_instruction: bool = True,
         max_length: int | None = None,
         precision: str = "fp32",
+        task: str | None = None,
     ) -> SimilarityOutcome:
         """Scores for every query × passage pair as FlagEmbedding computes them (inner products of embeddings).
 
@@ -316,7 +341,7 @@ class Engine:
         if not queries or not passages:
             raise EmptyInputError("Give at least one query and one passage (one per line).")
         q_mode, p_mode = ("query", "passage") if use_instruction else ("raw", "raw")
-        with self.embedder_for(model) as embedder:
+        with self.embedder_for(model, task=task) as embedder:
             check_max_length(embedder, max_length)
             if not isinstance(embedder, BGEM3FlagModel):
                 q_vectors, p_vectors = (
@@ -448,12 +473,13 @@ class Engine:
         grades: Sequence[float] | None = None,
         k: int = 5,
         progress: Callable[[float, str], None] | None = None,
+        task: str | None = None,
     ) -> SweepOutcome:
         """Scores at every chosen layer of an embedder (query–passage cosine) or a reranker (its layer-wise head, or
         the logit lens), from one forward pass, with nDCG@k / MRR@k per layer when ``grades`` are given.
 
         Layers run from ``first`` to ``last`` every ``step``; ``first`` 0 = the first transformer layer, ``last``
-        0 = the model's last layer.
+        0 = the model's last layer. ``task``: LLM-Embedder's task (embedders only).
         """
         from flagdemo.results import SweepOutcome
 
@@ -473,7 +499,7 @@ class Engine:
             layers = layer_range(range(1, self.num_layers(spec) + 1), first, last, step)
             if progress is not None:
                 progress(0.4, "One pass through every layer")
-            sweep = self.embedder_layer_sweep(spec, query, passages, layers)
+            sweep = self.embedder_layer_sweep(spec, query, passages, layers, task=task)
             description = "cosine of query and passage embeddings at each layer"
         else:
             layers = layer_range(self.valid_layers(spec), first, last, step)
@@ -514,7 +540,13 @@ class Engine:
             return valid or list(range(1, int(reranker.num_layers) + 1))
 
     def embedder_layer_sweep(
-        self, model: str | ModelSpec, query: str, passages: Sequence[str], layers: Sequence[int] | None
+        self,
+        model: str | ModelSpec,
+        query: str,
+        passages: Sequence[str],
+        layers: Sequence[int] | None,
+        *,
+        task: str | None = None,
     ) -> LayerSweepResult:
         """An embedder's query–passage cosine at each layer (all layers come from one forward pass per side)."""
         from flagdemo.results import LayerSweepResult
@@ -522,7 +554,7 @@ class Engine:
         query, passages = (query or "").strip(), clean_lines(passages)
         if not query or not passages:
             raise EmptyInputError("Give a query and at least one passage (one per line).")
-        with self.embedder_for(model) as embedder:
+        with self.embedder_for(model, task=task) as embedder:
             started = time.perf_counter()
             q = embedder.encode_detailed([query], mode="query", all_layers=True)
             p = embedder.encode_detailed(passages, mode="passage", all_layers=True)
@@ -558,12 +590,14 @@ class Engine:
         model_b: str | ModelSpec | None = None,
         layer_b: int = -1,
         progress: Callable[[float, str], None] | None = None,
+        task: str | None = None,
     ) -> ProjectionOutcome:
         """A map of ``texts`` (passage mode) with ``queries`` placed in it, each query's cosine to every text, and
         optionally a second 2D map (another model, another layer, or both) with the same points.
 
         ``colour_by``: 'label' (the given labels), 'cluster' (k-means, k = number of labels), 'none'. ``params`` go
-        to ``projection.project`` (method, dims, n_neighbors, min_dist, perplexity, seed).
+        to ``projection.project`` (method, dims, n_neighbors, min_dist, perplexity, seed). ``task``: LLM-Embedder's
+        task for the main map (the second map's model reads its own defaults).
         """
         from flagdemo import projection
         from flagdemo.results import MapOutcome, ProjectionOutcome
@@ -577,8 +611,8 @@ class Engine:
         params = dict(params or {})
         if progress is not None:
             progress(0.1, f"Encoding {len(texts)} texts with {spec.short_name}")
-        vectors = self.embeddings(texts, model=spec, mode="passage", layer=layer)
-        query_vectors = self.embeddings(queries, model=spec, mode="query", layer=layer) if queries else None
+        vectors = self.embeddings(texts, model=spec, mode="passage", layer=layer, task=task)
+        query_vectors = self.embeddings(queries, model=spec, mode="query", layer=layer, task=task) if queries else None
         groups = projection.colour_groups(colour_by, labels, vectors)
         if progress is not None:
             progress(0.5, f"Projecting with {str(params.get('method', 'umap')).upper()}")
@@ -712,6 +746,60 @@ class Engine:
                     kept.popitem(last=False)
         return found
 
+    # ---- Visualized-BGE: images, texts and both (Encode, Similarity, Projection) ------------------------------
+
+    @staticmethod
+    def is_visual(name: object) -> bool:
+        """Whether ``name`` is one of the two Visualized-BGE catalog entries (chosen by their exact key)."""
+        from flagdemo.visual.explore import visual_entry
+
+        return visual_entry(name) is not None
+
+    def encode_mixed(self, items: Sequence, *, model: str):
+        """Vectors, labels and thumbnails of image, text and fused items (``explore.make_items``) with the
+        Visualized-BGE entry ``model``, loaded on first use into the shared model cache."""
+        from flagdemo.visual import explore
+
+        entry = explore.visual_entry(model)
+        if entry is None:
+            raise InvalidInputError(
+                f"{str(model)[:80]} reads texts only: images need a Visualized-BGE model "
+                "(bge-visualized-base-en-v1.5 or bge-visualized-m3)."
+            )
+        with serving.model_work(("visualized-bge", entry.key)):
+            return explore.encode_mixed(explore.load_catalog_model(entry), items)
+
+    def mixed_similarity(self, queries: Sequence, candidates: Sequence, *, model: str):
+        """(query encoding, candidate encoding, cosines queries x candidates) for image / text / fused items."""
+        from flagdemo.visual.explore import mixed_similarity
+
+        query_side = self.encode_mixed(queries, model=model)
+        candidate_side = self.encode_mixed(candidates, model=model)
+        return query_side, candidate_side, mixed_similarity(query_side, candidate_side)
+
+    def project_mixed(
+        self, items: Sequence, *, model: str, labels: Sequence[str], queries: Sequence = (), colour_by: str = "label",
+        params: dict | None = None,
+    ):  # fmt: skip
+        """A map of image / text items with ``queries`` (items too) placed in it: (encoding, query encoding or
+        None, ProjectionOutcome whose texts are the items' labels)."""
+        from flagdemo import projection
+        from flagdemo.results import MapOutcome, ProjectionOutcome
+
+        params = dict(params or {})
+        encoded = self.encode_mixed(items, model=model)
+        asked = self.encode_mixed(queries, model=model) if queries else None
+        fitted = projection.project(encoded.vectors, queries=None if asked is None else asked.vectors, **params)
+        title = f"{model} · {fitted.method.upper()} {params.get('dims', 2)}D"
+        outcome = ProjectionOutcome(
+            texts=encoded.labels,
+            groups=projection.colour_groups(colour_by, list(labels), encoded.vectors),
+            queries=[] if asked is None else asked.labels,
+            main=MapOutcome(title, fitted.coords, fitted.method, fitted.params, fitted.note, fitted.query_coords),
+            cosines=None if asked is None else scoring.cosine(asked.vectors, encoded.vectors),
+        )
+        return encoded, asked, outcome
+
     # ---- Models tab ---------------------------------------------------------------------------------------
 
     def catalog_rows(self) -> list[dict]:
@@ -724,11 +812,19 @@ class Engine:
                     "model": entry.key,
                     "kind": entry.kind,
                     "class": entry.model_class_name,
-                    "here": LOCATION_WORDS.get(where, "needs download") if entry.supported else "not supported",
+                    "here": self._here(entry, where),
                     "notes": entry.notes,
                 }
             )
         return rows
+
+    @staticmethod
+    def _here(entry: catalog.CatalogEntry, where: str | None) -> str:
+        if entry.model_class == "visualized-bge":  # not a FlagAutoModel class, but flagdemo runs it
+            where = catalog.location(entry)
+        elif not entry.supported:
+            return "not supported"
+        return LOCATION_WORDS.get(where, "needs download")
 
     def cache_rows(self) -> list[dict]:
         """What the model cache holds, in a visitor's words: model, memory, device, load time, and what runs it

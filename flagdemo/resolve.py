@@ -70,6 +70,11 @@ class ModelSpec:
         return self.kind == "embedder" and self.model_class == "encoder-only-m3"
 
     @property
+    def is_llm_embedder(self) -> bool:
+        """LLM-Embedder (by its catalog name, hub id or a folder named llm-embedder): six tasks, each with its pair."""
+        return self.kind == "embedder" and self.entry is not None and self.entry.key == catalog.LLM_EMBEDDER_KEY
+
+    @property
     def short_name(self) -> str:
         """The name a visitor reads: a folder's last part, else the name as typed."""
         return Path(self.name).name if ("/" in self.name and self.source.is_local) else self.name
@@ -113,6 +118,11 @@ def resolve(
 
 def unavailable_reason(entry: catalog.CatalogEntry) -> str:
     """Why a catalog model cannot be used here ('' when it can)."""
+    if entry.model_class == "visualized-bge":
+        return (
+            f"{entry.key} is Visualized-BGE (images and texts): choose it by that name in the Encode, Similarity or "
+            "Projection tab (the app loads it from its models folder); the other tabs compare text models."
+        )
     if not entry.supported:
         return (
             f"flagdemo does not implement FlagEmbedding's {entry.model_class_name}, which {entry.key} needs: "
@@ -253,10 +263,23 @@ def remote_code_wanted(name: str, kind: str) -> bool | None:
     return None
 
 
-def build_embedder(spec: ModelSpec, *, normalize: bool = True):
-    """The embedder ``spec`` describes, built from its resolved source (FlagAutoModel's defaults)."""
-    from flagdemo.embedders import EMBEDDER_CLASS_MAPPING, EmbedderModelClass
+def build_embedder(spec: ModelSpec, *, normalize: bool = True, task: str | None = None):
+    """The embedder ``spec`` describes, built from its resolved source (FlagAutoModel's defaults); LLM-Embedder is
+    FlagEmbedding 1.2's class, reading its query / passage modes behind ``task``'s instructions (None = qa)."""
+    from flagdemo.embedders import EMBEDDER_CLASS_MAPPING, EmbedderModelClass, LLMEmbedder
 
+    if spec.is_llm_embedder:
+        settings = spec.kwargs()
+        return LLMEmbedder(
+            spec.source,
+            pooling_method=str(settings.pop("pooling_method", "cls")),
+            normalize_embeddings=bool(normalize),
+            devices=spec.devices,
+            task=task or "qa",
+            **settings,
+        )
+    if task is not None:
+        raise InvalidInputError(f"{spec.short_name} has no tasks: only LLM-Embedder reads its texts behind a task.")
     embedder_class = EMBEDDER_CLASS_MAPPING[EmbedderModelClass(spec.model_class)]
     return embedder_class(
         spec.source, normalize_embeddings=bool(normalize), use_fp16=True, devices=spec.devices, **spec.kwargs()

@@ -94,8 +94,9 @@ class LLMEmbedder(FlagModel):
     """FlagEmbedding 1.2's ``LLMEmbedder`` on flagdemo's encoder path.
 
     ``encode_queries`` / ``encode_keys`` prepend the task's instruction and default to 256 / 512 tokens.
-    ``encode_corpus`` is ``encode_keys`` for the qa task, and ``encode_detailed`` uses the qa pair unless given an
-    ``instruction``, so the explorer treats it like any FlagModel. Extra keyword arguments (``devices``,
+    ``encode_corpus`` is ``encode_keys`` for the qa task, and ``encode_detailed`` uses the pair of ``task`` (flagdemo's
+    addition, default qa) in its query / passage modes unless given an ``instruction``, so the explorer treats it like
+    any FlagModel with that task's instructions. Extra keyword arguments (``devices``,
     ``batch_size`` ...) are FlagModel's.
     """
 
@@ -109,6 +110,8 @@ class LLMEmbedder(FlagModel):
         pooling_method: str = "cls",
         normalize_embeddings: bool = True,
         use_fp16: bool = True,
+        *,
+        task: str = DEFAULT_TASK,
         **kwargs: Any,
     ) -> None:
         for name in ("query_instruction_for_retrieval", "passage_instruction_for_retrieval"):
@@ -118,14 +121,15 @@ class LLMEmbedder(FlagModel):
                 )
         if resolve_device(kwargs.get("devices")).type == "cpu":
             use_fp16 = kwargs["use_bf16"] = False  # FlagEmbedding 1.2.11 keeps fp32 weights on CPU
-        qa = TASKS[DEFAULT_TASK]
+        chosen = task_instructions(task)
+        self.task = chosen.task
         super().__init__(
             model_name_or_path,
             normalize_embeddings=normalize_embeddings,
             use_fp16=use_fp16,
             pooling_method=pooling_method,
-            query_instruction_for_retrieval=qa.query,
-            passage_instruction_for_retrieval=qa.key,
+            query_instruction_for_retrieval=chosen.query,
+            passage_instruction_for_retrieval=chosen.key,
             **{"query_max_length": 256, "passage_max_length": 512, **kwargs},
         )
 

@@ -139,9 +139,10 @@ class TabParts:
 
 def wire_run(
     parts: TabParts, *, api_name: str, button: gr.Button, submit: Sequence[gr.Textbox] = (), reset: bool = True
-) -> None:
+) -> list:
     """The tab's main event: the button (and Enter in ``submit`` boxes) runs the handler; a failed run clears the
-    outputs and says so; a reset button puts the example back; a link button copies a link to this state."""
+    outputs and says so; a reset button puts the example back; a link button copies a link to this state. Returns
+    the run events, for views that follow a successful run."""
     event = {
         "fn": gpu(with_reuse_note(parts.handler, parts.outputs, parts.note)),
         "inputs": parts.inputs,
@@ -163,6 +164,7 @@ def wire_run(
         if parts.link:
             link_button = gr.Button("Copy a link to these inputs", size="sm", elem_id=f"{api_name}-link")
             link_button.click(None, list(parts.link.values()), None, js=copy_link_js(api_name, list(parts.link)))
+    return triggers
 
 
 def copy_link_js(tab_id: str, names: Sequence[str]) -> str:

@@ -3,8 +3,10 @@
 Visualized-BGE: ``load_visualized`` (one model per variant and weight file, shared through MODEL_CACHE),
 ``make_items`` (uploads, bundled pictures and text lines → checked items, each image, text or both),
 ``encode_mixed`` (vectors + labels + thumbnails for tables and hovers) and ``mixed_similarity`` (a heatmap
-matrix over image and text items together). LLM-Embedder: ``llm_embedder_tasks`` and ``llm_embedder_instruction``
-for a Task choice.
+matrix over image and text items together). ``visual_entry`` / ``visual_unavailable`` / ``load_catalog_model``
+serve the two catalog entries to the app: from a folder named as the entry under the models folder
+(FLAGDEMO_MODELS_DIR: the variant's .pth, plus the BGE config and tokenizer), else from the hub. LLM-Embedder:
+``llm_embedder_tasks`` and ``llm_embedder_instruction`` for a Task choice.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from flagdemo import limits
+from flagdemo import catalog, limits
 from flagdemo.cache import MODEL_CACHE
 from flagdemo.embedders.llm_embedder import TASKS, task_instruction
 from flagdemo.errors import EmptyInputError, InvalidInputError
+from flagdemo.resolve import ModelNotDownloadedError
 from flagdemo.visual.drawing import BUNDLED_DIR, bundled_images
 from flagdemo.visual.images import ImageInput, LoadedImage, load_image, thumbnail_data_uri
 from flagdemo.visual.model import VARIANTS, Visualized_BGE, variant_for
@@ -91,9 +94,57 @@ def load_visualized(
     return MODEL_CACHE.get_or_load(key, load, describe=f"Visualized-BGE ({variant.description})")
 
 
+def visual_entry(name: object) -> catalog.CatalogEntry | None:
+    """The Visualized-BGE catalog entry chosen by its exact key (both share one hub id), else None."""
+    entry = catalog.lookup(name, "embedder") if isinstance(name, str) else None
+    return entry if entry is not None and entry.model_class == "visualized-bge" and name == entry.key else None
+
+
+def _variant(entry: catalog.CatalogEntry):
+    return next(variant for variant in VARIANTS if variant.catalog_key == entry.key)
+
+
+def visual_unavailable(entry: catalog.CatalogEntry) -> str:
+    """Why a Visualized-BGE entry cannot load here ('' when it can)."""
+    if catalog.location(entry) is not None:
+        return ""
+    variant = _variant(entry)
+    return (
+        f"{entry.key} needs {entry.weight_file} from {entry.hub_id} and {variant.bge_name}'s config and tokenizer, "
+        "and the Hugging Face hub cannot be reached from here. Download them on a machine with internet access and "
+        f"put them in a folder named {entry.key} in the models folder, as the README's section on Visualized-BGE "
+        "explains."
+    )
+
+
+def load_catalog_model(entry: catalog.CatalogEntry) -> Visualized_BGE:
+    """The entry's model: from its local folder (the .pth, with the BGE config and tokenizer beside it, else the
+    BGE model's own hub files), or the hub's .pth and BGE files."""
+    variant = _variant(entry)
+    where = catalog.location(entry)
+    if where is None:
+        raise ModelNotDownloadedError(visual_unavailable(entry))
+    folder = catalog.local_dir(entry) if where == "local" else None
+    if folder is None:
+        return load_visualized(f"BAAI/{variant.bge_name}")
+    if (folder / "config.json").is_file():
+        return load_visualized(variant.bge_name, folder / variant.weight_file, from_pretrained=str(folder))
+    return load_visualized(f"BAAI/{variant.bge_name}", folder / variant.weight_file)
+
+
 def bundled_choices() -> list[tuple[str, str]]:
     """(caption, path) of the bundled CC0 pictures, for a picker when nothing is uploaded."""
     return [(caption, str(BUNDLED_DIR / name)) for name, caption in bundled_images().items()]
+
+
+def bundled_picture(name: object) -> tuple[str, Path]:
+    """(label, file) of a bundled picture chosen by its file name; any other name (a path above all) is refused."""
+    pictures = bundled_images()
+    if not isinstance(name, str) or name not in pictures:
+        raise InvalidInputError(
+            f"There is no bundled picture called {str(name)[:60]!r}; choose among: {', '.join(sorted(pictures))}."
+        )
+    return name, BUNDLED_DIR / name
 
 
 def make_items(

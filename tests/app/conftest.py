@@ -31,3 +31,28 @@ def app_url(tiny_engine):
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
     yield url
     demo.close()
+
+
+@pytest.fixture(scope="session")
+def family_models(tmp_path_factory):
+    """A models folder serving the rest of the family on seeded random weights: Visualized-BGE's base variant (the
+    goldens' checkpoint, ~800 MB, written once) and the tiny BERT as llm-embedder (see tests/family/demo_models.py)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "family"))
+    from demo_models import write_llm_embedder, write_visualized_base
+
+    folder = tmp_path_factory.mktemp("family-models")
+    write_visualized_base(folder)
+    write_llm_embedder(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def family_engine(family_models, tiny_engine, engine_copy):
+    """The tiny-model engine with FLAGDEMO_MODELS_DIR pointing at ``family_models`` for this module: the app then
+    offers llm-embedder and bge-visualized-base-en-v1.5 by their catalog names."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FLAGDEMO_MODELS_DIR", str(family_models))
+        yield engine_copy(tiny_engine)

@@ -9,7 +9,7 @@ import numpy as np
 
 from flagdemo import figures, limits, request_log, tables, text
 from flagdemo.engine import Engine, layer_name
-from flagdemo.ui import common, inputs, views
+from flagdemo.ui import common, family, inputs, views
 
 TITLE = "Encode"
 TAB_ID = "encode"
@@ -29,15 +29,25 @@ def encode(  # noqa: PLR0917 (gradio passes widget values positionally)
     layer: float = -1,
     token_row: float = 1,
     precision: str | None = None,
+    task: str = "qa",
+    images: list | None = None,
+    bundled_images: list | None = None,
+    fuse: bool = False,
     progress: gr.Progress = gr.Progress(),  # noqa: B008 (gradio's way to ask for a progress bar)
 ):
     model = inputs.model_name(model, engine.embedder)
+    if engine.is_visual(model):
+        return encode_images(engine, model, texts, images=images, bundled_images=bundled_images, fuse=fuse)
+    task = family.chosen_task(engine, model, task)
     precision = inputs.precision_choice(precision)
     mode = inputs.choice(mode, "The mode", ("query", "passage", "raw"))
     uploaded, _ = inputs.read_table_upload(upload, column if isinstance(column, str) else "text")
     lines, dropped = (uploaded, 0) if uploaded else inputs.lines_of(texts, "texts")
     limits.check_texts(lines)
     instruction = inputs.optional_text(instruction, "instruction")
+    own = default_instruction(engine, model, mode, task) if mode != "raw" else ""
+    if instruction and instruction == own.strip():
+        instruction = own  # the model's own instruction, as the box holds it: stripping lost its closing space
     wanted_layer = inputs.whole_number(layer, "The layer", minimum=-1, maximum=1000)
     max_tokens = inputs.whole_number(max_length, "The maximum length", minimum=0, maximum=1_000_000) or None
     row = inputs.whole_number(token_row, "The text whose tokens are shown", minimum=1, maximum=max(1, len(lines)))
@@ -53,12 +63,13 @@ def encode(  # noqa: PLR0917 (gradio passes widget values positionally)
         normalize=normalize,
         all_layers=wanted_layer >= 0,
         precision=precision,
+        task=task,
     )
     vectors = engine.pick_layer(result, wanted_layer)
     table = tables.encode_table(lines, vectors, token_counts=result.token_counts, truncated=result.truncated)
     summary = tables.embedding_summary(vectors)
     figure = figures.vector_heatmap(vectors, lines, title=f"{model}: {layer_name(wanted_layer)}, first dimensions")
-    instruction_used = (instruction or engine.default_instruction(model, mode)) if mode != "raw" else ""
+    instruction_used = (instruction or default_instruction(engine, model, mode, task)) if mode != "raw" else ""
     tokens = " ".join(f"`{token}`" for token in result.tokens[row - 1])
     token_md = (
         f"**Text {row} as the model reads it** ({text.plural(result.token_counts[row - 1], 'token')}"
@@ -77,6 +88,9 @@ def encode(  # noqa: PLR0917 (gradio passes widget values positionally)
     if dropped:
         notes.append(f"Skipped {text.plural(dropped, 'empty line')}.")
     notes.append(inputs.precision_note(precision))
+    if task is not None:
+        used = f"«{instruction_used}»" if instruction_used else "none (raw mode)"
+        notes.append(f"LLM-Embedder task **{task}**; instruction used: {used}.")
     if any(result.truncated):
         cut = f"at {max_tokens} tokens" if max_tokens else "at the model's maximum length"
         notes.append(f"{text.plural(sum(result.truncated), 'text')} longer than the model reads, cut {cut}.")
@@ -95,6 +109,32 @@ def encode(  # noqa: PLR0917 (gradio passes widget values positionally)
         " ".join(n for n in notes if n),
         files,
     )
+
+
+def default_instruction(engine: Engine, model: str, mode: str, task: str | None) -> str:
+    """What the model puts before a text in ``mode``: LLM-Embedder's task pair, else the model's own."""
+    if task is not None and mode != "raw":
+        return family.llm_embedder_instruction(task, "query" if mode == "query" else "key")
+    return engine.default_instruction(model, mode)
+
+
+def encode_images(engine: Engine, model: str, texts: str, *, images, bundled_images, fuse):
+    """Encode with a Visualized-BGE model: images, text lines, or each image fused with its line."""
+    lines, _ = inputs.lines_of(texts, "texts")
+    chosen = family.chosen_images(images, bundled_images)
+    table, summary, figure, note, encoded = family.encode_visual(
+        engine, model, chosen, lines, fuse=inputs.flag(fuse, "Fuse")
+    )
+    folder = common.download_dir()
+    np.save(folder / "embeddings.npy", encoded.vectors)
+    table.to_csv(folder / "embeddings.csv", index=False)
+    (folder / "embeddings.json").write_text(
+        json.dumps({"model": model, "items": encoded.labels, "kinds": encoded.kinds, "texts": encoded.texts,
+                    "embeddings": encoded.vectors.tolist()})
+    )  # fmt: skip
+    files = [str(folder / name) for name in ("embeddings.npy", "embeddings.csv", "embeddings.json")]
+    tokens = "Visualized-BGE reads each image as 196 patch tokens of its 224 × 224 centre square (pictures below)."
+    return tables.for_display(table), tables.for_display(summary), figure, tokens, note, files
 
 
 def fill_from_upload(upload: str | None, column: str):
@@ -128,6 +168,7 @@ def render(engine: Engine) -> common.TabParts:
             instruction = gr.Textbox(
                 engine.default_instruction(engine.embedder, "passage"),
                 label="Instruction (prepended in query/passage mode; editable; empty = the model's own)",
+                elem_id="encode-instruction",
             )
             with gr.Row():
                 max_length = gr.Number(512, label="Max length (tokens, 0 = the model's)", precision=0)
@@ -136,6 +177,10 @@ def render(engine: Engine) -> common.TabParts:
                 normalize = gr.Checkbox(True, label="Normalise")
                 token_row = gr.Number(1, label="Show tokens of text #", precision=0)
             precision = common.precision_box("encode-precision")
+            task = family.task_box(engine, "encode-task")
+    picker = family.image_picker(
+        engine, "encode-images", "Images", fuse="Fuse each image with a text line (one line for all, or one each)"
+    )
     button = gr.Button("Encode", variant="primary", elem_id="encode-run")
     note = common.note_box("encode-timing", "Timing and notes")
     table = views.table_box("encode-table", "Embeddings", "encode-table")
@@ -148,23 +193,45 @@ def render(engine: Engine) -> common.TabParts:
             views.how_to_read("encode-summary", "encode-summary-help")
         tokens = gr.Markdown(label="Tokens", elem_id="encode-tokens")
     files = gr.File(label="Download", file_count="multiple", elem_id="encode-files")
+    pictures = gr.HTML(label="Images", elem_id="encode-pictures")
 
-    def instruction_for(name: str, chosen_mode: str) -> str:
+    def instruction_for(name: str, chosen_mode: str, chosen_task: str) -> str:
         if not isinstance(name, str) or not isinstance(chosen_mode, str):
             return ""
-        return engine.default_instruction(name, chosen_mode)
+        llm = engine.is_llm_embedder(name) and chosen_task in family.TASKS
+        return default_instruction(engine, name, chosen_mode, chosen_task if llm else None)
 
-    for trigger in (model.change, mode.change):
-        trigger(instruction_for, [model, mode], instruction, api_visibility="private", queue=False)
+    for trigger in (model.change, mode.change, task.change):
+        trigger(instruction_for, [model, mode, task], instruction, api_visibility="private", queue=False)
+    model.change(
+        family.family_options(engine, [picker]), model, [task, picker.group], api_visibility="private", queue=False
+    )
     model.change(common.warn_if_unavailable(engine), model, None, api_visibility="private", queue=False)
     for trigger in (upload.upload, column.submit, column.blur):  # a corrected column reads the kept upload again
         trigger(fill_from_upload, [upload, column], [texts, upload], api_visibility="private")
     parts = common.TabParts(
         handler=common.bind(encode, engine),
-        inputs=[texts, upload, column, model, mode, instruction, max_length, normalize, layer, token_row, precision],
+        inputs=[
+            texts,
+            upload,
+            column,
+            model,
+            mode,
+            instruction,
+            max_length,
+            normalize,
+            layer,
+            token_row,
+            precision,
+            task,
+            *picker.inputs,
+        ],
         outputs=[table, summary, plot, tokens, note, files],
         note=note,
         link={"texts": texts, "model": model, "mode": mode, "layer": layer},
     )
-    common.wire_run(parts, api_name="encode", button=button)
+    for run in common.wire_run(parts, api_name="encode", button=button):
+        run.success(
+            family.pictures(engine, [picker]), [model, texts, *picker.inputs], pictures, api_visibility="private"
+        )
     return parts

@@ -6,7 +6,7 @@ import gradio as gr
 
 from flagdemo import datasets, figures, limits, request_log, tables, text
 from flagdemo.engine import Engine
-from flagdemo.ui import common, inputs, views
+from flagdemo.ui import common, family, inputs, views
 
 TITLE = "Layer sweep"
 TAB_ID = "layer_sweep"
@@ -23,9 +23,11 @@ def layer_sweep(  # noqa: PLR0917 (gradio passes widget values positionally)
     last_layer: float = 0,
     step: float = 1,
     k: float = 5,
+    task: str = "qa",
     progress: gr.Progress = gr.Progress(),  # noqa: B008 (gradio's way to ask for a progress bar)
 ):
     model = inputs.model_name(model, engine.llm_reranker)
+    task = family.chosen_task(engine, model, task)
     query = inputs.optional_text(query, "query")
     lines, dropped = inputs.lines_of(passages, "passages")
     limits.check_texts(lines, "passage", setting=limits.MAX_PASSAGES)
@@ -45,6 +47,7 @@ def layer_sweep(  # noqa: PLR0917 (gradio passes widget values positionally)
         grades=grades,
         k=k,
         progress=lambda fraction, desc: progress(fraction, desc=desc),
+        task=task,
     )
     sweep = outcome.sweep
     figure = figures.layer_sweep_figure(
@@ -70,6 +73,8 @@ def layer_sweep(  # noqa: PLR0917 (gradio passes widget values positionally)
         note += f" Skipped {text.plural(dropped, 'empty line')}."
     if k_note and best is not None:
         note += f" {k_note}"
+    if task is not None:
+        note += f" {family.task_note(task)}"
     per_layer = tables.layer_scores_long(sweep.layers, outcome.scores, lines)
     return (
         figure,
@@ -116,6 +121,7 @@ def render(engine: Engine) -> common.TabParts:
             with gr.Row():
                 step = gr.Number(1, label="Every n layers", precision=0, elem_id="sweep-step")
                 k = gr.Number(5, label="k for nDCG@k / MRR@k", precision=0)
+            task = family.task_box(engine, "sweep-task")
     sample = gr.Dropdown(
         [("", ""), *datasets.labelled_query_choices()],
         value="",
@@ -138,9 +144,10 @@ def render(engine: Engine) -> common.TabParts:
     last_sweep.change(per_layer_views, last_sweep, [heatmap, scores_file], api_visibility="private", queue=False)
     sample.change(sweep_sample, sample, [query, passages, relevance], api_visibility="private", queue=False)
     model.change(common.warn_if_unavailable(engine), model, None, api_visibility="private", queue=False)
+    model.change(family.family_options(engine, []), model, [task], api_visibility="private", queue=False)
     parts = common.TabParts(
         handler=common.bind(layer_sweep, engine),
-        inputs=[model, query, passages, relevance, first, last, step, k],
+        inputs=[model, query, passages, relevance, first, last, step, k, task],
         outputs=[plot, ranking, quality, note, last_sweep],
         note=note,
         link={"model": model, "query": query, "passages": passages, "relevance": relevance},

@@ -7,7 +7,7 @@ import pandas as pd
 
 from flagdemo import datasets, figures, limits, request_log, tables, text
 from flagdemo.engine import NO_MODEL, Engine
-from flagdemo.ui import common, inputs, views
+from flagdemo.ui import common, family, inputs, views
 from flagdemo.ui.tabs import data_folder
 
 TITLE = "Projection"
@@ -37,9 +37,20 @@ def project(  # noqa: PLR0917 (gradio passes widget values positionally)
     model_b: str | None = None,
     layer_b: float = -1,
     relevance_query: str = "",
+    task: str = "qa",
+    corpus_images: list | None = None,
+    corpus_bundled: list | None = None,
     progress: gr.Progress = gr.Progress(),  # noqa: B008 (gradio's way to ask for a progress bar)
 ):
     model = inputs.model_name(model, engine.embedder)
+    if engine.is_visual(model):
+        if inputs.method_model(model_b, NO_MODEL) != NO_MODEL:
+            raise inputs.InvalidInputError("The second map compares text models: set its model to (none) for images.")
+        return family.project_visual(
+            engine, model, corpus, queries, images=family.chosen_images(corpus_images, corpus_bundled),
+            params=map_params(method, dims, n_neighbors, min_dist, perplexity, seed), colour_by=colour_by, k=k,
+        )  # fmt: skip
+    task = family.chosen_task(engine, model, task)
     model_b = inputs.method_model(model_b, NO_MODEL)
     sample = inputs.choice(sample or TEXT_BOX, "The corpus source", [TEXT_BOX, *datasets.sample_names()])
     colour_by = inputs.choice(colour_by, "Colour by", COLOURS)
@@ -73,14 +84,7 @@ def project(  # noqa: PLR0917 (gradio passes widget values positionally)
     wanted_layer = inputs.whole_number(layer, "The layer", minimum=-1, maximum=1000)
     wanted_b = inputs.whole_number(layer_b, "The second map's layer", minimum=-1, maximum=1000)
     k = inputs.whole_number(k, "Neighbours per query", minimum=1, maximum=len(texts))
-    params = {
-        "method": inputs.choice(method, "The method", METHODS),
-        "dims": inputs.whole_number(dims, "The number of dimensions", minimum=2, maximum=3),
-        "n_neighbors": inputs.whole_number(n_neighbors, "UMAP n_neighbors", minimum=2, maximum=10_000),
-        "min_dist": inputs.real_number(min_dist, "UMAP min_dist", maximum=1.0),
-        "perplexity": inputs.real_number(perplexity, "t-SNE perplexity", minimum=1.0, maximum=10_000.0),
-        "seed": inputs.whole_number(seed, "The seed", minimum=0, maximum=2**32 - 1),
-    }
+    params = map_params(method, dims, n_neighbors, min_dist, perplexity, seed)
     request_log.note(models=[model, None if model_b == NO_MODEL else model_b], inputs=[*texts, *query_lines])
     outcome = engine.project(
         texts,
@@ -93,6 +97,7 @@ def project(  # noqa: PLR0917 (gradio passes widget values positionally)
         model_b=None if model_b == NO_MODEL else model_b,
         layer_b=wanted_b,
         progress=lambda fraction, desc: progress(fraction, desc=desc),
+        task=task,
     )
     neighbours, edges = pd.DataFrame(columns=["query", "rank", "id", "text", "cosine"]), []
     if outcome.cosines is not None:
@@ -138,7 +143,19 @@ def project(  # noqa: PLR0917 (gradio passes widget values positionally)
         f"{text.describe_projection(outcome.main.method, outcome.main.params)}"
     )
     table = tables.for_display(neighbours)
-    return main, side, table, str(csv_path), " ".join([summary, *outcome.notes])
+    return main, side, table, str(csv_path), " ".join([summary, *outcome.notes, family.task_note(task)])
+
+
+def map_params(method, dims, n_neighbors, min_dist, perplexity, seed) -> dict:  # noqa: PLR0917 (the widgets)
+    """The map's hyperparameters from their widgets, each checked."""
+    return {
+        "method": inputs.choice(method, "The method", METHODS),
+        "dims": inputs.whole_number(dims, "The number of dimensions", minimum=2, maximum=3),
+        "n_neighbors": inputs.whole_number(n_neighbors, "UMAP n_neighbors", minimum=2, maximum=10_000),
+        "min_dist": inputs.real_number(min_dist, "UMAP min_dist", maximum=1.0),
+        "perplexity": inputs.real_number(perplexity, "t-SNE perplexity", minimum=1.0, maximum=10_000.0),
+        "seed": inputs.whole_number(seed, "The seed", minimum=0, maximum=2**32 - 1),
+    }
 
 
 def corpus_lines(labels: list[str], texts: list[str]) -> str:
@@ -199,6 +216,8 @@ def render(engine: Engine) -> common.TabParts:
                 label="Labelled question for relevance colours (with the labelled set passages)",
             )
             k = gr.Number(3, label="Neighbours per query", precision=0)
+            task = family.task_box(engine, "project-task")
+    picker = family.image_picker(engine, "project-images", "Images to place among the corpus")
     with gr.Accordion("Hyperparameters and a second map", open=False):
         with gr.Row():
             n_neighbors = gr.Number(15, label="UMAP n_neighbors", precision=0)
@@ -222,6 +241,8 @@ def render(engine: Engine) -> common.TabParts:
     table = views.table_box("projection-table", "Nearest neighbours of each query", "project-table")
     views.how_to_read("projection-table", "project-table-help")
     file = gr.File(label="Coordinates (CSV)", elem_id="project-file")
+    pictures = gr.HTML(label="Images", elem_id="project-pictures")
+    model.change(family.family_options(engine, [picker]), model, [task, picker.group], api_visibility="private")
     sample.change(fill_from_sample, sample, corpus, api_visibility="private", queue=False)
     corpus.input(lambda: TEXT_BOX, None, sample, api_visibility="private", queue=False)
     upload.upload(fill_from_upload, upload, [corpus, upload, sample], api_visibility="private")
@@ -247,11 +268,19 @@ def render(engine: Engine) -> common.TabParts:
             model_b,
             layer_b,
             relevance_query,
+            task,
+            *picker.inputs,
         ],
         outputs=[plot, side, table, file, note],
         note=note,
         link={"sample": sample, "model": model, "method": method, "dims": dims, "colour_by": colour_by},
     )
-    common.wire_run(parts, api_name="project", button=button)
+    for run in common.wire_run(parts, api_name="project", button=button):
+        run.success(
+            family.pictures(engine, [picker], labelled=True),
+            [model, corpus, *picker.inputs],
+            pictures,
+            api_visibility="private",
+        )
     data_folder.projection_section(engine, model)
     return parts

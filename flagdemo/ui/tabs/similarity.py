@@ -8,7 +8,7 @@ import gradio as gr
 
 from flagdemo import figures, limits, request_log, tables, text
 from flagdemo.engine import Engine
-from flagdemo.ui import common, inputs, views
+from flagdemo.ui import common, family, inputs, views
 
 TITLE = "Similarity"
 TAB_ID = "similarity"
@@ -32,9 +32,34 @@ def similarity(  # noqa: PLR0917 (gradio passes widget values positionally)
     pair_query: float = 1,
     pair_passage: float = 1,
     precision: str | None = None,
+    task: str = "qa",
+    query_images: list | None = None,
+    query_bundled: list | None = None,
+    fuse_queries: bool = False,
+    passage_images: list | None = None,
+    passage_bundled: list | None = None,
     progress: gr.Progress = gr.Progress(),  # noqa: B008 (gradio's way to ask for a progress bar)
 ):
-    spec = engine.spec(inputs.model_name(model, engine.embedder), "embedder")
+    name = inputs.model_name(model, engine.embedder)
+    if engine.is_visual(name):
+        asked = family.mixed_items(
+            family.chosen_images(query_images, query_bundled),
+            inputs.lines_of(queries, "queries")[0],
+            fuse=inputs.flag(fuse_queries, "Fuse the queries"),
+            what="query",
+        )
+        if inputs.choice(score_mode, "The score", SCORE_MODES) != "dense":
+            raise inputs.InvalidInputError(f"Visualized-BGE has only dense vectors. {M3_ONLY}")
+        offered = asked if inputs.flag(all_pairs, "All pairs") else family.mixed_items(
+            family.chosen_images(passage_images, passage_bundled), inputs.lines_of(passages, "passages")[0],
+            fuse=False, what="passage",
+        )  # fmt: skip
+        top = inputs.whole_number(top_k, "Top-k", minimum=1, maximum=max(1, len(offered)))
+        progress(0.1, desc=f"Loading {name} and encoding")
+        heatmap, table, note = family.similarity_visual(engine, name, asked, offered, top_k=top)
+        return heatmap, tables.for_display(table), *m3_only_figures(), note
+    task = family.chosen_task(engine, name, task)
+    spec = engine.spec(name, "embedder")
     precision = inputs.precision_choice(precision)
     all_pairs = inputs.flag(all_pairs, "All pairs")
     rows, dropped = inputs.lines_of(queries, "queries")
@@ -59,8 +84,13 @@ def similarity(  # noqa: PLR0917 (gradio passes widget values positionally)
         model=spec,
         use_instruction=inputs.flag(use_instruction, "Use the query instruction") and not all_pairs,
         precision=precision,
+        task=task,
     )
     notes = [inputs.precision_note(precision), top_k_note]
+    if task is not None and inputs.flag(use_instruction, "Use the query instruction") and not all_pairs:
+        notes.append(family.task_note(task))
+    elif task is not None:
+        notes.append(f"LLM-Embedder task **{task}**: no instruction used (the instruction box is off or all pairs).")
     if dropped or dropped_cols:
         notes.append(f"Skipped {text.plural(dropped + dropped_cols, 'empty line')}.")
     if all_pairs:
@@ -133,6 +163,13 @@ def render(engine: Engine) -> common.TabParts:
         use_instruction = gr.Checkbox(True, label="Use the query instruction")
         top_k = gr.Number(3, label="Top-k", precision=0, elem_id="similarity-top-k")
         precision = common.precision_box("similarity-precision")
+        task = family.task_box(engine, "similarity-task")
+    with gr.Row():
+        query_picker = family.image_picker(
+            engine, "similarity-query-images", "Query images",
+            fuse="Fuse each query image with a query line (one line for all, or one each)",
+        )  # fmt: skip
+        passage_picker = family.image_picker(engine, "similarity-passage-images", "Passage images")
     is_m3 = engine.is_m3(engine.embedder)
     with gr.Accordion("BGE-M3: dense / sparse / ColBERT", open=False):
         with gr.Row():
@@ -163,6 +200,14 @@ def render(engine: Engine) -> common.TabParts:
         with gr.Column():
             colbert = gr.Plot(label="ColBERT alignment", elem_id="similarity-colbert")
             views.how_to_read("similarity-colbert", "similarity-colbert-help")
+    pictures = gr.HTML(label="Images", elem_id="similarity-pictures")
+    model.change(
+        family.family_options(engine, [query_picker, passage_picker]),
+        model,
+        [task, query_picker.group, passage_picker.group],
+        api_visibility="private",
+        queue=False,
+    )
     model.change(common.warn_if_unavailable(engine), model, None, api_visibility="private", queue=False)
     model.change(
         m3_options(engine),
@@ -187,10 +232,20 @@ def render(engine: Engine) -> common.TabParts:
             pair_q,
             pair_p,
             precision,
+            task,
+            *query_picker.inputs,
+            *passage_picker.inputs,
         ],
         outputs=[plot, table, lexical, colbert, note],
         note=note,
         link={"queries": queries, "passages": passages, "model": model, "top_k": top_k},
     )
-    common.wire_run(parts, api_name="similarity", button=button)
+    shown = [model, queries, *query_picker.inputs, passages, *passage_picker.inputs]
+    for run in common.wire_run(parts, api_name="similarity", button=button):
+        run.success(
+            family.pictures(engine, [query_picker, passage_picker], ["Query images", "Passage images"]),
+            shown,
+            pictures,
+            api_visibility="private",
+        )
     return parts
