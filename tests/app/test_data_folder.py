@@ -80,6 +80,8 @@ def test_the_list_names_the_entries_inside_and_nothing_else(private, tiny_dir):
     assert empty == "" and dict((name, label) for label, name in choices)["docs"].startswith("docs (40 × 16, ")
     assert data_folder.entry_choices("beir")[0] == [("beir-mini (BEIR folder)", "beir-mini")]
     assert str(private) not in repr(choices)
+    assert data_folder.refreshed("beir")().choices == [("beir-mini (BEIR folder)", "beir-mini")]
+    assert data_folder.split_choices("beir-mini").choices == [("dev", "dev"), ("test", "test")]
 
 
 def test_a_stored_set_maps_with_hover_texts_and_colours(private, tiny_engine):
