@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,7 @@ def app_url(family_engine):
     demo = build_demo(family_engine)
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
     yield url
+    settle()
     demo.close()
 
 
@@ -119,17 +121,38 @@ def browser():
         browser.close()
 
 
-def open_page(browser, url: str):
+def settle(quiet_seconds: float = 3.0, limit_seconds: float = 240.0) -> None:
+    """Wait until no model work has run in this process for ``quiet_seconds``: a page load computes every tab's
+    example in the server's threads, and that work must not still be loading models when the next tests begin."""
+    from flagdemo import serving
+
+    deadline = time.monotonic() + limit_seconds
+    quiet_since = time.monotonic()
+    while time.monotonic() < deadline:
+        if serving.JOB_THREADS.running:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet_seconds:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the server's example work did not finish")
+
+
+def open_page(browser, url: str, note: str):
+    """A page once its tab's note shows the opening example, and the other tabs' examples are done."""
+    from playwright.sync_api import expect
+
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     page.set_default_timeout(RUN_MS)
     page.goto(url)
+    expect(page.locator(f"#{note}")).to_contain_text(re.compile(r"\w"), timeout=RUN_MS)
+    settle()
     return page
 
 
 def test_browser_image_query_shows_thumbnails_and_the_same_numbers(browser, app_url, image_scores):
     from playwright.sync_api import expect
 
-    page = open_page(browser, f"{app_url}?tab=similarity&model={VISUAL}")
+    page = open_page(browser, f"{app_url}?tab=similarity&model={VISUAL}", "similarity-note")
     try:
         picker = page.locator("#similarity-query-images").first
         expect(picker).to_be_visible(timeout=RUN_MS)  # the link's model shows the image pickers
@@ -155,7 +178,7 @@ def test_browser_image_query_shows_thumbnails_and_the_same_numbers(browser, app_
 def test_browser_bad_image_and_llm_embedder_task(browser, app_url, tmp_path):
     from playwright.sync_api import expect
 
-    page = open_page(browser, f"{app_url}?tab=encode&model={VISUAL}")
+    page = open_page(browser, f"{app_url}?tab=encode&model={VISUAL}", "encode-timing")
     try:
         expect(page.locator("#encode-images").first).to_be_visible(timeout=RUN_MS)
         dot = tmp_path / "dot.png"
@@ -168,7 +191,7 @@ def test_browser_bad_image_and_llm_embedder_task(browser, app_url, tmp_path):
         expect(page.locator("#encode-timing")).to_contain_text("stopped with an error")
     finally:
         page.close()
-    page = open_page(browser, f"{app_url}?tab=encode&model=llm-embedder&mode=query")
+    page = open_page(browser, f"{app_url}?tab=encode&model=llm-embedder&mode=query", "encode-timing")
     try:
         task = page.locator("#encode-task input")
         expect(task).to_be_enabled(timeout=RUN_MS)
