@@ -17,6 +17,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from flagdemo.projection import start_warm_up
 from flagdemo.ui import build_demo
+from flagdemo.ui.blocks import theme
 
 demo = build_demo()
 
@@ -30,7 +31,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("flagdemo").setLevel(logging.INFO)
     start_warm_up()  # compile UMAP in the background so the first map is quick
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, theme=theme())
 
 
 if __name__ == "__main__":

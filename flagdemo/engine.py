@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from flagdemo import catalog, datasets, limits, metrics, scoring, serving
+from flagdemo import catalog, datasets, limits, loading, metrics, scoring, serving
 from flagdemo.cache import MODEL_CACHE, ModelCache, WrapperCache
 from flagdemo.embedding_cache import EMBEDDING_CACHE, EmbeddingCache
 from flagdemo.errors import EmptyInputError, FlagDemoError, InvalidInputError, LayerOutOfRangeError
@@ -125,6 +125,7 @@ class Engine:
     _labelled_lock: threading.Lock = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        loading.preload_transformers()  # before any request thread loads a model
         self.wrappers = WrapperCache(self.cache)
         self.results = ResultCache.from_env()  # whole tab results, computed once for identical requests
         self._labelled = weakref.WeakKeyDictionary()  # wrapper → its labelled-set encodings, gone with the wrapper
@@ -454,6 +455,7 @@ class Engine:
             normalized=scoring.sigmoid(scores).tolist(),
             load_seconds=load_seconds,
             run_seconds=time.perf_counter() - started,
+            n_tokens=sweep.n_tokens,
         )
 
     # ---- Layer sweep --------------------------------------------------------------------------------------

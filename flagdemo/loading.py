@@ -203,6 +203,25 @@ def _load_error(source: ModelSource, what: str, error: Exception) -> FlagDemoErr
     return ModelLoadError(f"Loading the {what} of {source.name!r} failed: {text}")
 
 
+TRANSFORMERS_CLASSES = (
+    "AutoConfig",
+    "AutoModel",
+    "AutoModelForCausalLM",
+    "AutoModelForSequenceClassification",
+    "AutoTokenizer",
+)
+
+
+def preload_transformers() -> None:
+    """Resolve transformers' auto classes once, in the calling thread. Its lazy module is not thread-safe on first
+    use: when a fresh app's first page load starts several models at once, a thread can be told "cannot import name
+    'AutoTokenizer'" while another is importing it (seen in the browser test, reproduced with six threads)."""
+    import transformers
+
+    for name in TRANSFORMERS_CLASSES:
+        getattr(transformers, name)
+
+
 def load_tokenizer(source: ModelSource, *, trust_remote_code: bool = False, cache_dir: str | None = None):
     """The checkpoint's AutoTokenizer (remote code only as the catalog and FLAGDEMO_ALLOW_REMOTE_CODE allow)."""
     from transformers import AutoTokenizer

@@ -74,6 +74,7 @@ class LayerSweepResult:
     method: str
     seconds: float
     cumulative_seconds: list[float]
+    n_tokens: int = 0  # tokens the pass read (prompts included), for a tokens/s figure
 
 
 # --- the engine's per-tab outcomes ---

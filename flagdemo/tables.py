@@ -204,7 +204,12 @@ TABLE_WIDTH = {
     "compare-summary": "full",
     "compare-table": "full",
     "cocktail-table": "full",
+    "models-catalog": "full",
+    "models-cache": "full",
 }
+
+
+MISSING = "–"  # what a table shows for a number that does not exist (a method that could not run, a rate of 0 tokens)
 
 
 def round_significant(value: float, digits: int = DISPLAY_DIGITS) -> float:
@@ -218,12 +223,17 @@ def round_significant(value: float, digits: int = DISPLAY_DIGITS) -> float:
 def for_display(
     table: pd.DataFrame, *, digits: int = DISPLAY_DIGITS, headers: Mapping[str, str] | None = None
 ) -> pd.DataFrame:
-    """A copy for the screen: floats at ``digits`` significant digits, headers renamed; integers and texts as they
-    are (gr.DataFrame cuts long texts itself, see :func:`dataframe_settings`)."""
+    """A copy for the screen: floats at ``digits`` significant digits, a missing number as a dash (the browser would
+    print "null"), headers renamed; integers and texts as they are (gr.DataFrame cuts long texts itself, see
+    :func:`dataframe_settings`)."""
     shown = table.copy()
     for column in shown.columns:
         if pd.api.types.is_float_dtype(shown[column]):
-            shown[column] = [round_significant(v, digits) for v in shown[column]]
+            rounded = [round_significant(v, digits) for v in shown[column]]
+            missing = shown[column].isna().to_numpy()
+            shown[column] = (
+                [MISSING if gap else v for v, gap in zip(rounded, missing, strict=True)] if missing.any() else rounded
+            )
     return shown.rename(columns=dict(headers or {}))
 
 

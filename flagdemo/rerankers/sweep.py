@@ -31,11 +31,11 @@ def layer_sweep(reranker_or_model: DecoderReranker | str, pairs, layers=None, **
     settings["layers"] = chosen
     sentence_pairs = reranker.get_detailed_inputs(pairs)
     started = time.perf_counter()
-    scores, _, cumulative = reranker.with_oom_retry(
+    scores, n_tokens, cumulative = reranker.with_oom_retry(
         lambda: reranker.layer_pass(scorer, sentence_pairs, settings, timed=True), settings
     )
     seconds = time.perf_counter() - started
-    return LayerSweepResult(chosen, scores, scorer.method, seconds, cumulative)
+    return LayerSweepResult(chosen, scores, scorer.method, seconds, cumulative, int(n_tokens))
 
 
 def _as_reranker(reranker_or_model: DecoderReranker | str) -> DecoderReranker:

@@ -50,6 +50,14 @@ def build_demo(engine: Engine | None = None, *, only: str | None = None) -> gr.B
     return demo
 
 
+def theme() -> gr.themes.Base:
+    """Gradio's default look with Source Sans Pro's regular and bold files, both bundled with gradio: its default
+    asks for the semi-bold file, which holds only a few dozen glyphs, so offline a bold heading mixed two weights."""
+    return gr.themes.Default(
+        font=[gr.themes.LocalFont("Source Sans Pro", weights=(400, 700)), "ui-sans-serif", "system-ui", "sans-serif"]
+    )
+
+
 def open_link(parts: dict[str, common.TabParts]):
     """The page-load event: ``?tab=<id>`` selects a tab, and that tab's other parameters fill its inputs."""
 

@@ -57,6 +57,16 @@ def whole_number(value, name: str, *, minimum: int | None = None, maximum: int |
     return int(number)
 
 
+def count_up_to(value, name: str, available: int, noun: str, most: int) -> tuple[int, str]:
+    """A whole number from 1 to ``most`` (the most items a request may have): asking for more than the ``available``
+    items uses them all and says so, because a default such as top-3 must keep working when a visitor gives two
+    passages; a number outside 1 to ``most`` is refused like any other."""
+    number = whole_number(value, name, minimum=1, maximum=max(most, available))
+    if number <= available:
+        return number, ""
+    return available, f"{name} {number} is more than the {available} {noun}, so all {available} are used."
+
+
 def real_number(value, name: str, *, minimum: float = 0.0, maximum: float | None = None) -> float:
     """A finite number within [minimum, maximum], or a sentence."""
     number = _number(value, name)

@@ -76,12 +76,15 @@ def test_app_module_builds_demo_without_launching(monkeypatch):
     monkeypatch.setenv("GRADIO_SERVER_NAME", "0.0.0.0")
     monkeypatch.setenv("GRADIO_SERVER_PORT", "7999")
     app.main([])
+    assert isinstance(launched.pop("theme"), gr.themes.Base)  # the bundled regular and bold faces
     assert launched == {"server_name": "0.0.0.0", "server_port": 7999, "share": False}
     app.main(["--host", "127.0.0.2", "--port", "8123", "--share"])
+    assert launched.pop("theme") is not None
     assert launched == {"server_name": "127.0.0.2", "server_port": 8123, "share": True}
     monkeypatch.delenv("GRADIO_SERVER_NAME")
     monkeypatch.delenv("GRADIO_SERVER_PORT")
     app.main([])
+    assert launched.pop("theme") is not None
     assert launched == {"server_name": "127.0.0.1", "server_port": 7860, "share": False}
 
 

@@ -54,7 +54,9 @@ def screenshots(tmp_path_factory) -> Path:
 
 
 def save_screenshot(page, path: Path, *, full_page: bool) -> None:
-    """A PNG of the page, checked to be one (signature and a plausible size)."""
+    """A PNG of the page, checked to be one (signature and a plausible size), taken once the web fonts have loaded
+    (before that, chromium draws some glyphs of a bold heading in the fallback font)."""
+    page.evaluate("document.fonts.ready.then(() => document.fonts.status)")
     page.screenshot(path=str(path), full_page=full_page)
     data = path.read_bytes()
     assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 10_000, path
@@ -70,10 +72,11 @@ def default_app_url(engine):
     """The app as `make run` builds it: MiniLM, SmolLM2, UMAP warmed up in the background."""
     from flagdemo.projection import start_warm_up
     from flagdemo.ui import build_demo
+    from flagdemo.ui.blocks import theme
 
     start_warm_up()
     demo = build_demo(engine)
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, theme=theme())
     yield url
     demo.close()
 
@@ -167,30 +170,51 @@ def test_every_tab_opens_with_its_example_matching_the_engine(page, engine, scre
     save_screenshot(page, screenshots / "models.png", full_page=True)
 
 
+def test_bold_text_is_drawn_from_a_complete_bold_font(page):
+    """Gradio's default theme asks for a semi-bold file of a few dozen glyphs, so offline a bold heading mixed two
+    weights; the app's theme uses the full bold file, and the page's bold heading is drawn with it."""
+    faces = page.evaluate(
+        """async () => { await document.fonts.ready;
+            return [...document.fonts].filter(f => f.family.includes('Source Sans Pro'))
+                .map(f => `${f.weight}:${f.status}`); }"""
+    )
+    assert "700:loaded" in faces and not any(face.startswith("600") for face in faces), faces
+
+
 def test_ordinary_passages_fit_without_sideways_scrolling(page):
     open_tab(page, "Rerankers")
     page.locator("#rerank-passages textarea").fill("\n".join(ORDINARY_PASSAGES))
     page.locator("#rerank-run").click()
     page.locator("#rerank-table [role=gridcell]").filter(has_text="Madrid is the capital of Spain.").wait_for()
     for table in ("rerank-table", "rerank-tau", "rerank-timing"):
-        scrolled = page.evaluate(
-            """(id) => [...document.querySelectorAll(`#${id} *`)].filter(e => e.scrollWidth > e.clientWidth + 1
-                && ['auto', 'scroll'].includes(getComputedStyle(e).overflowX)).length""",
-            table,
-        )
-        assert scrolled == 0, f"{table} scrolls sideways"
+        assert scrolls_sideways(page, table) == 0, f"{table} scrolls sideways"
+    open_tab(page, "Models")
+    page.locator("#models-refresh").click()
+    page.locator("#models-catalog [role=gridcell]").filter(has_text="bge-m3").first.wait_for()
+    for table in ("models-catalog", "models-cache"):
+        assert scrolls_sideways(page, table) == 0, f"{table} scrolls sideways"
 
 
-def test_an_error_clears_the_tab_and_a_rerun_brings_results_back(page):
+def scrolls_sideways(page, elem_id: str) -> int:
+    """How many elements of a table scroll sideways (wider content than box, with a horizontal scroll bar)."""
+    return page.evaluate(
+        """(id) => [...document.querySelectorAll(`#${id} *`)].filter(e => e.scrollWidth > e.clientWidth + 1
+            && ['auto', 'scroll'].includes(getComputedStyle(e).overflowX)).length""",
+        elem_id,
+    )
+
+
+def test_an_error_clears_the_tab_and_a_rerun_brings_results_back(page, screenshots):
     from playwright.sync_api import expect
 
     open_tab(page, "Similarity")
     top_k = page.locator("#similarity-top-k input")
-    top_k.fill("99")
+    top_k.fill("0")
     page.locator("#similarity-run").click()
-    expect(page.get_by_text("Top-k must be between 1 and 5, not 99.").first).to_be_visible(timeout=RUN_TIMEOUT_MS)
+    expect(page.get_by_text("Top-k must be between 1 and 512, not 0.").first).to_be_visible(timeout=RUN_TIMEOUT_MS)
     expect(page.locator("#similarity-note")).to_contain_text(FAILED_NOTE.split("**")[1])
     expect(page.locator("#similarity-table [role=gridcell]").filter(has_text=NUMBER)).to_have_count(0)
+    save_screenshot(page, screenshots / "error.png", full_page=False)
     top_k.fill("2")
     page.locator("#similarity-run").click()
     expect(page.locator("#similarity-note")).not_to_contain_text("stopped with an error")
@@ -236,7 +260,7 @@ def test_a_link_opens_a_tab_with_its_inputs(browser, default_app_url, engine):
         page.close()
 
 
-def test_the_layer_sweep_shows_its_rank_heatmap_and_long_csv_and_cocktail_waits(page):
+def test_the_layer_sweep_shows_its_rank_heatmap_and_long_csv_and_cocktail_waits(page, screenshots):
     from playwright.sync_api import expect
 
     open_tab(page, "Layer sweep")
@@ -246,3 +270,4 @@ def test_the_layer_sweep_shows_its_rank_heatmap_and_long_csv_and_cocktail_waits(
     assert len(headers) == 7 and "settled at layer" in " ".join(headers), headers  # not one column per layer
     open_tab(page, "Cocktail")
     expect(page.locator("#cocktail-note")).to_contain_text("Nothing has run yet")
+    save_screenshot(page, screenshots / "cocktail.png", full_page=True)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flagdemo import datasets, metrics, text
+from flagdemo import datasets, metrics, tables, text
 from flagdemo.embedders import FlagAutoModel
 from flagdemo.engine import Engine, clean_lines
 from flagdemo.metrics import graded_metrics
@@ -126,6 +126,17 @@ def test_similarity_heatmap_is_queries_times_passages(handlers, tiny_embedder):
     assert len(lexical.data) == 0 and len(alignment.data) == 0  # message figures for a non-M3 model
 
 
+def test_default_top_k_with_fewer_passages_lists_them_all_and_says_so(handlers):
+    _, top, *_, note = handlers.similarity("a question", "an answer\nanother answer")  # top-3 is the default
+    assert len(top) == 2
+    assert "Top-k 3 is more than the 2 passages, so all 2 are used." in note
+    _, top, *_, note = handlers.similarity("a question", "an answer\nanother answer", top_k=1)
+    assert len(top) == 1 and "more than" not in note
+    for absurd, message in ((0, "Top-k must be between 1 and 512, not 0"), (1e9, "between 1 and 512, not 1000000000")):
+        with pytest.raises(gr.Error, match=message):
+            handlers.similarity("a question", "an answer", top_k=absurd)
+
+
 @pytest.mark.parametrize("mode", ["sparse", "colbert", "combined"])
 def test_m3_scores_with_another_model_are_refused_not_replaced(handlers, mode):
     with pytest.raises(gr.Error, match=r"has only dense vectors\. Sparse, ColBERT and combined scores need a BGE-M3"):
@@ -188,6 +199,8 @@ def test_rerank_runs_every_method_and_matches_compute_score(tiny_engine, handler
     for method in methods:
         assert sorted(table[f"{method} rank"]) == list(range(1, len(passages) + 1))
     assert timings["note"].tolist() == ["ok"] * 4
+    rates = timings["tokens/s"].tolist()
+    assert all(isinstance(rate, float) and rate > 0 for rate in rates), rates  # every method that ran has a rate
     assert messages == "All chosen methods ran."
 
 
@@ -198,6 +211,7 @@ def test_a_failing_method_reports_itself_while_the_others_run(handlers):
     assert "**cross-encoder** (no/such/reranker) could not run" in messages
     failed = timings[timings["method"] == "cross-encoder"]
     assert "does not exist" in failed["note"].iloc[0]
+    assert failed["tokens/s"].iloc[0] == tables.MISSING
     assert len(chart.data) == len(clean_lines(text.RERANK_PASSAGES))
 
 
@@ -245,6 +259,15 @@ def test_layer_sweep_native_heads_for_a_layerwise_model(tiny_engine, handlers):
     _, _, metric_table, note, _ = handlers.layer_sweep(model=tiny_engine.layerwise_reranker, step=2)
     assert metric_table["layer"].tolist() == [2, 4, 6]
     assert "layer-wise head" in note
+
+
+def test_layer_sweep_k_above_the_passages_scores_them_all_and_says_so(tiny_engine, handlers):
+    _, _, metric_table, note, _ = handlers.layer_sweep(passages="a\nb\nc", relevance="2, 0, 1", k=5)
+    assert "k 5 is more than the 3 passages, so all 3 are used." in note
+    assert "Best nDCG@3" in note
+    _, _, exact_table, _, _ = handlers.layer_sweep(passages="a\nb\nc", relevance="2, 0, 1", k=3)
+    timing = [column for column in metric_table.columns if column.startswith("ms ")]
+    pd.testing.assert_frame_equal(metric_table.drop(columns=timing), exact_table.drop(columns=timing))
 
 
 def test_layer_sweep_over_an_embedder_ends_at_the_similarity(tiny_engine, handlers):

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from flagdemo import tables
+from flagdemo.engine import Engine
 
 
 def test_ranks_from_scores_is_one_based_and_stable_on_ties():
@@ -165,6 +166,19 @@ def ordinary_views():
                 "data-derived": [False] * 11 + [True],
             }
         ),
+        "models-catalog": pd.DataFrame(Engine().catalog_rows()),
+        "models-cache": pd.DataFrame(
+            [
+                [
+                    "SmolLM2-135M-Instruct (AutoModelForCausalLM, float32, cpu)",
+                    513.0,
+                    "cpu",
+                    6.4,
+                    "ONNX Runtime (graph loaded from the cache in 1.2 s); layer sweeps on PyTorch",
+                ]
+            ],
+            columns=["model", "MB", "device", "load s", "runs on"],
+        ),
     }
     return {name: (tables.for_display(table), tables.TABLE_WIDTH[name]) for name, table in views.items()}
 
@@ -185,6 +199,11 @@ def test_for_display_rounds_floats_only_and_leaves_the_exact_table_alone():
     assert shown["ms to layer"].tolist() == [1235.0, 5.0]
     assert shown["#"].tolist() == [1, 2] and shown["#"].dtype == exact["#"].dtype
     assert exact["score"].tolist() == [0.87345678, 12.3456789]  # the download keeps every digit
+
+
+def test_a_missing_number_shows_as_a_dash_not_null():
+    shown = tables.for_display(pd.DataFrame({"method": ["a", "b"], "tokens/s": [1234.5678, None]}))
+    assert shown["tokens/s"].tolist() == [1235.0, tables.MISSING]
 
 
 @pytest.mark.parametrize("view", sorted(tables.TABLE_WIDTH))

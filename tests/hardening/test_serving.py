@@ -180,3 +180,41 @@ def test_a_different_input_is_computed_not_served(tiny_engine):
     assert handlers.results.misses == 2 and handlers.results.hits == 0
     assert first[1]["passage"].tolist() != second[1]["passage"].tolist()
     assert "Served from the result cache" not in second[4]
+
+
+FIRST_LOADS_AT_ONCE = """
+import sys, threading
+import transformers
+from flagdemo.engine import Engine
+from flagdemo.loading import TRANSFORMERS_CLASSES
+
+assert not any(name in vars(transformers) for name in TRANSFORMERS_CLASSES), "resolved before the engine"
+Engine()
+missing = [name for name in TRANSFORMERS_CLASSES if name not in vars(transformers)]
+errors, barrier = [], threading.Barrier(len(TRANSFORMERS_CLASSES))
+
+def first_use(name):
+    barrier.wait()
+    try:
+        getattr(transformers, name)
+    except Exception as error:
+        errors.append(repr(error))
+
+threads = [threading.Thread(target=first_use, args=(name,)) for name in TRANSFORMERS_CLASSES]
+[thread.start() for thread in threads]
+[thread.join() for thread in threads]
+print(missing, errors)
+sys.exit(1 if missing or errors else 0)
+"""
+
+
+def test_the_engine_resolves_transformers_before_request_threads_load_models():
+    """transformers' lazy module is not thread-safe on first use ("cannot import name 'AutoTokenizer'" when a fresh
+    app's page load started several models at once): a new Engine resolves its auto classes in its own thread."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", FIRST_LOADS_AT_ONCE], check=False, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]

@@ -35,7 +35,7 @@ def layer_sweep(  # noqa: PLR0917 (gradio passes widget values positionally)
     first = inputs.whole_number(first_layer, "The first layer", minimum=0, maximum=1000)
     last = inputs.whole_number(last_layer, "The last layer", minimum=0, maximum=1000)
     step = inputs.whole_number(step, "The layer step", minimum=1, maximum=1000)
-    k = inputs.whole_number(k, "k", minimum=1, maximum=max(1, len(lines)))
+    k, k_note = inputs.count_up_to(k, "k", len(lines), "passages", int(limits.MAX_PASSAGES.value()))
     request_log.note(models=[model], inputs=[query, *lines])
     outcome = engine.layer_sweep(
         model,
@@ -73,6 +73,8 @@ def layer_sweep(  # noqa: PLR0917 (gradio passes widget values positionally)
         note += f" Skipped {text.plural(dropped, 'empty line')}."
     if task is not None:
         note += f" {family.task_note(task)}"
+    if k_note and best is not None:
+        note += f" {k_note}"
     per_layer = tables.layer_scores_long(sweep.layers, outcome.scores, lines)
     return (
         figure,

@@ -7,7 +7,7 @@ import pandas as pd
 
 from flagdemo import limits, serving, text
 from flagdemo.engine import Engine
-from flagdemo.ui import common, inputs
+from flagdemo.ui import common, inputs, views
 
 TITLE = "Models"
 TAB_ID = "models"
@@ -46,8 +46,8 @@ def render(engine: Engine) -> common.TabParts:
     gr.Markdown(text.tab_intro(TITLE))
     gr.Markdown(HELP)
     refresh = gr.Button("Refresh", elem_id="models-refresh")
-    catalog_table = gr.DataFrame(label="Catalog", elem_id="models-catalog", wrap=True)
-    cache = gr.DataFrame(label="Loaded models (cache)", elem_id="models-cache", wrap=True)
+    catalog_table = views.table_box("models-catalog", "Catalog", "models-catalog")
+    cache = views.table_box("models-cache", "Loaded models (cache)", "models-cache")
     with gr.Row():
         key = gr.Dropdown(["all"], value="all", label="Unload", allow_custom_value=True)
         unload_button = gr.Button("Unload", elem_id="models-unload")

@@ -54,10 +54,10 @@ def similarity(  # noqa: PLR0917 (gradio passes widget values positionally)
             family.chosen_images(passage_images, passage_bundled), inputs.lines_of(passages, "passages")[0],
             fuse=False, what="passage",
         )  # fmt: skip
-        top = inputs.whole_number(top_k, "Top-k", minimum=1, maximum=max(1, len(offered)))
+        top, top_note = inputs.count_up_to(top_k, "Top-k", len(offered), "passages", int(limits.MAX_TEXTS.value()))
         progress(0.1, desc=f"Loading {name} and encoding")
         heatmap, table, note = family.similarity_visual(engine, name, asked, offered, top_k=top)
-        return heatmap, tables.for_display(table), *m3_only_figures(), note
+        return heatmap, tables.for_display(table), *m3_only_figures(), f"{note} {top_note}".strip()
     task = family.chosen_task(engine, name, task)
     spec = engine.spec(name, "embedder")
     precision = inputs.precision_choice(precision)
@@ -67,7 +67,7 @@ def similarity(  # noqa: PLR0917 (gradio passes widget values positionally)
     limits.check_texts(rows, "query", "queries")
     limits.check_texts(cols, "passage")
     score_mode = inputs.choice(score_mode, "The score", SCORE_MODES)
-    top_k = inputs.whole_number(top_k, "Top-k", minimum=1, maximum=max(1, len(cols)))
+    top_k, top_k_note = inputs.count_up_to(top_k, "Top-k", len(cols), "passages", int(limits.MAX_TEXTS.value()))
     pair_query = inputs.whole_number(pair_query, "The pair's query number", minimum=1, maximum=max(1, len(rows)))
     pair_passage = inputs.whole_number(pair_passage, "The pair's passage number", minimum=1, maximum=max(1, len(cols)))
     weights = [
@@ -86,7 +86,7 @@ def similarity(  # noqa: PLR0917 (gradio passes widget values positionally)
         precision=precision,
         task=task,
     )
-    notes = [inputs.precision_note(precision)]
+    notes = [inputs.precision_note(precision), top_k_note]
     if task is not None and inputs.flag(use_instruction, "Use the query instruction") and not all_pairs:
         notes.append(family.task_note(task))
     elif task is not None:
