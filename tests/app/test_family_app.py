@@ -29,19 +29,23 @@ RUN_MS = 120_000
 
 
 @pytest.fixture(scope="module")
-def app_url(family_engine):
+def app_urls(family_engine):
+    """Encode and Similarity, each served on its own (a page load computes only its tab's example: no reranker
+    loads in this module's servers while later modules load theirs)."""
     from flagdemo.ui import build_demo
 
-    demo = build_demo(family_engine)
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
-    yield url
+    demos = {tab: build_demo(family_engine, only=tab) for tab in ("encode", "similarity")}
+    urls = {tab: demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)[1]
+            for tab, demo in demos.items()}  # fmt: skip
+    yield urls
     settle()
-    demo.close()
+    for demo in demos.values():
+        demo.close()
 
 
 @pytest.fixture(scope="module")
-def client(app_url) -> Client:
-    return Client(app_url, verbose=False)
+def client(app_urls) -> dict[str, Client]:
+    return {tab: Client(url, verbose=False) for tab, url in app_urls.items()}
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +79,7 @@ def _z(plot: dict) -> np.ndarray:
 
 
 def test_an_uploaded_image_query_gives_visualized_bge_numbers(client, image_scores):
-    heatmap, top, _, _, note = client.predict(
+    heatmap, top, _, _, note = client["similarity"].predict(
         queries="",
         passages="\n".join(PASSAGES),
         model=VISUAL,
@@ -93,13 +97,13 @@ def test_a_bad_upload_gets_its_sentence_through_the_api(client, tmp_path):
     fake = tmp_path / "holiday.png"
     fake.write_text("these are words, not pixels")
     with pytest.raises(AppError, match=r"Image 1 \(holiday.png\) is not an image PIL can read"):
-        client.predict(texts="", model=VISUAL, images=[handle_file(str(fake))], api_name="/encode")
+        client["encode"].predict(texts="", model=VISUAL, images=[handle_file(str(fake))], api_name="/encode")
 
 
 def test_llm_embedder_task_through_the_api(client, family_models):
     direct = LLMEmbedder(str(family_models / "llm-embedder"))
     for task in ("qa", "convsearch"):
-        *_, note, files = client.predict(texts="where is the bank", model="llm-embedder", mode="query",
+        *_, note, files = client["encode"].predict(texts="where is the bank", model="llm-embedder", mode="query",
                                          instruction="", task=task, api_name="/encode")  # fmt: skip
         vectors = np.load(next(f for f in files if f.endswith(".npy")))
         np.testing.assert_allclose(vectors, direct.encode_queries(["where is the bank"], task=task), atol=1e-6)
@@ -149,10 +153,10 @@ def open_page(browser, url: str, note: str):
     return page
 
 
-def test_browser_image_query_shows_thumbnails_and_the_same_numbers(browser, app_url, image_scores):
+def test_browser_image_query_shows_thumbnails_and_the_same_numbers(browser, app_urls, image_scores):
     from playwright.sync_api import expect
 
-    page = open_page(browser, f"{app_url}?tab=similarity&model={VISUAL}", "similarity-note")
+    page = open_page(browser, f"{app_urls['similarity']}?tab=similarity&model={VISUAL}", "similarity-note")
     try:
         picker = page.locator("#similarity-query-images").first
         expect(picker).to_be_visible(timeout=RUN_MS)  # the link's model shows the image pickers
@@ -175,10 +179,10 @@ def test_browser_image_query_shows_thumbnails_and_the_same_numbers(browser, app_
         page.close()
 
 
-def test_browser_bad_image_and_llm_embedder_task(browser, app_url, tmp_path):
+def test_browser_bad_image_and_llm_embedder_task(browser, app_urls, tmp_path):
     from playwright.sync_api import expect
 
-    page = open_page(browser, f"{app_url}?tab=encode&model={VISUAL}", "encode-timing")
+    page = open_page(browser, f"{app_urls['encode']}?tab=encode&model={VISUAL}", "encode-timing")
     try:
         expect(page.locator("#encode-images").first).to_be_visible(timeout=RUN_MS)
         dot = tmp_path / "dot.png"
@@ -191,7 +195,7 @@ def test_browser_bad_image_and_llm_embedder_task(browser, app_url, tmp_path):
         expect(page.locator("#encode-timing")).to_contain_text("stopped with an error")
     finally:
         page.close()
-    page = open_page(browser, f"{app_url}?tab=encode&model=llm-embedder&mode=query", "encode-timing")
+    page = open_page(browser, f"{app_urls['encode']}?tab=encode&model=llm-embedder&mode=query", "encode-timing")
     try:
         task = page.locator("#encode-task input")
         expect(task).to_be_enabled(timeout=RUN_MS)
