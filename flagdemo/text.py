@@ -290,6 +290,14 @@ HOW_TO_READ = {
         "(with 18 or 30 queries, one query moves a mean by a few hundredths). *data-derived* marks LM-Cocktail's "
         "own weight."
     ),
+    "models-catalog": (
+        "One row per model flagdemo knows. *here* says whether it can run on this server now; a model that needs a "
+        "download can still be named in any model box where the Hugging Face hub is reachable."
+    ),
+    "models-cache": (
+        "The models held in memory right now, shared by every tab and visitor: *MB* of weights, *load s* the time "
+        "its first use took. A model is loaded once and kept until the cache needs the room."
+    ),
 }
 
 

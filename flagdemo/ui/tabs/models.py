@@ -47,7 +47,9 @@ def render(engine: Engine) -> common.TabParts:
     gr.Markdown(HELP)
     refresh = gr.Button("Refresh", elem_id="models-refresh")
     catalog_table = views.table_box("models-catalog", "Catalog", "models-catalog")
+    views.how_to_read("models-catalog", "models-catalog-help")
     cache = views.table_box("models-cache", "Loaded models (cache)", "models-cache")
+    views.how_to_read("models-cache", "models-cache-help")
     with gr.Row():
         key = gr.Dropdown(["all"], value="all", label="Unload", allow_custom_value=True)
         unload_button = gr.Button("Unload", elem_id="models-unload")
