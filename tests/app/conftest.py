@@ -53,6 +53,11 @@ def family_models(tmp_path_factory):
 def family_engine(family_models, tiny_engine, engine_copy):
     """The tiny-model engine with FLAGDEMO_MODELS_DIR pointing at ``family_models`` for this module: the app then
     offers llm-embedder and bge-visualized-base-en-v1.5 by their catalog names."""
+    from flagdemo.cache import MODEL_CACHE
+
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("FLAGDEMO_MODELS_DIR", str(family_models))
         yield engine_copy(tiny_engine)
+    for entry in MODEL_CACHE.entries():  # later modules start from the shared cache as they would without these
+        if str(family_models) in " ".join(map(str, entry.key)):
+            MODEL_CACHE.unload(entry.key)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -28,18 +29,23 @@ RUN_MS = 120_000
 
 
 @pytest.fixture(scope="module")
-def app_url(family_engine):
+def app_urls(family_engine):
+    """Encode and Similarity, each served on its own (a page load computes only its tab's example: no reranker
+    loads in this module's servers while later modules load theirs)."""
     from flagdemo.ui import build_demo
 
-    demo = build_demo(family_engine)
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
-    yield url
-    demo.close()
+    demos = {tab: build_demo(family_engine, only=tab) for tab in ("encode", "similarity")}
+    urls = {tab: demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)[1]
+            for tab, demo in demos.items()}  # fmt: skip
+    yield urls
+    settle()
+    for demo in demos.values():
+        demo.close()
 
 
 @pytest.fixture(scope="module")
-def client(app_url) -> Client:
-    return Client(app_url, verbose=False)
+def client(app_urls) -> dict[str, Client]:
+    return {tab: Client(url, verbose=False) for tab, url in app_urls.items()}
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +79,7 @@ def _z(plot: dict) -> np.ndarray:
 
 
 def test_an_uploaded_image_query_gives_visualized_bge_numbers(client, image_scores):
-    heatmap, top, _, _, note = client.predict(
+    heatmap, top, _, _, note = client["similarity"].predict(
         queries="",
         passages="\n".join(PASSAGES),
         model=VISUAL,
@@ -91,13 +97,13 @@ def test_a_bad_upload_gets_its_sentence_through_the_api(client, tmp_path):
     fake = tmp_path / "holiday.png"
     fake.write_text("these are words, not pixels")
     with pytest.raises(AppError, match=r"Image 1 \(holiday.png\) is not an image PIL can read"):
-        client.predict(texts="", model=VISUAL, images=[handle_file(str(fake))], api_name="/encode")
+        client["encode"].predict(texts="", model=VISUAL, images=[handle_file(str(fake))], api_name="/encode")
 
 
 def test_llm_embedder_task_through_the_api(client, family_models):
     direct = LLMEmbedder(str(family_models / "llm-embedder"))
     for task in ("qa", "convsearch"):
-        *_, note, files = client.predict(texts="where is the bank", model="llm-embedder", mode="query",
+        *_, note, files = client["encode"].predict(texts="where is the bank", model="llm-embedder", mode="query",
                                          instruction="", task=task, api_name="/encode")  # fmt: skip
         vectors = np.load(next(f for f in files if f.endswith(".npy")))
         np.testing.assert_allclose(vectors, direct.encode_queries(["where is the bank"], task=task), atol=1e-6)
@@ -119,17 +125,38 @@ def browser():
         browser.close()
 
 
-def open_page(browser, url: str):
+def settle(quiet_seconds: float = 3.0, limit_seconds: float = 240.0) -> None:
+    """Wait until no model work has run in this process for ``quiet_seconds``: a page load computes every tab's
+    example in the server's threads, and that work must not still be loading models when the next tests begin."""
+    from flagdemo import serving
+
+    deadline = time.monotonic() + limit_seconds
+    quiet_since = time.monotonic()
+    while time.monotonic() < deadline:
+        if serving.JOB_THREADS.running:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet_seconds:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the server's example work did not finish")
+
+
+def open_page(browser, url: str, note: str):
+    """A page once its tab's note shows the opening example, and the other tabs' examples are done."""
+    from playwright.sync_api import expect
+
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     page.set_default_timeout(RUN_MS)
     page.goto(url)
+    expect(page.locator(f"#{note}")).to_contain_text(re.compile(r"\w"), timeout=RUN_MS)
+    settle()
     return page
 
 
-def test_browser_image_query_shows_thumbnails_and_the_same_numbers(browser, app_url, image_scores):
+def test_browser_image_query_shows_thumbnails_and_the_same_numbers(browser, app_urls, image_scores):
     from playwright.sync_api import expect
 
-    page = open_page(browser, f"{app_url}?tab=similarity&model={VISUAL}")
+    page = open_page(browser, f"{app_urls['similarity']}?tab=similarity&model={VISUAL}", "similarity-note")
     try:
         picker = page.locator("#similarity-query-images").first
         expect(picker).to_be_visible(timeout=RUN_MS)  # the link's model shows the image pickers
@@ -152,10 +179,10 @@ def test_browser_image_query_shows_thumbnails_and_the_same_numbers(browser, app_
         page.close()
 
 
-def test_browser_bad_image_and_llm_embedder_task(browser, app_url, tmp_path):
+def test_browser_bad_image_and_llm_embedder_task(browser, app_urls, tmp_path):
     from playwright.sync_api import expect
 
-    page = open_page(browser, f"{app_url}?tab=encode&model={VISUAL}")
+    page = open_page(browser, f"{app_urls['encode']}?tab=encode&model={VISUAL}", "encode-timing")
     try:
         expect(page.locator("#encode-images").first).to_be_visible(timeout=RUN_MS)
         dot = tmp_path / "dot.png"
@@ -168,7 +195,7 @@ def test_browser_bad_image_and_llm_embedder_task(browser, app_url, tmp_path):
         expect(page.locator("#encode-timing")).to_contain_text("stopped with an error")
     finally:
         page.close()
-    page = open_page(browser, f"{app_url}?tab=encode&model=llm-embedder&mode=query")
+    page = open_page(browser, f"{app_urls['encode']}?tab=encode&model=llm-embedder&mode=query", "encode-timing")
     try:
         task = page.locator("#encode-task input")
         expect(task).to_be_enabled(timeout=RUN_MS)

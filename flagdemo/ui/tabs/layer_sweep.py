@@ -71,10 +71,10 @@ def layer_sweep(  # noqa: PLR0917 (gradio passes widget values positionally)
         note += " Add relevance labels (one grade per passage) to see nDCG and MRR per layer."
     if dropped:
         note += f" Skipped {text.plural(dropped, 'empty line')}."
-    if k_note and best is not None:
-        note += f" {k_note}"
     if task is not None:
         note += f" {family.task_note(task)}"
+    if k_note and best is not None:
+        note += f" {k_note}"
     per_layer = tables.layer_scores_long(sweep.layers, outcome.scores, lines)
     return (
         figure,

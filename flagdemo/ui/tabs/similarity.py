@@ -54,10 +54,10 @@ def similarity(  # noqa: PLR0917 (gradio passes widget values positionally)
             family.chosen_images(passage_images, passage_bundled), inputs.lines_of(passages, "passages")[0],
             fuse=False, what="passage",
         )  # fmt: skip
-        top = inputs.whole_number(top_k, "Top-k", minimum=1, maximum=max(1, len(offered)))
+        top, top_note = inputs.count_up_to(top_k, "Top-k", len(offered), "passages", int(limits.MAX_TEXTS.value()))
         progress(0.1, desc=f"Loading {name} and encoding")
         heatmap, table, note = family.similarity_visual(engine, name, asked, offered, top_k=top)
-        return heatmap, tables.for_display(table), *m3_only_figures(), note
+        return heatmap, tables.for_display(table), *m3_only_figures(), f"{note} {top_note}".strip()
     task = family.chosen_task(engine, name, task)
     spec = engine.spec(name, "embedder")
     precision = inputs.precision_choice(precision)
