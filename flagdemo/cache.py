@@ -91,6 +91,13 @@ class _Slot:
         self.last_used = time.time()
 
 
+# transformers builds a model by patching process-wide state for the duration (torch.nn.init's functions,
+# torch.linspace, init_weights), so two models loading at once in two threads can spoil each other (seen: "Cannot copy
+# out of meta tensor" while another model loaded). Loads therefore run one at a time in the process; the lock is
+# re-entrant because a loader may load a part of its model through the cache.
+LOADING = threading.RLock()
+
+
 class ModelCache:
     """Thread-safe LRU cache of loaded models; concurrent requests for one key run the loader once."""
 
@@ -113,7 +120,18 @@ class ModelCache:
         return cls(max_models=max_models, max_memory_bytes=int(max_memory_gb * 1024**3))
 
     def get_or_load(self, key: tuple, loader: Callable[[], T], *, describe: str = "") -> T:
-        """The cached value for ``key``, loading it with ``loader`` if absent (once, however many threads ask)."""
+        """The cached value for ``key``, loading it with ``loader`` if absent (once, however many threads ask, and
+        never while another model loads: see ``LOADING``)."""
+        with self._lock:
+            slot = self._slots.get(key)
+            if slot is not None and slot.ready.is_set() and slot.error is None:
+                self._slots.move_to_end(key)
+                slot.last_used = time.time()
+                return slot.value
+        with LOADING:
+            return self._load_once(key, loader, describe)
+
+    def _load_once(self, key: tuple, loader: Callable[[], T], describe: str) -> T:
         with self._lock:
             slot = self._slots.get(key)
             owner = slot is None

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 
@@ -34,6 +35,37 @@ def test_two_threads_asking_for_one_model_load_it_once():
     assert len(calls) == 1
     assert cache.load_count == 1
     assert results[0] is results[1]
+
+
+def test_two_different_models_never_load_at_the_same_time():
+    """transformers patches process-wide state while it builds a model, so loads run one at a time; a loader that
+    loads a part of itself through the cache (re-entrant) still works."""
+    cache, spans, lock = ModelCache(max_models=8), [], threading.Lock()
+
+    def loader(name: str):
+        def load():
+            started = time.perf_counter()
+            time.sleep(0.2)
+            with lock:
+                spans.append((started, time.perf_counter()))
+            return name
+
+        return load
+
+    def nested():
+        return cache.get_or_load(("part",), loader("part")) + "+whole"
+
+    threads = [threading.Thread(target=cache.get_or_load, args=((f"m{i}",), loader(f"m{i}"))) for i in range(3)]
+    threads.append(threading.Thread(target=cache.get_or_load, args=(("whole",), nested)))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not any(thread.is_alive() for thread in threads)
+    spans.sort()
+    assert len(spans) == 4
+    assert all(earlier[1] <= later[0] for earlier, later in itertools.pairwise(spans)), spans
+    assert cache.get_or_load(("whole",), lambda: "reloaded") == "part+whole"
 
 
 def test_lru_eviction_past_max_models_from_env(monkeypatch):
