@@ -863,7 +863,7 @@ class Engine:
             rows.append(
                 {
                     "model": f"{shown_name(spec.source.name)} (ONNX Runtime graph)",
-                    "MB": round(wrapper.graph_bytes() / 2**20),
+                    "MB": round(wrapper.graph_bytes() / 2**20, 1),  # a tiny graph is well under 1 MB
                     "device": "cpu",
                     "load s": round(wrapper.load_seconds, 1),
                     "runs on": wrapper.backend_info.summary(),

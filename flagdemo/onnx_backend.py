@@ -163,8 +163,12 @@ class BackendInfo:
 
 
 def default_backend(device: torch.device) -> tuple[str, str]:
-    """(backend, reason): ``FLAGDEMO_BACKEND`` if set; else onnx on a CPU when onnxruntime imports (the fastest
-    exact backend there: README, Performance), torch on CUDA / MPS."""
+    """(backend, reason): ``FLAGDEMO_BACKEND`` if set, else torch.
+
+    The exact onnx path now runs level with the plain ONNX Runtime peer (README, Performance), but with onnx as the
+    default six tests of the model cache, wrapper cache, calibration and broken-folder errors failed (they assume
+    torch weights in MODEL_CACHE); until those paths are reworked, onnx is opt-in.
+    """
     configured = os.environ.get("FLAGDEMO_BACKEND", "").strip().lower()
     if configured:
         if configured not in BACKENDS:
@@ -173,11 +177,7 @@ def default_backend(device: torch.device) -> tuple[str, str]:
                 "exact backend for the device."
             )
         return configured, "chosen by FLAGDEMO_BACKEND"
-    if device.type != "cpu":
-        return "torch", f"the default on {device.type}"
-    if not onnxruntime_available():
-        return "torch", "the default while onnxruntime is not installed"
-    return "onnx", "the fastest exact backend on a CPU"
+    return "torch", "the default backend"
 
 
 def resolve_backend(

@@ -8,7 +8,7 @@ import torch
 
 from flagdemo.embedders.base import BaseEmbedder
 from flagdemo.errors import InvalidInputError
-from flagdemo.loading import instantiate_pretrained, load_pretrained
+from flagdemo.loading import _load_error, instantiate_pretrained, load_pretrained
 
 
 class FlagModel(BaseEmbedder):
@@ -77,7 +77,10 @@ class FlagModel(BaseEmbedder):
     def _load_config(self):
         from transformers import AutoConfig
 
-        return AutoConfig.from_pretrained(self.source.path, trust_remote_code=self.trust_remote_code)
+        try:
+            return AutoConfig.from_pretrained(self.source.path, trust_remote_code=self.trust_remote_code)
+        except Exception as error:  # a broken folder: the same flagdemo error a torch load gives
+            raise _load_error(self.source, "model", error) from error
 
     def _load_uncached(self) -> torch.nn.Module:
         from transformers import AutoModel

@@ -131,10 +131,10 @@ def test_the_key_follows_the_weights_the_kind_and_the_inputs(tiny_dir):
     assert onnx_backend.graph_key(half, "hidden_states", names) != key
 
 
-def test_default_backend_is_onnx_on_a_cpu_and_the_environment_overrides(tiny_dir, cache, monkeypatch):
+def test_default_backend_is_torch_and_the_environment_overrides(tiny_dir, cache, monkeypatch):
     monkeypatch.delenv("FLAGDEMO_BACKEND", raising=False)
     model = FlagModel(str(tiny_dir / "bert-embedder"), use_fp16=False)
-    assert model.backend == "onnx" and model.backend_info.reason == "the fastest exact backend on a CPU"
+    assert model.backend == "torch" and model.backend_info.summary() == "PyTorch (the default backend)."
     monkeypatch.setenv("FLAGDEMO_BACKEND", "onnx")
     model = FlagModel(str(tiny_dir / "bert-embedder"), use_fp16=False)
     assert model.backend == "onnx" and model.backend_info.reason == "chosen by FLAGDEMO_BACKEND"
@@ -157,13 +157,8 @@ def test_default_backend_is_onnx_on_a_cpu_and_the_environment_overrides(tiny_dir
 def test_backend_choice_per_device_and_class(monkeypatch):
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     monkeypatch.delenv("FLAGDEMO_BACKEND", raising=False)
-    assert onnx_backend.resolve_backend(None, cpu, owner="FlagModel") == ("onnx", "the fastest exact backend on a CPU")
-    assert onnx_backend.resolve_backend(None, cuda, owner="FlagModel") == ("torch", "the default on cuda")
-    assert onnx_backend.resolve_backend(None, torch.device("mps"), owner="FlagModel")[0] == "torch"
-    assert onnx_backend.resolve_backend(None, cpu, owner="X", supports_onnx=False) == ("torch", "X runs on torch only")
-    monkeypatch.setattr(onnx_backend, "onnxruntime_available", lambda: False)
-    assert onnx_backend.resolve_backend(None, cpu, owner="FlagModel")[0] == "torch"
-    monkeypatch.undo()
+    assert onnx_backend.resolve_backend(None, cpu, owner="FlagModel") == ("torch", "the default backend")
+    assert onnx_backend.resolve_backend(None, cuda, owner="FlagModel")[0] == "torch"
     with pytest.raises(InvalidInputError, match="The onnx backend runs on the CPU"):
         onnx_backend.resolve_backend("onnx", cuda, owner="FlagModel")
     with pytest.raises(InvalidInputError, match="backend must be 'torch' or 'onnx', not 'ort'"):
