@@ -654,11 +654,14 @@ class Engine:
         layer_b: int = -1,
         k: int = 10,
         max_queries: int = 0,
+        task_a: str | None = None,
+        task_b: str | None = None,
         progress: Callable[[float, str], None] | None = None,
     ) -> CompareOutcome:
         """Two embedders (or one at two layers) on the bundled labelled set: metrics per query, where they differ.
 
         ``max_queries`` 0 = all; otherwise the first that many queries (every passage stays a candidate).
+        ``task_a`` / ``task_b``: LLM-Embedder's task for A / B (None for every other model).
         """
         from flagdemo import evaluation
         from flagdemo.results import CompareOutcome
@@ -678,7 +681,7 @@ class Engine:
         if progress is not None:
             progress(0.05, f"Encoding {len(labelled.queries)} queries and {len(labelled.passages)} passages")
         run_a, run_b = self.retrieval_runs(
-            [(spec_a, int(layer_a), names[0]), (spec_b, int(layer_b), names[1])], labelled, int(k)
+            [(spec_a, int(layer_a), names[0]), (spec_b, int(layer_b), names[1])], labelled, int(k), (task_a, task_b)
         )
         return CompareOutcome(
             comparison=evaluation.compare_runs(run_a, run_b, int(k), names=names),
@@ -686,13 +689,20 @@ class Engine:
             n_queries=len(labelled.queries),
             n_passages=len(labelled.passages),
             seconds=(run_a.seconds, run_b.seconds),
-            same_model=spec_a == spec_b,
+            same_model=(spec_a, task_a) == (spec_b, task_b),
         )
 
     # ---- Compare ------------------------------------------------------------------------------------------
 
-    def retrieval_runs(self, specs: Sequence[tuple[str | ModelSpec, int | None, str]], retrieval_set, k: int) -> list:
-        """Dense retrieval over a labelled set for each (model, layer, name); layer None/-1 = final.
+    def retrieval_runs(
+        self,
+        specs: Sequence[tuple[str | ModelSpec, int | None, str]],
+        retrieval_set,
+        k: int,
+        tasks: Sequence[str | None] | None = None,
+    ) -> list:
+        """Dense retrieval over a labelled set for each (model, layer, name); layer None/-1 = final; ``tasks`` one
+        LLM-Embedder task (or None) per entry.
 
         Same scoring as ``evaluation.retrieve`` (cosine of query-mode and passage-mode embeddings), but at any layer,
         so an embedder can be compared with itself cut short. Each model encodes the set once, for all its layers,
@@ -701,27 +711,38 @@ class Engine:
         from flagdemo import evaluation
 
         query_ids, passage_ids = retrieval_set.queries["id"].tolist(), retrieval_set.passages["id"].tolist()
-        encoded: dict[ModelSpec, tuple[EncodeResult, EncodeResult, float]] = {}
+        encoded: dict[tuple[ModelSpec, str | None], tuple[EncodeResult, EncodeResult, float]] = {}
+        tasks = list(tasks) if tasks is not None else [None] * len(specs)
         specs = [(self.spec(model, "embedder"), layer, name) for model, layer, name in specs]
         runs = []
-        for model, layer, name in specs:
+        for (model, layer, name), task in zip(specs, tasks, strict=True):
             wanted = None if layer is None or int(layer) < 0 else int(layer)
-            if model not in encoded:
-                all_layers = any(m == model and lay is not None and int(lay) >= 0 for m, lay, _ in specs)
-                encoded[model] = self.labelled_encodings(
+            if (model, task) not in encoded:
+                all_layers = any(
+                    (m, t) == (model, task) and lay is not None and int(lay) >= 0
+                    for (m, lay, _), t in zip(specs, tasks, strict=True)
+                )
+                encoded[model, task] = self.labelled_encodings(
                     model,
                     retrieval_set.queries["text"].tolist(),
                     retrieval_set.passages["text"].tolist(),
                     all_layers=all_layers,
+                    task=task,
                 )
-            queries, passages, seconds = encoded[model]
+            queries, passages, seconds = encoded[model, task]
             scores = scoring.cosine(self.pick_layer(queries, wanted), self.pick_layer(passages, wanted))
             run = evaluation.run_from_scores(scores, query_ids, passage_ids)
             runs.append(evaluation.evaluate_run(run, retrieval_set, k, name=name, seconds=seconds))
         return runs
 
     def labelled_encodings(
-        self, model: str | ModelSpec, queries: Sequence[str], passages: Sequence[str], *, all_layers: bool
+        self,
+        model: str | ModelSpec,
+        queries: Sequence[str],
+        passages: Sequence[str],
+        *,
+        all_layers: bool,
+        task: str | None = None,
     ) -> tuple[EncodeResult, EncodeResult, float]:
         """Exact fp32 query and passage encodings of a labelled set, and the seconds encoding them took.
 
@@ -733,7 +754,7 @@ class Engine:
             raise EmptyInputError("There is no text to encode: write at least one line.")
         digest = hashlib.sha256(json.dumps([queries, passages]).encode("utf-8", "surrogatepass")).hexdigest()
         key = (bool(all_layers), digest)
-        with self.embedder_for(model) as embedder:
+        with self.embedder_for(model, task=task) as embedder:
             with self._labelled_lock:
                 kept = self._labelled.setdefault(embedder, OrderedDict())
             found = kept.get(key)

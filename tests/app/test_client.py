@@ -132,7 +132,7 @@ PARAMETERS = {
         "corpus_bundled",
     ],
     "/cocktail": ["base_model", "training_file", "upload", "in_domain", "epochs", "learning_rate", "temperature"],
-    "/compare": ["model_a", "layer_a", "model_b", "layer_b", "k", "max_queries"],
+    "/compare": ["model_a", "layer_a", "model_b", "layer_b", "k", "max_queries", "task"],
     "/models": [],
     "/unload": ["key"],
     "/project_stored": ["entry", "model", "colour_by", "max_points", "sample", "seed"],

@@ -18,7 +18,7 @@ from PIL import Image
 from flagdemo import LLMEmbedder, Visualized_BGE
 from flagdemo.embedders.llm_embedder import task_instruction
 from flagdemo.ui import family
-from flagdemo.ui.tabs import encode, layer_sweep, projection, similarity
+from flagdemo.ui.tabs import cocktail, compare, encode, layer_sweep, projection, similarity
 from flagdemo.visual.drawing import BUNDLED_DIR
 
 VISUAL = "bge-visualized-base-en-v1.5"
@@ -91,6 +91,36 @@ def test_the_layer_sweep_reads_llm_embedder_behind_its_task(family_engine, direc
     query = direct_llm.encode_queries(["round shapes"], task="lrlm")
     np.testing.assert_allclose(last, (query @ direct_llm.encode_keys(passages, task="lrlm").T)[0], atol=1e-5)
     assert task_instruction("lrlm", "query") in note and task_instruction("lrlm", "key") in note
+
+
+def test_compare_reads_llm_embedder_behind_its_task(family_engine, direct_llm):
+    import pandas as pd
+
+    from flagdemo import datasets, evaluation
+
+    labelled = datasets.load_retrieval_set().subset(max_queries=6)
+    query_ids, passage_ids = labelled.queries["id"].tolist(), labelled.passages["id"].tolist()
+
+    def expected(task: str) -> np.ndarray:
+        queries = direct_llm.encode_queries(labelled.queries["text"].tolist(), task=task)
+        keys = direct_llm.encode_keys(labelled.passages["text"].tolist(), task=task)
+        run = evaluation.run_from_scores(queries @ keys.T, query_ids, passage_ids)
+        return evaluation.evaluate_run(run, labelled, 10).per_query["nDCG@10"].to_numpy()
+
+    assert not np.allclose(expected("chat"), expected("qa"))  # the two tasks rank differently here
+    outputs = compare.compare(family_engine, "llm-embedder", -1, family_engine.embedder, -1, 10, 6, "chat")
+    np.testing.assert_allclose(pd.read_csv(outputs[4])["nDCG@10 A"], expected("chat"), atol=1e-6)
+    assert task_instruction("chat", "query") in outputs[5] and task_instruction("chat", "key") in outputs[5]
+    assert compare.either_llm_embedder(family_engine)(family_engine.embedder, "llm-embedder")["interactive"] is True
+    assert (
+        compare.either_llm_embedder(family_engine)(family_engine.embedder, family_engine.embedder)["interactive"]
+        is False
+    )
+
+
+def test_cocktail_refuses_llm_embedder_with_a_sentence(family_engine):
+    with pytest.raises(gr.Error, match="LLM-Embedder reads every text behind one of six task instructions"):
+        cocktail.cocktail(family_engine, "llm-embedder")
 
 
 def test_other_models_disable_the_task_and_say_why(family_engine):

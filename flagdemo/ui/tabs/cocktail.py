@@ -159,6 +159,11 @@ def cocktail(  # noqa: PLR0917 (gradio passes widget values positionally)
     base = base_model.strip() if isinstance(base_model, str) and base_model.strip() else engine.embedder
     if limits.public_mode():
         ensure_public_model(base, "embedder")
+    if engine.is_llm_embedder(base):
+        raise InvalidInputError(
+            "LLM-Embedder reads every text behind one of six task instructions, and this tab fine-tunes and scores "
+            "without them: choose another base embedder here (Compare scores LLM-Embedder with a task)."
+        )
     examples, file_topics = _examples(training_file or BUNDLED, upload)
     topics = list(in_domain) if in_domain else file_topics
     if not topics:

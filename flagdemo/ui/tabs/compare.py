@@ -7,7 +7,7 @@ import gradio as gr
 from flagdemo import figures, request_log, tables
 from flagdemo import text as words
 from flagdemo.engine import Engine
-from flagdemo.ui import common, inputs, views
+from flagdemo.ui import common, family, inputs, views
 from flagdemo.ui.tabs import data_folder
 
 TITLE = "Compare"
@@ -23,6 +23,7 @@ def compare(  # noqa: PLR0917 (gradio passes widget values positionally)
     layer_b: float = 3,
     k: float = 10,
     max_queries: float = 0,
+    task: str = family.DEFAULT_TASK,
     progress: gr.Progress = gr.Progress(),  # noqa: B008 (gradio's way to ask for a progress bar)
 ):
     model_a = inputs.model_name(model_a, engine.embedder)
@@ -31,6 +32,7 @@ def compare(  # noqa: PLR0917 (gradio passes widget values positionally)
     layer_b = inputs.whole_number(layer_b, "B's layer", minimum=-1, maximum=1000)
     k = inputs.whole_number(k, "k", minimum=1, maximum=1_000_000)
     max_queries = inputs.whole_number(max_queries, "The number of queries", minimum=0, maximum=1_000_000)
+    task_a, task_b = family.chosen_task(engine, model_a, task), family.chosen_task(engine, model_b, task)
     request_log.note(models=[model_a, model_b])
     outcome = engine.compare(
         model_a,
@@ -39,6 +41,8 @@ def compare(  # noqa: PLR0917 (gradio passes widget values positionally)
         layer_b=layer_b,
         k=k,
         max_queries=max_queries,
+        task_a=task_a,
+        task_b=task_b,
         progress=lambda fraction, desc: progress(fraction, desc=desc),
     )
     comparison = outcome.comparison
@@ -69,6 +73,8 @@ def compare(  # noqa: PLR0917 (gradio passes widget values positionally)
     )
     if comparison.names[0] == comparison.names[1]:
         note += " A and B are the same model at the same layer, so every difference is 0."
+    if task_a or task_b:
+        note += " " + family.task_note(task_a or task_b)
     return (
         tables.for_display(tables.comparison_summary_view(comparison.summary, comparison.names)),
         figure,
@@ -77,6 +83,15 @@ def compare(  # noqa: PLR0917 (gradio passes widget values positionally)
         str(csv_path),
         note,
     )
+
+
+def either_llm_embedder(engine: Engine):
+    """The Task choice is usable while A or B is LLM-Embedder (the task applies to that one)."""
+
+    def update(model_a: str, model_b: str):
+        return family.task_update(engine, model_a if engine.is_llm_embedder(model_a) else model_b)
+
+    return update
 
 
 def render(engine: Engine) -> common.TabParts:
@@ -90,6 +105,7 @@ def render(engine: Engine) -> common.TabParts:
     with gr.Row():
         k = gr.Number(10, label="k", precision=0, elem_id="compare-k")
         max_queries = gr.Number(0, label="Queries to use (0 = all)", precision=0, elem_id="compare-max")
+        task = family.task_box(engine, "compare-task")
     button = gr.Button("Compare on the labelled set", variant="primary", elem_id="compare-run")
     note = common.note_box("compare-note", "Notes")
     summary = views.table_box("compare-summary", "Mean metrics", "compare-summary")
@@ -102,9 +118,10 @@ def render(engine: Engine) -> common.TabParts:
     file = gr.File(label="Per-query metrics (CSV)", elem_id="compare-file")
     for box in (model_a, model_b):
         box.change(common.warn_if_unavailable(engine), box, None, api_visibility="private", queue=False)
+        box.change(either_llm_embedder(engine), [model_a, model_b], task, api_visibility="private", queue=False)
     parts = common.TabParts(
         handler=common.bind(compare, engine),
-        inputs=[model_a, layer_a, model_b, layer_b, k, max_queries],
+        inputs=[model_a, layer_a, model_b, layer_b, k, max_queries, task],
         outputs=[summary, plot, disagree, per_query, file, note],
         note=note,
         link={"model_a": model_a, "layer_a": layer_a, "model_b": model_b, "layer_b": layer_b, "k": k},
