@@ -229,11 +229,7 @@ def for_display(
     shown = table.copy()
     for column in shown.columns:
         if pd.api.types.is_float_dtype(shown[column]):
-            rounded = [round_significant(v, digits) for v in shown[column]]
-            missing = shown[column].isna().to_numpy()
-            shown[column] = (
-                [MISSING if gap else v for v, gap in zip(rounded, missing, strict=True)] if missing.any() else rounded
-            )
+            shown[column] = [MISSING if pd.isna(v) else round_significant(v, digits) for v in shown[column]]
     return shown.rename(columns=dict(headers or {}))
 
 
