@@ -60,7 +60,10 @@ def _modules_in(value: Any, depth: int = 0) -> list[torch.nn.Module]:
 
 
 def _footprint(value: Any) -> tuple[int, str, str]:
-    """(bytes, device, dtype) of the tensors of the modules in ``value``; shared tensors are counted once."""
+    """(bytes, device, dtype) of the tensors of the modules in ``value``; shared tensors are counted once. A value
+    that is not a torch model (an ONNX Runtime session) reports its own ``footprint()``."""
+    if callable(getattr(value, "footprint", None)):
+        return value.footprint()
     seen: set[int] = set()
     nbytes = 0
     device = dtype = ""

@@ -512,9 +512,11 @@ def merge_curve(
     grid = [float(weight) for weight in weights]
     if not grid or any(not math.isfinite(weight) for weight in grid):
         raise InvalidInputError("Give at least one finite weight for the fine-tuned model.")
-    base_embedder = FlagAutoModel.from_finetuned(base_model, use_fp16=False) if catalog_has(base_model) else (
-        FlagAutoModel.from_finetuned(base_model, model_class="encoder-only-base", use_fp16=False,
-                                     pooling_method=model_pooling(_source(base_model))))  # fmt: skip
+    # torch: every blend is read once, so exporting an ONNX graph per weight would cost more than it saves.
+    base_embedder = FlagAutoModel.from_finetuned(base_model, use_fp16=False, backend="torch") if catalog_has(
+        base_model) else FlagAutoModel.from_finetuned(
+            base_model, model_class="encoder-only-base", use_fp16=False, backend="torch",
+            pooling_method=model_pooling(_source(base_model)))  # fmt: skip
     base_source, tuned_source = _source(base_model), _source(finetuned_model)
     base_state = _load(base_source, "encoder").state_dict()
     tuned_state = _load(tuned_source, "encoder").state_dict()

@@ -850,60 +850,41 @@ class Engine:
     def cache_rows(self) -> list[dict]:
         """What the model cache holds, in a visitor's words: model, memory, device, load time, and what runs it
         (PyTorch, or ONNX Runtime with what its graph cost: exported, or loaded from the graph cache)."""
-        runs_on: dict[str, set[str]] = {}
+        runs_on: dict[tuple[str, bool], set[str]] = {}  # (model folder, is its graph entry) → backend summaries
         for key, wrapper in self.wrappers.kept():
             spec, info = (
                 next((part for part in key if isinstance(part, ModelSpec)), None),
                 getattr(wrapper, "backend_info", None),
             )
             if spec is not None and info is not None:
-                runs_on.setdefault(str(spec.source.path), set()).add(info.summary())
-        rows = [
-            {
-                "model": shown_name(entry.describe or str(entry.key[0])),
-                "MB": round(entry.nbytes / 2**20),
-                "device": entry.device,
-                "load s": round(entry.load_seconds, 1),
-                "runs on": " ".join(sorted(runs_on.get(str(entry.key[0]), ()))) or "PyTorch",
-            }
-            for entry in self.cache.entries()
-        ]
-        return rows + self._graph_only_rows({str(entry.key[0]) for entry in self.cache.entries()})
-
-    def _graph_only_rows(self, in_cache: set[str]) -> list[dict]:
-        """Models held only as an ONNX Runtime session (their torch weights never loaded): one row each."""
-        rows, seen = [], set(in_cache)
-        for key, wrapper in self.wrappers.kept():
-            spec = next((part for part in key if isinstance(part, ModelSpec)), None)
-            if spec is None or getattr(wrapper, "backend", None) != "onnx" or getattr(wrapper, "torch_loaded", True):
-                continue
-            path = str(spec.source.path)
-            if path in seen:
-                continue
-            seen.add(path)
+                graph_entry = bool(getattr(wrapper, "graph_is_cache_entry", False))
+                runs_on.setdefault((str(spec.source.path), graph_entry), set()).add(info.summary())
+        rows = []
+        for entry in self.cache.entries():
+            graph_entry = len(entry.key) > 1 and entry.key[1] == "onnx"
+            default = "ONNX Runtime" if graph_entry else "PyTorch"
             rows.append(
                 {
-                    "model": f"{shown_name(spec.source.name)} (ONNX Runtime graph)",
-                    "MB": round(wrapper.graph_bytes() / 2**20, 1),  # a tiny graph is well under 1 MB
-                    "device": "cpu",
-                    "load s": round(wrapper.load_seconds, 1),
-                    "runs on": wrapper.backend_info.summary(),
+                    "model": shown_name(entry.describe or str(entry.key[0])),
+                    "MB": round(entry.nbytes / 2**20, 1 if entry.nbytes < 10 * 2**20 else None),
+                    "device": entry.device,
+                    "load s": round(entry.load_seconds, 1),
+                    "runs on": " ".join(sorted(runs_on.get((str(entry.key[0]), graph_entry), ()))) or default,
                 }
             )
         return rows
 
     def unload(self, which: str) -> bool:
         """Drop the loaded model named as in the cache table (its ``model`` column); all of them for 'all'."""
-        graph_only = {row["model"] for row in self._graph_only_rows(set())}
         self.wrappers.clear()  # a kept wrapper must not hold on to weights the user asked to free
         if which == "all":
-            had = len(self.cache) > 0 or bool(graph_only)
+            had = len(self.cache) > 0
             self.cache.clear()
             return had
         for entry in self.cache.entries():
             if which in (shown_name(entry.describe), entry.describe, " | ".join(map(str, entry.key))):
                 return self.cache.unload(entry.key)
-        return which in graph_only  # a graph-only row: its session went with the wrappers cleared above
+        return False
 
 
 def check_max_length(model, max_length: int | None) -> None:

@@ -266,6 +266,7 @@ def int8_variant(embedder):
         prepare=prepare,
         transform=_quantise_onnx,
         tolerance=INT8_PROBE_TOLERANCE,
+        label="int8",
     )
 
 

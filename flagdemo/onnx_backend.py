@@ -65,13 +65,13 @@ class GraphVariant:
     prepare: Callable[[torch.nn.Module], torch.nn.Module]
     transform: Callable[[Path, Path], None]
     tolerance: float
+    label: str = "approximate"
 
 
 # Per model object: (weights fingerprint, value). A fingerprint that no longer matches (weights loaded in place, a
 # parameter replaced) makes the entry stale, so a graph always follows the weights the model holds now.
 _graphs: weakref.WeakKeyDictionary[torch.nn.Module, tuple[tuple, dict[str, OnnxGraph]]] = weakref.WeakKeyDictionary()
 _digests: weakref.WeakKeyDictionary[torch.nn.Module, tuple[tuple, str]] = weakref.WeakKeyDictionary()
-_file_graphs: weakref.WeakValueDictionary[str, OnnxGraph] = weakref.WeakValueDictionary()
 _file_digests: dict[tuple[str, int, int], str] = {}
 _folder_locks: dict[str, threading.Lock] = {}
 _lock = threading.Lock()
@@ -81,12 +81,15 @@ _lock = threading.Lock()
 class WeightFiles:
     """A model whose torch weights are not loaded: its graph is keyed by the hash of its weight files and load
     settings (``identity``), checked against the outputs recorded at export, and the torch model is built
-    (``load``, uncached) only to export. The object holds the sessions it was given (``held``)."""
+    (``load``, uncached) only to export. Its sessions live in the model cache under ``folder`` and are described
+    there as ``shown``; the object holds the sessions it was given (``held``), as a model object holds its weights."""
 
     identity: str
     name: str
     config: Any
     load: Callable[[], torch.nn.Module]
+    folder: str
+    shown: str
     held: dict[str, OnnxGraph] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -163,11 +166,10 @@ class BackendInfo:
 
 
 def default_backend(device: torch.device) -> tuple[str, str]:
-    """(backend, reason): ``FLAGDEMO_BACKEND`` if set, else torch.
+    """(backend, reason): ``FLAGDEMO_BACKEND`` if set, else the fastest exact backend for the device.
 
-    The exact onnx path now runs level with the plain ONNX Runtime peer (README, Performance), but with onnx as the
-    default six tests of the model cache, wrapper cache, calibration and broken-folder errors failed (they assume
-    torch weights in MODEL_CACHE); until those paths are reworked, onnx is opt-in.
+    On a CPU that is ONNX Runtime when it imports (the fused graph beats PyTorch eager there, README, Performance);
+    on CUDA and MPS it is torch (fp16 kernels, and this backend runs ONNX Runtime on the CPU only).
     """
     configured = os.environ.get("FLAGDEMO_BACKEND", "").strip().lower()
     if configured:
@@ -177,7 +179,11 @@ def default_backend(device: torch.device) -> tuple[str, str]:
                 "exact backend for the device."
             )
         return configured, "chosen by FLAGDEMO_BACKEND"
-    return "torch", "the default backend"
+    if device.type != "cpu":
+        return "torch", f"the fastest exact backend on {device.type}"
+    if not onnxruntime_available():
+        return "torch", "onnxruntime is not installed"
+    return "onnx", "the fastest exact backend on a CPU"
 
 
 def resolve_backend(
@@ -220,6 +226,12 @@ class OnnxGraph:
         self.folder = folder
         self.input_names = [item.name for item in session.get_inputs()]
         self.output_names = [item.name for item in session.get_outputs()]
+
+    def footprint(self) -> tuple[int, str, str]:
+        """(bytes, device, dtype) for the model cache: the size of the graph's weights on disk, which the session
+        holds in memory."""
+        files = [self.folder / WEIGHTS_FILE, self.folder / GRAPH_FILE]
+        return sum(path.stat().st_size for path in files if path.is_file()), "cpu", "onnx"
 
     def run(self, batch: Mapping[str, torch.Tensor], outputs: Sequence[str]) -> list[torch.Tensor]:
         """The named outputs for one padded batch. Inputs the graph does not use are left out (the exporter drops
@@ -328,23 +340,19 @@ def load_graph(
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     memo_key = kind if variant is None else f"{kind}/{variant.name}"
-    fingerprint = (model.identity,) if isinstance(model, WeightFiles) else weights_fingerprint(model)
+    if isinstance(model, WeightFiles):
+        return _file_graph(model, kind, probe, variant, memo_key)
+    fingerprint = weights_fingerprint(model)
     found = _memo(model, fingerprint, memo_key)
     if found is not None:
         return found, BackendInfo("onnx", "", source="memory", session_seconds=0.0)
-    names = list(probe)
-    folder = graph_dir() / graph_key(model, kind, names, "fp32" if variant is None else variant.name)
-    with _lock:
-        folder_lock = _folder_locks.setdefault(folder.name, threading.Lock())
-    with folder_lock:  # two threads asking for one graph: the second waits and reuses the first's export
+    folder = graph_dir() / graph_key(model, kind, list(probe), "fp32" if variant is None else variant.name)
+    with _folder_lock(folder):  # two threads asking for one graph: the second waits and reuses the first's export
         found = _memo(model, fingerprint, memo_key)
         if found is not None:
             return found, BackendInfo("onnx", "", source="memory", session_seconds=0.0)
         graph, info = _from_disk(model, kind, probe, folder, variant)
         with _lock:
-            if isinstance(model, WeightFiles):
-                model.held[memo_key] = _file_graphs[f"{model.identity}/{memo_key}"] = graph
-                return graph, info
             held = _graphs.get(model)
             if held is None or held[0] != fingerprint:
                 held = _graphs[model] = (fingerprint, {})
@@ -352,14 +360,46 @@ def load_graph(
     return graph, info
 
 
-def _memo(model: torch.nn.Module | WeightFiles, fingerprint: tuple, memo_key: str) -> OnnxGraph | None:
+def _file_graph(
+    model: WeightFiles, kind: str, probe: Mapping[str, torch.Tensor], variant: GraphVariant | None, memo_key: str
+) -> tuple[OnnxGraph, BackendInfo]:
+    """The session of a model known by its files: the one this object holds, else the model cache's (shared by
+    every object of the process and counted against its bounds like torch weights), else loaded from disk or
+    exported into the cache."""
+    from flagdemo.cache import MODEL_CACHE
+
+    with _lock:
+        found = model.held.get(memo_key)
+    if found is not None:
+        return found, BackendInfo("onnx", "", source="memory", session_seconds=0.0)
+    loaded: list[BackendInfo] = []
+
+    def load() -> OnnxGraph:
+        folder = graph_dir() / graph_key(model, kind, list(probe), "fp32" if variant is None else variant.name)
+        with _folder_lock(folder):
+            graph, info = _from_disk(model, kind, probe, folder, variant)
+        loaded.append(info)
+        return graph
+
+    what = "ONNX Runtime graph" if variant is None else f"ONNX Runtime graph, {variant.label}"
+    if kind == "hidden_states":
+        what += ", every layer"
+    graph = MODEL_CACHE.get_or_load(
+        (model.folder, "onnx", memo_key, model.identity), load, describe=f"{model.shown} ({what})"
+    )
+    with _lock:
+        model.held[memo_key] = graph
+    return graph, (loaded[0] if loaded else BackendInfo("onnx", "", source="memory", session_seconds=0.0))
+
+
+def _folder_lock(folder: Path) -> threading.Lock:
+    with _lock:
+        return _folder_locks.setdefault(folder.name, threading.Lock())
+
+
+def _memo(model: torch.nn.Module, fingerprint: tuple, memo_key: str) -> OnnxGraph | None:
     """This process's session for the model's current weights, if one is loaded (a stale one is dropped)."""
     with _lock:
-        if isinstance(model, WeightFiles):
-            found = model.held.get(memo_key) or _file_graphs.get(f"{model.identity}/{memo_key}")
-            if found is not None:
-                model.held[memo_key] = found
-            return found
         held = _graphs.get(model)
         if held is not None and held[0] != fingerprint:
             del _graphs[model]
@@ -414,8 +454,12 @@ def _file_digest(path: Path) -> str:
 def _session(path: Path, *, optimised_to: Path | None = None):
     import onnxruntime
 
+    from flagdemo.serving import JOB_THREADS
+
     options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = torch.get_num_threads()
+    # A session's thread count is fixed when it opens: the whole CPU budget, not the share of whichever app job
+    # happened to open it (torch threads are re-shared per job; see serving.JobThreads).
+    options.intra_op_num_threads = JOB_THREADS.total()
     options.log_severity_level = 3
     if os.environ.get("OMP_WAIT_POLICY", "").strip().upper() == "PASSIVE":
         # The app's policy for a shared CPU (see app.py): idle threads sleep instead of spinning.

@@ -296,7 +296,8 @@ HOW_TO_READ = {
     ),
     "models-cache": (
         "The models held in memory right now, shared by every tab and visitor: *MB* of weights, *load s* the time "
-        "its first use took. A model is loaded once and kept until the cache needs the room."
+        "its first use took, *runs on* PyTorch or an ONNX Runtime graph (the faster exact path on a CPU). A model is "
+        "loaded once and kept until the cache needs the room."
     ),
 }
 

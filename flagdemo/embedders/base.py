@@ -227,6 +227,12 @@ class BaseEmbedder:
         """Whether this object holds torch weights now (an onnx embedder loads them only when needed)."""
         return self._model is not None
 
+    @property
+    def graph_is_cache_entry(self) -> bool:
+        """Whether this model's onnx session is its own model-cache entry (loaded from its files; the torch weights
+        load only when needed) rather than a session next to cached torch weights."""
+        return self._weight_files is not None
+
     def _lazy_weights(self) -> WeightFiles | None:
         """The files an onnx graph of this model is keyed by (None: a hub model, loaded into torch up front)."""
         from pathlib import Path
@@ -237,7 +243,14 @@ class BaseEmbedder:
         identity = files_identity(Path(self.source.path), settings)
         if identity is None:
             return None
-        return WeightFiles(identity, type(self).__name__, self._load_config(), self._load_uncached)
+        return WeightFiles(
+            identity,
+            type(self).__name__,
+            self._load_config(),
+            self._load_uncached,
+            folder=self.source.path,
+            shown=self.source.name,
+        )
 
     def _graph_target(self) -> torch.nn.Module | WeightFiles:
         """What the onnx graph is keyed by: the weight files while the torch model is not loaded or still holds
@@ -251,16 +264,6 @@ class BaseEmbedder:
         ):  # fmt: skip
             return files
         return self._backbone()
-
-    def graph_bytes(self) -> int:
-        """Bytes of the weights of the onnx graphs this object has loaded (0 on torch)."""
-        from flagdemo.onnx_backend import WEIGHTS_FILE
-
-        if self.backend != "onnx":
-            return 0
-        held = self._weight_files.held.values() if self._weight_files is not None else []
-        folders = {graph.folder for graph in held} or {self._onnx_graph("last_hidden_state")[0].folder}
-        return sum((folder / WEIGHTS_FILE).stat().st_size for folder in folders if (folder / WEIGHTS_FILE).is_file())
 
     def _backbone_config(self):
         """The backbone's transformers config, without loading torch weights."""

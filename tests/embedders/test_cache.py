@@ -10,6 +10,7 @@ import torch
 
 from flagdemo.cache import MODEL_CACHE, ModelCache
 from flagdemo.embedders import FlagModel
+from flagdemo.engine import shown_name
 from flagdemo.errors import InvalidInputError
 
 
@@ -119,14 +120,35 @@ def test_bad_bounds_in_env_are_reported(monkeypatch, value):
 
 def test_embedders_share_the_model_and_match_after_reload(bert_path):
     texts = ["first text", "a second, longer text"]
-    first = FlagModel(bert_path, use_fp16=False)
-    second = FlagModel(bert_path, use_fp16=False)
+    first = FlagModel(bert_path, use_fp16=False, backend="torch")
+    second = FlagModel(bert_path, use_fp16=False, backend="torch")
     assert first.model is second.model
     before = first.encode(texts)
-    key = next(entry.key for entry in MODEL_CACHE.entries() if entry.key[0] == first.source.path)
+    key = next(entry.key for entry in MODEL_CACHE.entries() if entry.key[:2] == (first.source.path, None))
     loads = MODEL_CACHE.load_count
     assert MODEL_CACHE.unload(key)
-    reloaded = FlagModel(bert_path, use_fp16=False)
+    reloaded = FlagModel(bert_path, use_fp16=False, backend="torch")
     assert MODEL_CACHE.load_count == loads + 1
     assert reloaded.model is not first.model
+    np.testing.assert_array_equal(reloaded.encode(texts), before)
+
+
+def test_onnx_embedders_share_the_session_through_the_cache_and_match_after_reload(bert_path):
+    """An onnx embedder's session is a model-cache entry like torch weights: shared, listed, unloadable."""
+    texts = ["first text", "a second, longer text"]
+    first = FlagModel(bert_path, use_fp16=False, backend="onnx")
+    second = FlagModel(bert_path, use_fp16=False, backend="onnx")
+    graph = first._onnx_graph("last_hidden_state")[0]
+    assert second._onnx_graph("last_hidden_state")[0] is graph and second.backend_info.source == "memory"
+    before = first.encode(texts)
+    key = (first.source.path, "onnx", "last_hidden_state")
+    (entry,) = [entry for entry in MODEL_CACHE.entries() if entry.key[:3] == key]
+    assert shown_name(entry.describe) == "bert-embedder (ONNX Runtime graph)"
+    assert entry.device == "cpu" and entry.nbytes > 0
+    assert not first.torch_loaded  # no torch copy next to the session
+    loads = MODEL_CACHE.load_count
+    assert MODEL_CACHE.unload(entry.key)
+    reloaded = FlagModel(bert_path, use_fp16=False, backend="onnx")
+    assert MODEL_CACHE.load_count == loads + 1 and reloaded.backend_info.source == "disk cache"
+    assert reloaded._onnx_graph("last_hidden_state")[0] is not graph
     np.testing.assert_array_equal(reloaded.encode(texts), before)

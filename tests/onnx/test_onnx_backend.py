@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from flagdemo import onnx_backend
+from flagdemo.cache import MODEL_CACHE
 from flagdemo.embedders import BGEM3FlagModel, FlagAutoModel, FlagLLMModel, FlagModel
 from flagdemo.errors import InvalidInputError
 from flagdemo.fastpath import with_precision
@@ -20,8 +21,9 @@ TEXTS = ["hello world", "a", "the quick brown fox jumps over the lazy dog " * 4,
 
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
-    """A fresh FLAGDEMO_CACHE; returns the folder the graphs go to."""
+    """A fresh FLAGDEMO_CACHE and no session loaded in this process; returns the folder the graphs go to."""
     monkeypatch.setenv("FLAGDEMO_CACHE", str(tmp_path))
+    MODEL_CACHE.clear()
     return tmp_path / "onnx"
 
 
@@ -131,10 +133,12 @@ def test_the_key_follows_the_weights_the_kind_and_the_inputs(tiny_dir):
     assert onnx_backend.graph_key(half, "hidden_states", names) != key
 
 
-def test_default_backend_is_torch_and_the_environment_overrides(tiny_dir, cache, monkeypatch):
+def test_default_backend_is_onnx_on_a_cpu_and_the_environment_overrides(tiny_dir, cache, monkeypatch):
     monkeypatch.delenv("FLAGDEMO_BACKEND", raising=False)
     model = FlagModel(str(tiny_dir / "bert-embedder"), use_fp16=False)
-    assert model.backend == "torch" and model.backend_info.summary() == "PyTorch (the default backend)."
+    assert model.backend == "onnx" and model.backend_info.reason == "the fastest exact backend on a CPU"
+    auto = FlagAutoModel.from_finetuned(str(tiny_dir / "bert-embedder"), model_class="encoder-only-base")
+    assert auto.backend == "onnx"  # FlagAutoModel follows the same default
     monkeypatch.setenv("FLAGDEMO_BACKEND", "onnx")
     model = FlagModel(str(tiny_dir / "bert-embedder"), use_fp16=False)
     assert model.backend == "onnx" and model.backend_info.reason == "chosen by FLAGDEMO_BACKEND"
@@ -157,8 +161,13 @@ def test_default_backend_is_torch_and_the_environment_overrides(tiny_dir, cache,
 def test_backend_choice_per_device_and_class(monkeypatch):
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     monkeypatch.delenv("FLAGDEMO_BACKEND", raising=False)
-    assert onnx_backend.resolve_backend(None, cpu, owner="FlagModel") == ("torch", "the default backend")
-    assert onnx_backend.resolve_backend(None, cuda, owner="FlagModel")[0] == "torch"
+    assert onnx_backend.resolve_backend(None, cpu, owner="FlagModel") == ("onnx", "the fastest exact backend on a CPU")
+    assert onnx_backend.resolve_backend(None, cuda, owner="M") == ("torch", "the fastest exact backend on cuda")
+    assert onnx_backend.resolve_backend(None, cpu, owner="X", supports_onnx=False) == ("torch", "X runs on torch only")
+    monkeypatch.setattr(onnx_backend, "onnxruntime_available", lambda: False)  # a CPU install without onnxruntime
+    assert onnx_backend.resolve_backend(None, cpu, owner="FlagModel") == ("torch", "onnxruntime is not installed")
+    monkeypatch.undo()
+    monkeypatch.delenv("FLAGDEMO_BACKEND", raising=False)
     with pytest.raises(InvalidInputError, match="The onnx backend runs on the CPU"):
         onnx_backend.resolve_backend("onnx", cuda, owner="FlagModel")
     with pytest.raises(InvalidInputError, match="backend must be 'torch' or 'onnx', not 'ort'"):
@@ -312,9 +321,6 @@ def test_the_graph_follows_weights_swapped_after_construction(tiny_dir, cache):
 def test_an_onnx_embedder_loads_torch_weights_only_when_torch_must_run(tiny_dir, cache, exports, monkeypatch):
     """The app's memory must not hold a torch copy next to the session: a FlagModel on onnx encodes (plain and
     all layers) without torch weights; a torch-only mode loads them then, and its numbers still match."""
-    import weakref
-
-    monkeypatch.setattr(onnx_backend, "_file_graphs", weakref.WeakValueDictionary())  # no session from other tests
     path = str(tiny_dir / "bert-embedder")
     first = FlagModel(path, use_fp16=False, pooling_method="mean", backend="onnx")
     first.encode_detailed(TEXTS, all_layers=True)  # exports the all-layers graph from a private torch copy

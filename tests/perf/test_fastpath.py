@@ -31,7 +31,8 @@ from flagdemo.loading import bundled_minilm_dir
 
 @pytest.fixture(scope="module")
 def minilm():
-    return FlagModel(str(bundled_minilm_dir()), pooling_method="mean", use_fp16=False)  # as benchmarks/run.py
+    # The torch fast modes, as benchmarks/run.py measures them (the onnx int8 graph is tested in tests/onnx).
+    return FlagModel(str(bundled_minilm_dir()), pooling_method="mean", use_fp16=False, backend="torch")
 
 
 @pytest.fixture(scope="module")
