@@ -57,12 +57,11 @@ FUSED_MODEL_TYPES = frozenset({"bert", "roberta", "xlm-roberta"})
 
 @dataclass(frozen=True)
 class GraphVariant:
-    """A transformed graph of the same model (e.g. int8): ``name`` enters the cache key, ``prepare`` returns the
-    torch module to export (e.g. with smoothing folded in), ``transform(source, target)`` rewrites the exported
-    ONNX file, and ``tolerance`` bounds the probe check's relative error ‖graph − model‖ / ‖model‖ per output."""
+    """A transformed graph of the same model (e.g. int8): ``name`` enters the cache key, ``transform(source,
+    target)`` rewrites the exported (and, where the architecture allows, fused) fp32 ONNX file, and ``tolerance``
+    bounds the probe check's relative error ‖graph − model‖ / ‖model‖ per output."""
 
     name: str
-    prepare: Callable[[torch.nn.Module], torch.nn.Module]
     transform: Callable[[Path, Path], None]
     tolerance: float
     label: str = "approximate"
@@ -548,11 +547,10 @@ def _export(
         outputs = output_names(model, kind)
         axes = {name: {0: "batch", 1: "sequence"} for name in names}
         axes.update({name: {0: "batch"} if kind == "logits" else {0: "batch", 1: "sequence"} for name in outputs})
-        source = model if variant is None else variant.prepare(model)
-        wrapper = _Exportable(source, names, kind).eval()
+        wrapper = _Exportable(model, names, kind).eval()
         raw = work / "exported.onnx"
-        fuse = variant is None and getattr(model.config, "model_type", None) in FUSED_MODEL_TYPES
-        with warnings.catch_warnings(), torch.no_grad(), _quiet(), _eager_attention(source if fuse else None):
+        fuse = getattr(model.config, "model_type", None) in FUSED_MODEL_TYPES
+        with warnings.catch_warnings(), torch.no_grad(), _quiet(), _eager_attention(model if fuse else None):
             warnings.simplefilter("ignore")
             torch.onnx.export(
                 wrapper,
@@ -567,13 +565,18 @@ def _export(
         entry = work / "entry"
         entry.mkdir()
         if fuse:
-            _fuse(raw, model.config, entry / GRAPH_FILE)
-        else:
-            if variant is not None:
-                variant.transform(raw, work / "transformed.onnx")
-                raw = work / "transformed.onnx"
+            fused = entry / GRAPH_FILE if variant is None else work / "fused" / GRAPH_FILE
+            fused.parent.mkdir(exist_ok=True)
+            _fuse(raw, model.config, fused)
+            raw = fused
+        if variant is not None:
+            transformed = work / "transformed" / GRAPH_FILE
+            transformed.parent.mkdir()
+            variant.transform(raw, transformed)
+            raw = transformed
+        if raw.parent != entry:
             _session(raw, optimised_to=entry / GRAPH_FILE)
-        expected = _probe_outputs(model if variant is None else source, kind, probe)
+        expected = _probe_outputs(model, kind, probe)
         np.savez(
             entry / PROBE_FILE, **{name: value.float().numpy() for name, value in zip(outputs, expected, strict=True)}
         )

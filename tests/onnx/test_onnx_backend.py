@@ -3,9 +3,11 @@ models. The golden replays (tests/golden) run every encoder case on both backend
 
 from __future__ import annotations
 
+import collections
 import json
 
 import numpy as np
+import onnx
 import pytest
 import torch
 
@@ -282,6 +284,12 @@ def test_int8_on_onnx_is_its_own_cached_graph_close_to_fp32(tiny_dir, cache, exp
     # Random tiny weights are int8's worst case; the MiniLM figures are in tests/perf and the benchmark.
     assert cosines.min() > 0.95 and not np.allclose(exact, approximate, atol=1e-5)
     assert graph.folder != exact_graph.folder  # its own cache key
+    # Quantised from the fused graph: int8 attention and projections, fp32 down-projections, smoothing before each.
+    ops = collections.Counter(node.op_type for node in onnx.load(str(graph.folder / "model.onnx")).graph.node)
+    layers = model.num_layers
+    assert ops["QAttention"] == layers and ops["Attention"] == 0 and ops["SkipLayerNormalization"] == 2 * layers
+    assert ops["DynamicQuantizeMatMul"] == 2 * layers and ops["MatMul"] == layers and ops["Mul"] >= 3 * layers
+    assert not fast.torch_loaded  # calibrated through the fp32 graph, no torch weights kept
 
 
 def test_an_onnx_embedder_never_runs_the_torch_forward(tiny_dir, cache, count_forwards):
