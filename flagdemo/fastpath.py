@@ -10,17 +10,18 @@ precision of ``flagdemo.embedding_cache.EmbeddingCache.encode`` (the app's cache
 - ``"bf16"``: the forward pass runs under ``torch.autocast("cpu", dtype=torch.bfloat16)``; matrix products run in
   bfloat16 (a speed-up where PyTorch has fast bf16 kernels, e.g. CPUs with AMX), layer norms and softmax stay
   fp32, outputs are fp32.
-- ``"int8"``: every ``nn.Linear`` except the down-projections (``in_features > out_features``, e.g. BERT's FFN
-  output, the layers most sensitive to int8) becomes an ``Int8Linear``: per-channel int8 weights and 8-bit dynamic
-  activations through fbgemm's fused kernel, after SmoothQuant-style smoothing of the activation outlier channels,
-  calibrated once per model on the bundled demo sentences. One quantised copy per model lives as long as the fp32
-  model.
+- ``"int8"`` on an onnx embedder (the CPU default): an int8 ONNX Runtime graph quantised from the fused fp32 graph
+  (``int8_variant``, ``flagdemo.onnx_int8``).
+- ``"int8"`` on a torch embedder: every ``nn.Linear`` except the down-projections (``in_features >
+  out_features``, e.g. BERT's FFN output, the layers most sensitive to int8) becomes an ``Int8Linear``: per-channel
+  int8 weights and 8-bit dynamic activations through fbgemm's fused kernel, after SmoothQuant-style smoothing of the
+  activation outlier channels, calibrated once per model on the bundled demo sentences. One quantised copy per model
+  lives as long as the fp32 model.
 
 Both are CPU-only; on CUDA use the library's own ``use_fp16=True``. Measured on the bundled MiniLM and the labelled
-set (tests/perf): bf16 keeps cosine ≥ 0.9999 to the fp32 embeddings, every query's top-1 and ≥ 9 of its top-10
-(only near-ties swap); int8 keeps cosine ≥ 0.998 (mean 0.9994), every top-1 and ≥ 9 of each top-10. Speed depends
-on the CPU: on an avx512_bf16 CPU without AMX, PyTorch's bf16 matmuls are slower than fp32, while int8 is ~1.5×
-faster; ``python -m benchmarks.run`` reports both on the machine at hand.
+set (tests/perf, README's Performance): bf16 keeps cosine ≥ 0.9999 to the fp32 embeddings and every query's
+top-1; onnx int8 keeps cosine ≥ 0.998 and every top-1; torch int8 is close to that only on CPUs with VNNI. Speed
+depends on the CPU; ``python -m benchmarks.run`` reports every mode on the machine at hand.
 """
 
 from __future__ import annotations

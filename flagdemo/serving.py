@@ -89,8 +89,12 @@ def release_freed_memory() -> None:
     """Return the heap that finished requests freed to the system, so the app's memory falls back after a busy spell.
 
     glibc keeps freed blocks of its many per-thread arenas for reuse; after a room's worth of concurrent requests
-    that is hundreds of MB that no request holds any more.
+    that is hundreds of MB that no request holds any more. ONNX Runtime sessions keep their own arenas, sized by the
+    largest batch they ran; those are shrunk first.
     """
+    from flagdemo.onnx_backend import release_session_arenas
+
+    release_session_arenas()
     if MALLOC_TRIM is not None:
         MALLOC_TRIM(0)
 

@@ -551,10 +551,18 @@ class BaseEmbedder:
 
     def _run_batches(self, ordered, *, batch_size, tokenizer_kwargs, all_layers, forward):
         results = []
+        start = 0
         with torch.inference_mode():
-            for start in range(0, len(ordered), batch_size):
-                batch = self._pad(ordered[start : start + batch_size], tokenizer_kwargs)
+            while start < len(ordered):  # longest texts first (``_run`` sorts them)
+                size = batch_size
+                if self.backend == "onnx":
+                    # ONNX Runtime's CPU attention holds a whole batch × heads × length² score tensor (torch's SDPA
+                    # does not); bounding batch × length² keeps an onnx encode's peak memory at or below torch's.
+                    longest = len(ordered[start]["input_ids"])
+                    size = max(1, min(batch_size, ONNX_ATTENTION_BUDGET // (longest * longest)))
+                batch = self._pad(ordered[start : start + size], tokenizer_kwargs)
                 results.append(forward(batch, all_layers))
+                start += size
         return results
 
     # --- conversions ----------------------------------------------------------------------------------------------
@@ -573,6 +581,9 @@ class BaseEmbedder:
             f"{type(self).__name__}({self.model_name!r}, device={self.device}, dtype={str(self.dtype)[6:]}, "
             f"layers={self.num_layers}, backend={self.backend})"
         )
+
+
+ONNX_ATTENTION_BUDGET = 32 * 256 * 256  # texts × length² per onnx batch: 32 texts of 256 tokens, 128 of 128
 
 
 class _Run:

@@ -46,6 +46,8 @@ def embeddings(minilm, labelled_texts):
     """(queries, passages) embeddings of the whole labelled set in every precision."""
     queries, passages = labelled_texts
     modes = {precision: with_precision(minilm, precision) for precision in PRECISIONS}
+    on_onnx = FlagModel(str(bundled_minilm_dir()), pooling_method="mean", use_fp16=False, backend="onnx")
+    modes["onnx int8"] = with_precision(on_onnx, "int8")
     return {precision: (model.encode(queries), model.encode(passages)) for precision, model in modes.items()}
 
 
@@ -145,11 +147,8 @@ def test_int8_linear_smoothing_leaves_the_product_unchanged_up_to_rounding(reduc
 # labelled set with the embedder's default batch. int8 depends on the CPU: with VNNI it quantises activations to 8
 # bits, without it to 7 (the README's second int8 row).
 README_BF16 = {
-    "min_cosine": 0.99996,
-    "top1_kept": 48,
-    "same_topk_set": 46,
-    "same_topk_order": 43,
-    "min_topk_overlap": 9,
+    True: {"min_cosine": 0.99996, "top1_kept": 48, "same_topk_set": 46, "same_topk_order": 43, "min_topk_overlap": 9},
+    False: {"min_cosine": 0.99997, "top1_kept": 48, "same_topk_set": 47, "same_topk_order": 45, "min_topk_overlap": 9},
 }
 README_INT8 = {
     True: {"min_cosine": 0.9978, "mean_cosine": 0.9994, "top1_kept": 48, "same_topk_set": 43, "same_topk_order": 23,
@@ -157,6 +156,10 @@ README_INT8 = {
     False: {"min_cosine": 0.9933, "mean_cosine": 0.9983, "top1_kept": 46, "same_topk_set": 37, "same_topk_order": 10,
             "min_topk_overlap": 9},
 }  # fmt: skip
+# The onnx int8 row, measured on the CPU without VNNI; ONNX Runtime's uint8 x uint8 kernels need no 7-bit fallback,
+# so on a VNNI CPU only the cosines and top-1 are held to it (top-10 near-ties may fall either way).
+README_ONNX_INT8 = {"min_cosine": 0.99868, "mean_cosine": 0.99946, "top1_kept": 48, "same_topk_set": 38,
+                    "same_topk_order": 20, "min_topk_overlap": 8}  # fmt: skip
 
 
 def falls_short(measured: dict, claimed: dict) -> dict:
@@ -169,10 +172,11 @@ def falls_short(measured: dict, claimed: dict) -> dict:
     return short
 
 
-def test_bf16_keeps_what_the_readme_claims(embeddings):
+def test_bf16_keeps_what_the_readme_claims_for_this_cpu(embeddings):
     agreement = ranking_agreement(embeddings["fp32"], embeddings["bf16"])
+    claimed = README_BF16[vnni_available()]
     assert agreement["queries"] == 48
-    assert not falls_short(agreement, README_BF16), falls_short(agreement, README_BF16)
+    assert not falls_short(agreement, claimed), falls_short(agreement, claimed)
 
 
 def test_int8_keeps_what_the_readme_claims_for_this_cpu(embeddings):
@@ -182,13 +186,23 @@ def test_int8_keeps_what_the_readme_claims_for_this_cpu(embeddings):
     assert not falls_short(agreement, claimed), falls_short(agreement, claimed)
 
 
+def test_onnx_int8_keeps_what_the_readme_claims(embeddings):
+    agreement = ranking_agreement(embeddings["fp32"], embeddings["onnx int8"])
+    claimed = README_ONNX_INT8
+    if vnni_available():
+        claimed = {name: claimed[name] for name in ("min_cosine", "mean_cosine", "top1_kept")}
+    assert agreement["queries"] == 48
+    assert not falls_short(agreement, claimed), falls_short(agreement, claimed)
+
+
 def test_the_claims_are_what_the_readme_prints():
     readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
-    assert (
-        "bf16 vs fp32, labelled set | cosine min 0.99996; top-1 kept 48/48; same top-10 set 46/48, same order 43/48"
-        in readme
-    )
-    for claims in README_INT8.values():
+    for claims in README_BF16.values():
+        assert (
+            f"cosine min {claims['min_cosine']}; top-1 kept {claims['top1_kept']}/48; "
+            f"same top-10 set {claims['same_topk_set']}/48, same order {claims['same_topk_order']}/48"
+        ) in readme
+    for claims in [*README_INT8.values(), README_ONNX_INT8]:
         assert (
             f"cosine min {claims['min_cosine']}, mean {claims['mean_cosine']}; top-1 kept {claims['top1_kept']}/48; "
             f"same top-10 set {claims['same_topk_set']}/48, same order {claims['same_topk_order']}/48, "
