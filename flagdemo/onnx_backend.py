@@ -165,6 +165,9 @@ class BackendInfo:
         return text + "."
 
 
+FROM_MEMORY = BackendInfo("onnx", "", source="memory", session_seconds=0.0)  # a session this process already held
+
+
 def release_session_arenas() -> None:
     """Shrink the memory arena of every open session (the app calls this when its last running job ends)."""
     with _lock:
@@ -366,12 +369,12 @@ def load_graph(
     fingerprint = weights_fingerprint(model)
     found = _memo(model, fingerprint, memo_key)
     if found is not None:
-        return found, BackendInfo("onnx", "", source="memory", session_seconds=0.0)
+        return found, FROM_MEMORY
     folder = graph_dir() / graph_key(model, kind, list(probe), "fp32" if variant is None else variant.name)
     with _folder_lock(folder):  # two threads asking for one graph: the second waits and reuses the first's export
         found = _memo(model, fingerprint, memo_key)
         if found is not None:
-            return found, BackendInfo("onnx", "", source="memory", session_seconds=0.0)
+            return found, FROM_MEMORY
         graph, info = _from_disk(model, kind, probe, folder, variant)
         with _lock:
             held = _graphs.get(model)
@@ -392,7 +395,7 @@ def _file_graph(
     with _lock:
         found = model.held.get(memo_key)
     if found is not None:
-        return found, BackendInfo("onnx", "", source="memory", session_seconds=0.0)
+        return found, FROM_MEMORY
     loaded: list[BackendInfo] = []
 
     def load() -> OnnxGraph:
@@ -410,7 +413,7 @@ def _file_graph(
     )
     with _lock:
         model.held[memo_key] = graph
-    return graph, (loaded[0] if loaded else BackendInfo("onnx", "", source="memory", session_seconds=0.0))
+    return graph, (loaded[0] if loaded else FROM_MEMORY)
 
 
 def _folder_lock(folder: Path) -> threading.Lock:
