@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE ?= 1
 export GRADIO_ANALYTICS_ENABLED ?= False
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: run test test-fast test-e2e screenshots lint format golden golden-family golden-family-check bench quality test-load chromium clean
+.PHONY: cpu-info run test test-fast test-e2e screenshots lint format golden golden-family golden-family-check bench quality test-load chromium clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -44,7 +44,11 @@ chromium:
 
 # Everything: lint, unit + in-process tests, gradio_client and browser tests against a launched app, and the
 # workshop notebooks executed top to bottom (nbmake). The load tests are `make test-load`.
-test: $(VENV)/.test lint chromium
+# The CPU and its vector extensions first: kernels differ between CPUs, so a failure report says where it ran.
+cpu-info:
+	@$(PYTHON) flagdemo/cpu.py
+
+test: cpu-info $(VENV)/.test lint chromium
 	$(VENV)/bin/nbstripout --verify notebooks/*.ipynb
 	$(PY) -m pytest -m "not load and not full_golden" --nbmake tests notebooks
 

@@ -25,20 +25,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import numpy as np
 import torch
 
+from flagdemo.cpu import cpu_features, cpu_model, describe
+
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 # app also times UMAP
-SECTIONS = ("matmul", "encode", "coldstart", "cache", "rerank", "sweep", "load", "cuda", "app", "corpus")
+SECTIONS = ("matmul", "encode", "agreement", "coldstart", "cache", "rerank", "sweep", "load", "cuda", "app", "corpus")
 ST_MAX_LENGTH = 256  # all-MiniLM-L6-v2's max_seq_length in sentence-transformers; flagdemo gets the same
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def seconds_of(function: Callable[[], object]) -> float:
@@ -94,7 +86,8 @@ class Report:
     def __init__(self, machine: str, out: Path | None = None) -> None:
         self.out = out
         self.rows: list[tuple[str, str, str]] = []
-        self.data: dict = {"machine": machine, "cpu": cpu_model(), "cores": os.cpu_count(), "sections": {}}
+        self.data: dict = {"machine": machine, "cpu": cpu_model(), "cpu_features": sorted(cpu_features()),
+                           "cores": os.cpu_count(), "sections": {}}  # fmt: skip
 
     def add(self, section: str, what: str, value: str, **data) -> None:
         self.rows.append((section, what, value))
@@ -225,7 +218,7 @@ def bench_encode(report: Report, args, peak: float | None) -> None:
     from sentence_transformers import SentenceTransformer
 
     from flagdemo.embedders import FlagModel
-    from flagdemo.fastpath import cpu_features, with_precision
+    from flagdemo.fastpath import with_precision
     from flagdemo.loading import bundled_minilm_dir
 
     folder = str(bundled_minilm_dir())
@@ -309,8 +302,10 @@ def bench_encode(report: Report, args, peak: float | None) -> None:
 
 def ranking_agreement(exact: tuple[np.ndarray, np.ndarray], fast: tuple[np.ndarray, np.ndarray], k: int = 10) -> dict:
     """How far a fast mode's (queries, passages) embeddings stay from the exact ones: cosines per text and, per
-    query, whether the top-1, the top-k set and the top-k order are unchanged."""
+    query, whether the top-1, the top-k set and the top-k order are unchanged, and the largest change of a
+    query-passage score."""
     cosines = np.concatenate([(f * e).sum(axis=1) for e, f in zip(exact, fast, strict=True)])
+    score_shift = np.abs(fast[0] @ fast[1].T - exact[0] @ exact[1].T).max()
 
     def top(queries: np.ndarray, passages: np.ndarray) -> np.ndarray:
         return np.argsort(-(queries @ passages.T), axis=1, kind="stable")[:, :k]
@@ -325,6 +320,8 @@ def ranking_agreement(exact: tuple[np.ndarray, np.ndarray], fast: tuple[np.ndarr
         "same_topk_set": int((overlap == k).sum()),
         "same_topk_order": int((exact_top == fast_top).all(axis=1).sum()),
         "min_topk_overlap": int(overlap.min()),
+        "mean_topk_overlap": float(overlap.mean()),
+        "max_score_shift": float(score_shift),
     }
 
 
@@ -356,7 +353,8 @@ def bench_fast_mode_agreement(report: Report) -> None:
             f"{label(mode)} vs fp32 on the labelled set",
             f"cosine min {agreement['min_cosine']:.5f}, mean {agreement['mean_cosine']:.5f}; "
             f"top-1 kept {agreement['top1_kept']}/{n}; top-10 same set {agreement['same_topk_set']}/{n}, "
-            f"same order {agreement['same_topk_order']}/{n}, ≥ {agreement['min_topk_overlap']} of 10 kept",
+            f"same order {agreement['same_topk_order']}/{n}, ≥ {agreement['min_topk_overlap']} of 10 kept; "
+            f"largest score change {agreement['max_score_shift']:.4f}",
             **agreement,
         )
 
@@ -543,14 +541,15 @@ def main(argv: list[str] | None = None) -> int:
     report = Report(args.machine, out)
     report.data["settings"] = {key: value for key, value in vars(args).items() if key != "out"}
     report.data["torch_threads"] = torch.get_num_threads()
-    print(f"# flagdemo benchmarks on {args.machine}: {cpu_model()}, {os.cpu_count()} cores", flush=True)
+    print(f"# flagdemo benchmarks on {args.machine}: {describe()}", flush=True)
 
     peak = None
     if "matmul" in args.sections:
         peak = matmul_peak(args.runs)
         report.add("matmul", "2048³ fp32 torch.matmul", f"{peak:.1f} GFLOP/s", gflops=peak)
-    if "encode" in args.sections:
+    if {"encode", "agreement"} & set(args.sections):  # "agreement" alone: the fast modes' agreement, no timings
         bench_fast_mode_agreement(report)
+    if "encode" in args.sections:
         bench_encode(report, args, peak)
     if "coldstart" in args.sections:
         bench_cold_start(report, args)

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import torch
 
+from flagdemo.cpu import cpu_features
 from flagdemo.errors import InvalidInputError
 
 PRECISIONS = ("fp32", "bf16", "int8")
@@ -68,19 +69,6 @@ def default_precision() -> str:
 def is_approximate(precision: str) -> bool:
     """True when results in this precision differ from FlagEmbedding's numbers and must be labelled so."""
     return check_precision(precision) in APPROXIMATE_PRECISIONS
-
-
-def cpu_features() -> set[str]:
-    """CPU flags that matter for the fast modes (``avx512_bf16``, ``amx_bf16``, ``avx512_vnni`` …), Linux only."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return set()
-    wanted = {"avx512_bf16", "amx_bf16", "amx_tile", "amx_int8", "avx512_vnni", "avx_vnni", "avx512f", "avx2"}
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            return wanted.intersection(line.split(":", 1)[1].split())
-    return set()
 
 
 class Int8Linear(torch.nn.Module):

@@ -12,8 +12,15 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest
 
+from flagdemo.cpu import describe
+
 ASSETS = Path(__file__).parent / "assets"
 TINY = ASSETS / "tiny"
+
+
+def pytest_report_header(config):
+    """The CPU at the top of every run: fp32, bf16 and int8 kernels differ between CPUs."""
+    return describe()
 
 
 @pytest.fixture(scope="session")

@@ -86,7 +86,8 @@ def test_ranking_agreement_counts_kept_top1_sets_and_orders():
     agreement = ranking_agreement((queries, passages), (swapped, passages), k=3)
     assert agreement["queries"] == 2
     assert agreement["top1_kept"] == 1 and agreement["same_topk_set"] == 2 and agreement["same_topk_order"] == 1
-    assert agreement["min_topk_overlap"] == 3
+    assert agreement["min_topk_overlap"] == 3 and agreement["mean_topk_overlap"] == 3.0
+    assert agreement["max_score_shift"] == pytest.approx(0.4 / np.sqrt(1.07))  # 0.9 and 0.5 traded, normalised
     assert agreement["min_cosine"] < 1.0 and agreement["mean_cosine"] < 1.0
     assert ranking_agreement((queries, passages), (queries, passages), k=3)["min_cosine"] == pytest.approx(1.0)
 

@@ -23,10 +23,10 @@ from flagdemo.fastpath import (
     is_approximate,
     quantised,
     smoothing_factors,
-    vnni_available,
     with_precision,
 )
 from flagdemo.loading import bundled_minilm_dir
+from flagdemo.metrics import ndcg_at_k
 
 
 @pytest.fixture(scope="module")
@@ -143,68 +143,51 @@ def test_int8_linear_smoothing_leaves_the_product_unchanged_up_to_rounding(reduc
         assert (plain(inputs) - exact).norm() / exact.norm() > 3 * error
 
 
-# The README's "fast mode" rows (Performance), as published: measured by benchmarks/run.py's ranking_agreement on the
-# labelled set with the embedder's default batch. int8 depends on the CPU: with VNNI it quantises activations to 8
-# bits, without it to 7 (the README's second int8 row).
-README_BF16 = {
-    True: {"min_cosine": 0.99996, "top1_kept": 48, "same_topk_set": 46, "same_topk_order": 43, "min_topk_overlap": 9},
-    False: {"min_cosine": 0.99997, "top1_kept": 48, "same_topk_set": 47, "same_topk_order": 45, "min_topk_overlap": 9},
-}
-README_INT8 = {
-    True: {"min_cosine": 0.9978, "mean_cosine": 0.9994, "top1_kept": 48, "same_topk_set": 43, "same_topk_order": 23,
-           "min_topk_overlap": 9},
-    False: {"min_cosine": 0.9933, "mean_cosine": 0.9983, "top1_kept": 46, "same_topk_set": 37, "same_topk_order": 10,
-            "min_topk_overlap": 9},
+# What every fast mode keeps on any CPU (AMD with AVX2, Intel with AVX-512 / VNNI / AMX, Arm): floors set well
+# outside the spread measured between CPUs, on the labelled set (48 queries, 321 passages). Measured worst cosines:
+# bf16 0.99996-0.99997; torch int8 0.9978-0.9980 with 8-bit activations (VNNI), 0.9933-0.9940 with 7-bit (no VNNI);
+# onnx int8 0.99868. Largest score change: bf16 0.0024, torch int8 0.031 (7-bit), onnx int8 0.014. Mean nDCG@10
+# moved by at most 0.006 and the mean top-10 overlap stayed at or above 9.7. Each floor leaves about twice the
+# measured worst change (1 - cosine, the score change, the nDCG change) as margin; the per-CPU counts of identical
+# top-10 sets and orders are benchmark figures (benchmarks/run.py, the README's Performance rows name their CPU).
+FLOORS = {
+    "bf16": {"min_cosine": 0.9999, "mean_cosine": 0.99995, "max_score_shift": 0.005, "mean_topk_overlap": 9.5,
+             "ndcg_change": 0.01},
+    "int8": {"min_cosine": 0.985, "mean_cosine": 0.996, "max_score_shift": 0.06, "mean_topk_overlap": 9.0,
+             "ndcg_change": 0.02},
+    "onnx int8": {"min_cosine": 0.997, "mean_cosine": 0.9985, "max_score_shift": 0.03, "mean_topk_overlap": 9.0,
+                  "ndcg_change": 0.02},
 }  # fmt: skip
-# The onnx int8 row, measured on the CPU without VNNI; ONNX Runtime's uint8 x uint8 kernels need no 7-bit fallback,
-# so on a VNNI CPU only the cosines and top-1 are held to it (top-10 near-ties may fall either way).
-README_ONNX_INT8 = {"min_cosine": 0.99868, "mean_cosine": 0.99946, "top1_kept": 48, "same_topk_set": 38,
-                    "same_topk_order": 20, "min_topk_overlap": 8}  # fmt: skip
 
 
-def falls_short(measured: dict, claimed: dict) -> dict:
-    """The claims the measurement does not reach (cosines compared at the digits the README prints)."""
-    short = {}
-    for name, claim in claimed.items():
-        value = round(measured[name], len(str(claim).split(".")[1])) if "cosine" in name else measured[name]
-        if value < claim:
-            short[name] = (measured[name], claim)
-    return short
+def mean_ndcg_at_10(vectors: tuple[np.ndarray, np.ndarray]) -> float:
+    retrieval_set = load_retrieval_set()
+    query_ids, passage_ids = list(retrieval_set.query_texts), list(retrieval_set.passage_texts)
+    scores = vectors[0] @ vectors[1].T
+    judgements = retrieval_set.judgements
+    return float(np.mean([
+        ndcg_at_k([passage_ids[j] for j in np.argsort(-row, kind="stable")[:10]], judgements[query_id], 10)
+        for query_id, row in zip(query_ids, scores, strict=True)
+    ]))  # fmt: skip
 
 
-def test_bf16_keeps_what_the_readme_claims_for_this_cpu(embeddings):
-    agreement = ranking_agreement(embeddings["fp32"], embeddings["bf16"])
-    claimed = README_BF16[vnni_available()]
+@pytest.mark.parametrize("mode", list(FLOORS))
+def test_fast_mode_stays_within_its_floors_on_every_cpu(embeddings, mode):
+    agreement = ranking_agreement(embeddings["fp32"], embeddings[mode])
+    floors = FLOORS[mode]
     assert agreement["queries"] == 48
-    assert not falls_short(agreement, claimed), falls_short(agreement, claimed)
+    assert agreement["min_cosine"] >= floors["min_cosine"], agreement
+    assert agreement["mean_cosine"] >= floors["mean_cosine"], agreement
+    assert agreement["max_score_shift"] <= floors["max_score_shift"], agreement
+    assert agreement["mean_topk_overlap"] >= floors["mean_topk_overlap"], agreement
+    change = abs(mean_ndcg_at_10(embeddings[mode]) - mean_ndcg_at_10(embeddings["fp32"]))
+    assert change <= floors["ndcg_change"], f"mean nDCG@10 moved by {change:.4f}"
 
 
-def test_int8_keeps_what_the_readme_claims_for_this_cpu(embeddings):
-    agreement = ranking_agreement(embeddings["fp32"], embeddings["int8"])
-    claimed = README_INT8[vnni_available()]
-    assert agreement["queries"] == 48
-    assert not falls_short(agreement, claimed), falls_short(agreement, claimed)
-
-
-def test_onnx_int8_keeps_what_the_readme_claims(embeddings):
-    agreement = ranking_agreement(embeddings["fp32"], embeddings["onnx int8"])
-    claimed = README_ONNX_INT8
-    if vnni_available():
-        claimed = {name: claimed[name] for name in ("min_cosine", "mean_cosine", "top1_kept")}
-    assert agreement["queries"] == 48
-    assert not falls_short(agreement, claimed), falls_short(agreement, claimed)
-
-
-def test_the_claims_are_what_the_readme_prints():
+def test_the_readme_states_the_floors_the_tests_hold():
     readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
-    for claims in README_BF16.values():
+    for mode, floors in FLOORS.items():
         assert (
-            f"cosine min {claims['min_cosine']}; top-1 kept {claims['top1_kept']}/48; "
-            f"same top-10 set {claims['same_topk_set']}/48, same order {claims['same_topk_order']}/48"
-        ) in readme
-    for claims in [*README_INT8.values(), README_ONNX_INT8]:
-        assert (
-            f"cosine min {claims['min_cosine']}, mean {claims['mean_cosine']}; top-1 kept {claims['top1_kept']}/48; "
-            f"same top-10 set {claims['same_topk_set']}/48, same order {claims['same_topk_order']}/48, "
-            f"≥ {claims['min_topk_overlap']} of 10 kept"
-        ) in readme
+            f"| {mode} | {floors['min_cosine']} | {floors['mean_cosine']} | {floors['max_score_shift']} | "
+            f"{floors['mean_topk_overlap']} | {floors['ndcg_change']} |"
+        ) in readme, mode
