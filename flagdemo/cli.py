@@ -54,6 +54,16 @@ def _model_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
     )
 
 
+def _weights_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--weights",
+        default="fp32",
+        choices=("fp32", "fp16"),
+        help="fp32 keeps the checkpoint's weights (sentence-transformers' vectors); fp16 rounds them on load, as "
+        "FlagEmbedding's default use_fp16=True does (default fp32)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="flagdemo", description="Embed, search and evaluate whole corpora.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -70,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     _model_options(embed, required=True)
     embed.add_argument("--max-length", type=_positive, default=None, help="tokens per passage (default: the model's)")
     embed.add_argument("--shard-rows", type=_positive, default=10_000, help="rows per Parquet shard (default 10000)")
+    _weights_option(embed)
     embed.add_argument("--engine", choices=("local", "ray"), default="local")
     embed.add_argument(
         "--ray-address", default=None, metavar="ADDR", help="join this Ray cluster (default: local Ray)"
@@ -96,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("eval", help="nDCG@10, MRR@10, Recall@100 and MAP on a BEIR folder")
     evaluate.add_argument("dataset", metavar="DATASET")
     _model_options(evaluate, required=True)
+    _weights_option(evaluate)
     evaluate.add_argument("--embeddings", default=None, metavar="DIR", help="a stored set of the corpus")
     evaluate.add_argument("--reranker", default=None, metavar="NAME")
     evaluate.add_argument("--rerank-top-k", type=_positive, default=100)
@@ -128,6 +140,7 @@ def run_embed(args) -> int:
         backend=args.backend,
         precision=args.precision,
         max_length=args.max_length,
+        weights=args.weights,
     )
     embed(
         corpus,
@@ -145,6 +158,7 @@ def run_search(args) -> int:
     import numpy as np
 
     from flagdemo.corpus import CorpusError
+    from flagdemo.corpus.embed import stored_setting
     from flagdemo.corpus.search import VectorIndex, search_index, search_stored
     from flagdemo.corpus.store import open_stored
     from flagdemo.engine import Engine
@@ -157,7 +171,8 @@ def run_search(args) -> int:
             f"{args.folder} was embedded with {stored.model!r}; search it with that model, not {model!r}."
         )
     precision = stored.manifest.get("precision", "fp32")
-    embedder = with_precision(Engine(devices=args.backend).load_embedder(model), precision)
+    engine = Engine(devices=args.backend, weights=stored_setting(stored.manifest, "weights"))
+    embedder = with_precision(engine.load_embedder(model), precision)  # queries as the passages were embedded
     vectors = np.asarray(embedder.encode_queries(args.query, batch_size=args.batch_size), dtype=np.float32)
     vectors = vectors.reshape(len(args.query), -1)
     if vectors.shape[1] != stored.dimension:
@@ -208,7 +223,11 @@ def run_eval(args) -> int:
     from flagdemo.corpus.embed import EmbedSettings
 
     settings = EmbedSettings(
-        model=args.model, batch_size=args.batch_size, backend=args.backend, precision=args.precision
+        model=args.model,
+        batch_size=args.batch_size,
+        backend=args.backend,
+        precision=args.precision,
+        weights=args.weights,
     )
     result = evaluate(
         args.dataset,

@@ -29,6 +29,7 @@ import numpy as np
 
 from flagdemo import catalog, datasets, limits, loading, metrics, scoring, serving
 from flagdemo.cache import MODEL_CACHE, ModelCache, WrapperCache
+from flagdemo.embedders.base import check_weights, default_weights
 from flagdemo.embedding_cache import EMBEDDING_CACHE, EmbeddingCache
 from flagdemo.errors import EmptyInputError, FlagDemoError, InvalidInputError, LayerOutOfRangeError
 from flagdemo.fastpath import check_precision, with_precision
@@ -114,6 +115,7 @@ class Engine:
     layerwise_reranker: str = catalog.DEFAULT_RERANKER
     cutoff_layer: int = 12
     devices: str | None = None
+    weights: str = field(default_factory=default_weights)  # embedders' weights: fp16-rounded (FlagEmbedding's) | fp32
     extra_embedders: tuple[str, ...] = ()
     extra_rerankers: tuple[str, ...] = ()
     cache: ModelCache = field(default=MODEL_CACHE, repr=False)
@@ -125,6 +127,7 @@ class Engine:
     _labelled_lock: threading.Lock = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        check_weights(self.weights)
         loading.preload_transformers()  # before any request thread loads a model
         self.wrappers = WrapperCache(self.cache)
         self.results = ResultCache.from_env()  # whole tab results, computed once for identical requests
@@ -200,7 +203,7 @@ class Engine:
     def load_embedder(self, name: str | ModelSpec, *, normalize: bool = True, task: str | None = None):
         """An embedder for ``name`` (FlagAutoModel's choices; ``task`` for LLM-Embedder); its weights are shared
         through MODEL_CACHE."""
-        return build_embedder(self.spec(name, "embedder"), normalize=normalize, task=task)
+        return build_embedder(self.spec(name, "embedder"), normalize=normalize, task=task, weights=self.weights)
 
     def load_reranker(self, name: str | ModelSpec, role: Role = "reranker"):
         """A reranker for ``name`` (FlagAutoReranker's choices); its weights are shared through MODEL_CACHE."""

@@ -310,8 +310,14 @@ def load_pretrained(
         )
         return model.to(device=device, dtype=dtype).eval()
 
-    describe = f"{source.name} ({auto_class.__name__}, {dtype}, {device})".replace("torch.", "")
-    return MODEL_CACHE.get_or_load(key, load, describe=describe)
+    describe = f"{source.name} ({auto_class.__name__}, {dtype}{rounding_words(dtype, weights_dtype)}, {device})"
+    return MODEL_CACHE.get_or_load(key, load, describe=describe.replace("torch.", ""))
+
+
+def rounding_words(dtype: torch.dtype, weights_dtype: torch.dtype) -> str:
+    """', float16-rounded weights' when the weights were rounded before the cast to ``dtype`` (FlagEmbedding's
+    ``use_fp16=True`` on a CPU), else '': the Models tab says what ran."""
+    return "" if weights_dtype == dtype else f", {str(weights_dtype).removeprefix('torch.')}-rounded weights"
 
 
 def model_file(source: ModelSource, filename: str, *, cache_dir: str | None = None) -> Path | None:

@@ -90,6 +90,7 @@ class WeightFiles:
     load: Callable[[], torch.nn.Module]
     folder: str
     shown: str
+    rounding: str = ""  # ", float16-rounded weights" where the weights were rounded before export
     held: dict[str, OnnxGraph] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -408,6 +409,7 @@ def _file_graph(
     what = "ONNX Runtime graph" if variant is None else f"ONNX Runtime graph, {variant.label}"
     if kind == "hidden_states":
         what += ", every layer"
+    what += model.rounding
     graph = MODEL_CACHE.get_or_load(
         (model.folder, "onnx", memo_key, model.identity), load, describe=f"{model.shown} ({what})"
     )

@@ -263,10 +263,14 @@ def remote_code_wanted(name: str, kind: str) -> bool | None:
     return None
 
 
-def build_embedder(spec: ModelSpec, *, normalize: bool = True, task: str | None = None):
-    """The embedder ``spec`` describes, built from its resolved source (FlagAutoModel's defaults); LLM-Embedder is
-    FlagEmbedding 1.2's class, reading its query / passage modes behind ``task``'s instructions (None = qa)."""
+def build_embedder(spec: ModelSpec, *, normalize: bool = True, task: str | None = None, weights: str = "fp16"):
+    """The embedder ``spec`` describes, built from its resolved source (FlagAutoModel's defaults, weights rounded
+    to fp16 unless ``weights`` is 'fp32': see ``flagdemo.embedders.base.WEIGHTS``); LLM-Embedder is FlagEmbedding
+    1.2's class, reading its query / passage modes behind ``task``'s instructions (None = qa)."""
     from flagdemo.embedders import EMBEDDER_CLASS_MAPPING, EmbedderModelClass, LLMEmbedder
+    from flagdemo.embedders.base import check_weights
+
+    use_fp16 = check_weights(weights) == "fp16"
 
     if spec.is_llm_embedder:
         settings = spec.kwargs()
@@ -276,13 +280,14 @@ def build_embedder(spec: ModelSpec, *, normalize: bool = True, task: str | None 
             normalize_embeddings=bool(normalize),
             devices=spec.devices,
             task=task or "qa",
+            use_fp16=use_fp16,
             **settings,
         )
     if task is not None:
         raise InvalidInputError(f"{spec.short_name} has no tasks: only LLM-Embedder reads its texts behind a task.")
     embedder_class = EMBEDDER_CLASS_MAPPING[EmbedderModelClass(spec.model_class)]
     return embedder_class(
-        spec.source, normalize_embeddings=bool(normalize), use_fp16=True, devices=spec.devices, **spec.kwargs()
+        spec.source, normalize_embeddings=bool(normalize), use_fp16=use_fp16, devices=spec.devices, **spec.kwargs()
     )
 
 

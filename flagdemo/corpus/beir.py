@@ -19,7 +19,7 @@ import numpy as np
 
 from flagdemo import metrics
 from flagdemo.corpus import CorpusError
-from flagdemo.corpus.embed import EmbedSettings, dense_vectors, embed
+from flagdemo.corpus.embed import EmbedSettings, dense_vectors, embed, stored_setting
 from flagdemo.corpus.inputs import BEIR_CORPUS, open_input
 from flagdemo.corpus.search import exact_top_k
 from flagdemo.corpus.store import StoredSet, open_stored
@@ -168,7 +168,8 @@ def _retrieve(stored: StoredSet, settings: EmbedSettings, texts: list[str], quer
     from flagdemo.engine import Engine
     from flagdemo.fastpath import with_precision
 
-    embedder = with_precision(Engine(devices=settings.backend).load_embedder(stored.model), settings.precision)
+    engine = Engine(devices=settings.backend, weights=stored_setting(stored.manifest, "weights"))
+    embedder = with_precision(engine.load_embedder(stored.model), settings.precision)  # as the passages were
     vectors = dense_vectors(embedder.encode_queries(texts, batch_size=settings.batch_size), len(texts))
     if vectors.shape[1] != stored.dimension:
         raise CorpusError(f"The model gives {vectors.shape[1]}-dimensional queries; the set holds {stored.dimension}.")

@@ -42,8 +42,15 @@ class EmbedSettings:
     backend: str | None = None  # a torch device: cpu, cuda, cuda:1, mps; None picks cuda → mps → cpu
     precision: str = "fp32"
     max_length: int | None = None
+    # The checkpoint's own fp32 weights: a store is compared with other tools' (sentence-transformers'); "fp16"
+    # rounds them on load, as FlagEmbedding's default and the app do (see flagdemo.embedders.base.WEIGHTS).
+    weights: str = "fp32"
 
     def check(self) -> None:
+        from flagdemo.embedders.base import WEIGHTS  # the model layer (torch) loads only when a job runs
+
+        if self.weights not in WEIGHTS:
+            raise CorpusError(f"--weights must be one of {', '.join(WEIGHTS)}, not {self.weights!r}.")
         if self.batch_size < 1 or self.shard_rows < 1:
             raise CorpusError("--batch-size and --shard-rows must be whole numbers of at least 1.")
         if self.max_length is not None and self.max_length < 2:
@@ -58,7 +65,7 @@ class PassageEncoder:
         from flagdemo.fastpath import with_precision
 
         self.settings = settings
-        embedder = Engine(devices=settings.backend).load_embedder(settings.model)
+        embedder = Engine(devices=settings.backend, weights=settings.weights).load_embedder(settings.model)
         self.embedder = with_precision(embedder, settings.precision)
         self.description = {
             "class": type(embedder).__name__,
@@ -66,6 +73,8 @@ class PassageEncoder:
             "max_length": settings.max_length or embedder.passage_max_length,
             "device": str(embedder.device),
             "dtype": str(embedder.dtype).removeprefix("torch."),
+            "weights_dtype": str(embedder.weights_dtype).removeprefix("torch."),
+            "weights_note": embedder.weights_note,
             "source": embedder.source.origin,
         }
 
@@ -141,6 +150,7 @@ def job_identity(corpus: CorpusInput, rows: int, settings: EmbedSettings) -> dic
     return {
         "model": settings.model,
         "precision": settings.precision,
+        "weights": settings.weights,
         "max_length": settings.max_length,
         "shard_rows": settings.shard_rows,
         "input": {
@@ -153,17 +163,30 @@ def job_identity(corpus: CorpusInput, rows: int, settings: EmbedSettings) -> dic
     }
 
 
+WEIGHTS_WORDS = {
+    "fp32": "weights: the checkpoint's own fp32 values (--weights fp16 rounds them as FlagEmbedding does)",
+    "fp16": "weights: rounded to fp16 on load, as FlagEmbedding's default (use_fp16=True); the vectors are "
+    "FlagEmbedding's, up to ~1e-4 from sentence-transformers' (--weights fp32 keeps the checkpoint's values)",
+}
+
+
+def stored_setting(manifest: dict, key: str):
+    """A setting of a store's manifest; stores written before the weights were recorded rounded them to fp16."""
+    return manifest.get(key, "fp16" if key == "weights" else None)
+
+
 def _differences(old: dict, new: dict) -> list[str]:
     names = {
         "model": "the model",
         "precision": "the precision",
+        "weights": "the weights",
         "max_length": "the maximum length",
         "shard_rows": "the shard size",
     }
     found = [
-        f"{label} ({old.get(key)!r} then, {new[key]!r} now)"
+        f"{label} ({stored_setting(old, key)!r} then, {new[key]!r} now)"
         for key, label in names.items()
-        if old.get(key) != new[key]
+        if stored_setting(old, key) != new[key]
     ]
     old_input, new_input = old.get("input", {}), new["input"]
     if old_input.get("path") != new_input["path"]:
@@ -244,6 +267,7 @@ def embed(
         print(f"resuming: {writer.rows_done:,} of {rows:,} rows were already embedded.", file=stream, flush=True)
     manifest["engine"] = engine
     manifest["revision"] = model_revision(settings.model)
+    print(WEIGHTS_WORDS[settings.weights], file=stream, flush=True)
     progress = Progress(rows, writer.rows_done, stream)
     if engine == "local":
         run_local(corpus, writer, settings, progress)

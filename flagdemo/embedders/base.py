@@ -11,6 +11,7 @@ out-of-memory errors (FlagEmbedding shrinks on any RuntimeError, which hides rea
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -23,7 +24,7 @@ import torch.nn.functional as F
 from flagdemo import catalog
 from flagdemo.devices import resolve_device, resolve_dtype, shrink_on_out_of_memory
 from flagdemo.errors import EmptyInputError, InvalidInputError
-from flagdemo.loading import ModelSource, load_tokenizer, resolve_source
+from flagdemo.loading import ModelSource, load_tokenizer, resolve_source, rounding_words
 from flagdemo.onnx_backend import (
     PROBE_TEXTS,
     BackendInfo,
@@ -107,6 +108,37 @@ def _positive_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise InvalidInputError(f"{name} must be a positive whole number, not {value!r}.")
     return int(value)
+
+
+# How an embedder's checkpoint weights are held (the arithmetic's precision is fastpath's). "fp16": rounded to fp16
+# on load, FlagEmbedding's default (use_fp16=True; a CPU then computes in fp32 on the rounded weights, so the vectors
+# are FlagEmbedding's, up to ~1e-4 from sentence-transformers'). "fp32": the checkpoint's own values.
+WEIGHTS = ("fp16", "fp32")
+
+
+def check_weights(weights: str) -> str:
+    """``weights`` itself when it is one of ``WEIGHTS``; else a sentence naming them."""
+    if weights not in WEIGHTS:
+        raise InvalidInputError(f"weights must be one of {', '.join(WEIGHTS)}, not {weights!r}.")
+    return weights
+
+
+def default_weights() -> str:
+    """``FLAGDEMO_WEIGHTS`` (fp16 | fp32), default fp16: the app shows FlagEmbedding's own numbers unless a
+    deployment asks for the checkpoint's full-precision weights."""
+    value = os.environ.get("FLAGDEMO_WEIGHTS", "").strip().lower() or "fp16"
+    if value not in WEIGHTS:
+        raise InvalidInputError(f"FLAGDEMO_WEIGHTS must be one of {', '.join(WEIGHTS)}, not {value!r}.")
+    return value
+
+
+def describe_weights(weights_dtype: torch.dtype, dtype: torch.dtype) -> str:
+    """What ran, in words: the weights as held and the arithmetic."""
+    held, run = (str(d).removeprefix("torch.") for d in (weights_dtype, dtype))
+    if held == run:
+        return f"{run} weights and arithmetic" + (" (the checkpoint's own values)" if run == "float32" else "")
+    why = "as FlagEmbedding's default (use_fp16=True)" if held == "float16" else "as use_bf16=True asks"
+    return f"weights rounded to {held} on load, {why}; computed in {run}"
 
 
 class BaseEmbedder:
@@ -233,6 +265,11 @@ class BaseEmbedder:
         load only when needed) rather than a session next to cached torch weights."""
         return self._weight_files is not None
 
+    @property
+    def weights_note(self) -> str:
+        """How the weights are held and the arithmetic runs, in words (recorded with corpus stores)."""
+        return describe_weights(self.weights_dtype, self.dtype)
+
     def _lazy_weights(self) -> WeightFiles | None:
         """The files an onnx graph of this model is keyed by (None: a hub model, loaded into torch up front)."""
         from pathlib import Path
@@ -250,6 +287,7 @@ class BaseEmbedder:
             self._load_uncached,
             folder=self.source.path,
             shown=self.source.name,
+            rounding=rounding_words(self.dtype, self.weights_dtype),
         )
 
     def _graph_target(self) -> torch.nn.Module | WeightFiles:

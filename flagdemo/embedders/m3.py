@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from flagdemo.cache import MODEL_CACHE
 from flagdemo.embedders.base import BaseEmbedder, as_text_list, pool
 from flagdemo.errors import EmptyInputError, InvalidInputError, MissingModelFilesError
-from flagdemo.loading import instantiate_pretrained, model_file
+from flagdemo.loading import instantiate_pretrained, model_file, rounding_words
 
 HEAD_FILES = ("colbert_linear.pt", "sparse_linear.pt")
 SCORE_MODES = ("colbert", "sparse", "dense", "sparse+dense", "colbert+sparse+dense")
@@ -103,7 +103,8 @@ class BGEM3FlagModel(BaseEmbedder):
             f"colbert_dim={self.colbert_dim}",
             f"weights={self.weights_dtype}",
         )
-        describe = f"{self.model_name} (BGE-M3, {self.dtype}, {self.device})".replace("torch.", "")
+        rounding = rounding_words(self.dtype, self.weights_dtype)
+        describe = f"{self.model_name} (BGE-M3, {self.dtype}{rounding}, {self.device})".replace("torch.", "")
         return MODEL_CACHE.get_or_load(key, self._build_m3, describe=describe)
 
     def _build_m3(self) -> M3Model:

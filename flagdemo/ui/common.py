@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 import gradio as gr
-import pandas as pd
 
 from flagdemo import request_log, result_cache, serving, text
 from flagdemo.engine import Engine
@@ -31,7 +30,6 @@ logger = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
 
-DISPLAY_DIGITS = 4
 FAILED_NOTE = (
     "**The last run stopped with an error** (its message is shown above the page): the results were cleared. "
     "Change the inputs and run again."
@@ -210,28 +208,13 @@ def precision_box(elem_id: str) -> gr.Dropdown:
     )
 
 
-def how_to_read(words: str, elem_id: str) -> gr.Markdown:
-    """The short "how to read this" line placed under a plot or a table."""
-    return gr.Markdown(f"<small>**How to read this:** {words}</small>", elem_id=elem_id)
-
-
 def note_box(elem_id: str, label: str) -> gr.Markdown:
     """A tab's status line (what ran, how long, what to watch for); its label names it in the API."""
     return gr.Markdown(label=label, elem_id=elem_id)
 
 
-def shown(table: pd.DataFrame) -> pd.DataFrame:
-    """Floats rounded for the screen (downloads keep every digit)."""
-    return table.round(DISPLAY_DIGITS)
-
-
 def download_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix="flagdemo-"))
-
-
-def plural(n: int, word: str, many: str | None = None) -> str:
-    """'1 text', '2 texts'."""
-    return f"{n:,} {word if n == 1 else (many or word + 's')}"
 
 
 def number_choices(radio: gr.Radio) -> gr.Radio:

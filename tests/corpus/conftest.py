@@ -99,8 +99,8 @@ def stored_arrays(folder: Path) -> tuple[list[str], np.ndarray]:
     return ids, np.concatenate(vectors)
 
 
-def reference_vectors(model: str, texts: list[str]) -> np.ndarray:
-    """What the engine's encode_corpus gives for these texts, in one call."""
+def reference_vectors(model: str, texts: list[str], weights: str = "fp32") -> np.ndarray:
+    """What the engine's encode_corpus gives for these texts, in one call, with the store's default weights."""
     from flagdemo.engine import Engine
 
-    return np.asarray(Engine().load_embedder(model).encode_corpus(texts), dtype=np.float32)
+    return np.asarray(Engine(weights=weights).load_embedder(model).encode_corpus(texts), dtype=np.float32)

