@@ -46,7 +46,7 @@ chromium:
 # workshop notebooks executed top to bottom (nbmake). The load tests are `make test-load`.
 # The CPU and its vector extensions first: kernels differ between CPUs, so a failure report says where it ran.
 cpu-info:
-	@$(PYTHON) flagdemo/cpu.py
+	@$(PYTHON) flagdemo/models/backends/cpu.py
 
 test: cpu-info $(VENV)/.test lint chromium
 	$(VENV)/bin/nbstripout --verify notebooks/*.ipynb
@@ -74,7 +74,7 @@ bench: $(VENV)/.test
 
 # The default models' retrieval quality on the labelled set (the README's table; ~30 min on 2 CPU cores).
 quality: $(VENV)/.runtime
-	$(PY) -m flagdemo.evaluation
+	$(PY) -m flagdemo.engine.quality
 
 # Golden outputs from FlagEmbedding 1.4.2 itself, in its own transformers-4.x environment (see golden/README.md).
 golden:

@@ -15,7 +15,7 @@ import os
 # before torch loads, and only as a default.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from flagdemo.projection import start_warm_up
+from flagdemo.analysis.projection import start_warm_up
 from flagdemo.ui import build_demo
 from flagdemo.ui.blocks import theme
 

@@ -62,7 +62,7 @@ def percentile(values: list[float], share: float) -> float:
 
 def warm_cases() -> list[tuple[str, str, dict]]:
     """(row name, api_name, inputs): every endpoint with its defaults, then /similarity at the issue's 10 × 10."""
-    from flagdemo import datasets
+    from flagdemo.data import datasets
 
     labelled = datasets.load_retrieval_set()
     ten_by_ten = {
@@ -123,7 +123,7 @@ def umap_in_this_process(size: int, runs: int) -> dict:
     RSS after the warm-up and at the end: run in a fresh process per size, so each size has its own peak."""
     import json
 
-    from flagdemo.projection import project, warm_up
+    from flagdemo.analysis.projection import project, warm_up
 
     warm_up()
     after_warm_up = peak_rss_mb(os.getpid())

@@ -17,8 +17,8 @@ def rss_mb() -> float:
 
 
 def main() -> None:
-    from flagdemo.cache import MODEL_CACHE
     from flagdemo.engine import Engine
+    from flagdemo.models.cache import MODEL_CACHE
     from flagdemo.ui import endpoints
 
     app = endpoints(Engine())

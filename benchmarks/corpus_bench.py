@@ -38,7 +38,7 @@ TEXT_WORDS = (5, 40)
 
 def corpus_file(path: Path, count: int, seed: int = 0, words_per_text: tuple[int, int] = TEXT_WORDS) -> Path:
     """``count`` texts of ``words_per_text`` (least, most) words from the labelled set's vocabulary, as .jsonl."""
-    from flagdemo.datasets import load_retrieval_set
+    from flagdemo.data.datasets import load_retrieval_set
 
     retrieval = load_retrieval_set()
     words = " ".join(retrieval.passage_texts.values()).split()
@@ -271,8 +271,9 @@ def bench_projection(report, points: int, sample: int, dimension: int = 384, chr
 
 def bench_io(report, rows: int = 100_000, dimension: int = 384) -> None:
     """The driver's own ceilings, whatever the number of workers: checking the input, writing the shards."""
-    from flagdemo.corpus.embed import ShardBuffer, job_identity
+    from flagdemo.corpus.embed import job_identity
     from flagdemo.corpus.inputs import open_input
+    from flagdemo.corpus.job import ShardBuffer
     from flagdemo.corpus.store import FORMAT, ShardWriter
 
     with tempfile.TemporaryDirectory(prefix="flagdemo-corpus-io-") as work:
@@ -296,7 +297,7 @@ def bench_io(report, rows: int = 100_000, dimension: int = 384) -> None:
 
 
 def _settings():
-    from flagdemo.corpus.embed import EmbedSettings
+    from flagdemo.corpus.job import EmbedSettings
 
     return EmbedSettings(model=MODEL)
 

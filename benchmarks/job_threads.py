@@ -5,7 +5,7 @@
 
 - one after the other, each with every thread (what one queue slot gave);
 - at the same time, each with every thread (oversubscribed: 2 jobs x N threads on N cores);
-- at the same time, sharing the threads through ``flagdemo.serving.JOB_THREADS`` (what the app does).
+- at the same time, sharing the threads through ``flagdemo.models.threads.JOB_THREADS`` (what the app does).
 
 It prints the wall time of both jobs and how long the light click waited for its answer, medians over the rounds.
 It reports, never asserts (the machine may be shared).
@@ -22,23 +22,23 @@ from contextlib import nullcontext
 
 import torch
 
-from flagdemo import serving
-from flagdemo.embedders import FlagAutoModel
-from flagdemo.rerankers import FlagAutoReranker
+from flagdemo.models import threads as thread_budget
+from flagdemo.models.embedders import FlagAutoModel
+from flagdemo.models.rerankers import FlagAutoReranker
 
 TEXTS = [f"Sentence number {i} is about the weather, the sea and the price of bread in town." for i in range(32)]
 PAIRS = [("What do pandas eat?", f"Passage {i}: giant pandas feed almost entirely on bamboo.") for i in range(8)]
 
 
 def _timed(function: Callable[[], object], shared: bool, out: dict, name: str) -> None:
-    with serving.JOB_THREADS.job() if shared else nullcontext():
+    with thread_budget.JOB_THREADS.job() if shared else nullcontext():
         function()
     out[name] = time.perf_counter()
 
 
 def one_round(heavy: Callable[[], object], light: Callable[[], object], policy: str) -> tuple[float, float]:
     """(wall seconds for both jobs, seconds from the light click to its answer) under one policy."""
-    threads = serving.JOB_THREADS.total()
+    threads = thread_budget.JOB_THREADS.total()
     torch.set_num_threads(threads)
     out: dict[str, float] = {}
     started = time.perf_counter()
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     for round_index in range(args.rounds):
         for policy in policies[round_index % 3 :] + policies[: round_index % 3]:
             results[policy].append(one_round(heavy, light, policy))
-    print(f"{serving.JOB_THREADS.total()} threads; medians of {args.rounds} rounds")
+    print(f"{thread_budget.JOB_THREADS.total()} threads; medians of {args.rounds} rounds")
     for policy, runs in results.items():
         wall = statistics.median(r[0] for r in runs)
         light_seconds = statistics.median(r[1] for r in runs)

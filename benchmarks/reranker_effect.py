@@ -2,8 +2,9 @@
 
 ``python -m benchmarks.reranker_effect`` retrieves with all-MiniLM-L6-v2 over the bundled passages, lets
 SmolLM2-135M-Instruct (as FlagAutoReranker loads it, with the catalog's prompt preset) rerank each query's top-20,
-and writes nDCG@10 / MRR@10 of both to ``benchmarks/results/reranker_effect.json``. ``flagdemo.text`` states these
-numbers on the page and a test checks that they match the file. No layer sweep: that is ``make quality``.
+and writes nDCG@10 / MRR@10 of both to ``benchmarks/results/reranker_effect.json``.
+``flagdemo.ui.views.text`` states these numbers on the page and a test checks that they match the file. No layer sweep:
+that is ``make quality``.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ def measure(*, embedder: str, reranker: str, top_k: int, k: int, per_topic: int 
 
     ``per_topic`` keeps the first N queries of every topic (all passages stay): a quicker run that still covers
     every topic and language mix."""
-    from flagdemo import FlagAutoModel, FlagAutoReranker, evaluation
-    from flagdemo.datasets import load_retrieval_set
+    from flagdemo import FlagAutoModel, FlagAutoReranker
+    from flagdemo.analysis import evaluation
+    from flagdemo.data.datasets import load_retrieval_set
 
     labelled = load_retrieval_set()
     if per_topic is not None:

@@ -25,7 +25,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import numpy as np
 import torch
 
-from flagdemo.cpu import cpu_features, cpu_model, describe
+from flagdemo.models.backends.cpu import cpu_features, cpu_model, describe
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 # app also times UMAP
@@ -57,7 +57,7 @@ def alternate(contenders: dict[str, Callable[[], object]], runs: int, *, warmup:
 
 def mixed_texts(count: int, seed: int = 0) -> list[str]:
     """``count`` texts of 5-200 words drawn from the labelled set's own vocabulary (deterministic)."""
-    from flagdemo.datasets import load_retrieval_set
+    from flagdemo.data.datasets import load_retrieval_set
 
     retrieval_set = load_retrieval_set()
     words = " ".join([*retrieval_set.passage_texts.values(), *retrieval_set.query_texts.values()]).split()
@@ -173,7 +173,7 @@ class OnnxRuntimePeer:
 
 COLD_START = """
 import sys, time
-from flagdemo.embedders import FlagModel
+from flagdemo.models.embedders import FlagModel
 model = FlagModel(sys.argv[1], pooling_method="mean", use_fp16=False, backend=sys.argv[2])
 model.encode(["a first request"])
 print(model.backend_info.source)
@@ -196,7 +196,7 @@ def cold_start_seconds(folder: str, backend: str, cache: Path) -> tuple[float, s
 def bench_cold_start(report: Report, args) -> None:
     import tempfile
 
-    from flagdemo.loading import bundled_minilm_dir
+    from flagdemo.models.sources import bundled_minilm_dir
 
     folder = str(bundled_minilm_dir())
     with tempfile.TemporaryDirectory() as empty:
@@ -217,9 +217,9 @@ def bench_encode(report: Report, args, peak: float | None) -> None:
 
     from sentence_transformers import SentenceTransformer
 
-    from flagdemo.embedders import FlagModel
-    from flagdemo.fastpath import with_precision
-    from flagdemo.loading import bundled_minilm_dir
+    from flagdemo.models.backends.precision import with_precision
+    from flagdemo.models.embedders import FlagModel
+    from flagdemo.models.sources import bundled_minilm_dir
 
     folder = str(bundled_minilm_dir())
     texts = mixed_texts(args.texts)
@@ -332,10 +332,10 @@ def label(mode: str) -> str:
 
 def bench_fast_mode_agreement(report: Report) -> None:
     """The fast modes against exact fp32 on the labelled set (48 queries, 321 passages)."""
-    from flagdemo.datasets import load_retrieval_set
-    from flagdemo.embedders import FlagModel
-    from flagdemo.fastpath import with_precision
-    from flagdemo.loading import bundled_minilm_dir
+    from flagdemo.data.datasets import load_retrieval_set
+    from flagdemo.models.backends.precision import with_precision
+    from flagdemo.models.embedders import FlagModel
+    from flagdemo.models.sources import bundled_minilm_dir
 
     retrieval_set = load_retrieval_set()
     queries, passages = list(retrieval_set.query_texts.values()), list(retrieval_set.passage_texts.values())
@@ -360,9 +360,9 @@ def bench_fast_mode_agreement(report: Report) -> None:
 
 
 def bench_cache(report: Report, args) -> None:
-    from flagdemo.embedders import FlagModel
-    from flagdemo.embedding_cache import EmbeddingCache
-    from flagdemo.loading import bundled_minilm_dir
+    from flagdemo.models.embedders import FlagModel
+    from flagdemo.models.sources import bundled_minilm_dir
+    from flagdemo.serving.embedding_cache import EmbeddingCache
 
     embedder = FlagModel(str(bundled_minilm_dir()), pooling_method="mean", use_fp16=False)
     texts = mixed_texts(min(args.texts, 200), seed=1)
@@ -383,7 +383,7 @@ def bench_cache(report: Report, args) -> None:
 
 
 def rerank_pairs(count: int) -> list[tuple[str, str]]:
-    from flagdemo.datasets import load_retrieval_set
+    from flagdemo.data.datasets import load_retrieval_set
 
     retrieval_set = load_retrieval_set()
     queries, passages = retrieval_set.query_texts, retrieval_set.passage_texts
@@ -416,7 +416,7 @@ def plain_transformers_scores(model, tokenizer, pairs, batch_size: int, prompt: 
 
 
 def bench_rerank(report: Report, args, reranker) -> None:
-    from flagdemo.rerankers.inputs import DEFAULT_PROMPT
+    from flagdemo.models.rerankers.inputs import DEFAULT_PROMPT
 
     pairs = rerank_pairs(args.pairs)
     batch_size = 16
@@ -447,7 +447,7 @@ def bench_rerank(report: Report, args, reranker) -> None:
 
 
 def bench_sweep(report: Report, args, reranker) -> None:
-    from flagdemo.rerankers import layer_sweep
+    from flagdemo.models.rerankers import layer_sweep
 
     pairs = rerank_pairs(args.pairs)
     final = reranker.valid_layers[-1]
@@ -470,9 +470,9 @@ def bench_sweep(report: Report, args, reranker) -> None:
 
 
 def bench_load(report: Report, args) -> None:
-    from flagdemo.cache import MODEL_CACHE
-    from flagdemo.loading import smollm2_dir
-    from flagdemo.rerankers import FlagLLMReranker
+    from flagdemo.models.cache import MODEL_CACHE
+    from flagdemo.models.rerankers import FlagLLMReranker
+    from flagdemo.models.sources import smollm2_dir
 
     started = time.perf_counter()
     folder = smollm2_dir()
@@ -491,8 +491,8 @@ def bench_cuda(report: Report, args) -> None:
         return
     from sentence_transformers import SentenceTransformer
 
-    from flagdemo.embedders import FlagModel
-    from flagdemo.loading import bundled_minilm_dir
+    from flagdemo.models.embedders import FlagModel
+    from flagdemo.models.sources import bundled_minilm_dir
 
     folder = str(bundled_minilm_dir())
     texts = mixed_texts(args.texts)
@@ -558,8 +558,8 @@ def main(argv: list[str] | None = None) -> int:
     if "load" in args.sections:
         bench_load(report, args)
     if {"rerank", "sweep"} & set(args.sections):
-        from flagdemo.loading import smollm2_dir
-        from flagdemo.rerankers import FlagLLMReranker
+        from flagdemo.models.rerankers import FlagLLMReranker
+        from flagdemo.models.sources import smollm2_dir
 
         reranker = FlagLLMReranker(str(smollm2_dir()), use_fp16=False)
         if "rerank" in args.sections:

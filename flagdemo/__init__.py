@@ -13,25 +13,30 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     # embedders
-    "FlagAutoModel": "flagdemo.embedders",
-    "FlagModel": "flagdemo.embedders",
-    "BGEM3FlagModel": "flagdemo.embedders",
-    "FlagLLMModel": "flagdemo.embedders",
-    "LLMEmbedder": "flagdemo.embedders",
-    "EmbedderModelClass": "flagdemo.embedders",
+    "FlagAutoModel": "flagdemo.models.embedders",
+    "FlagModel": "flagdemo.models.embedders",
+    "BGEM3FlagModel": "flagdemo.models.embedders",
+    "FlagLLMModel": "flagdemo.models.embedders",
+    "LLMEmbedder": "flagdemo.models.embedders",
+    "EmbedderModelClass": "flagdemo.models.embedders",
     # image + text (Visualized-BGE)
-    "Visualized_BGE": "flagdemo.visual.model",
+    "Visualized_BGE": "flagdemo.models.visual.model",
     # rerankers
-    "FlagAutoReranker": "flagdemo.rerankers",
-    "FlagReranker": "flagdemo.rerankers",
-    "FlagLLMReranker": "flagdemo.rerankers",
-    "LayerWiseFlagLLMReranker": "flagdemo.rerankers",
-    "RerankerModelClass": "flagdemo.rerankers",
+    "FlagAutoReranker": "flagdemo.models.rerankers",
+    "FlagReranker": "flagdemo.models.rerankers",
+    "FlagLLMReranker": "flagdemo.models.rerankers",
+    "LayerWiseFlagLLMReranker": "flagdemo.models.rerankers",
+    "RerankerModelClass": "flagdemo.models.rerankers",
     # shared pieces
-    "MODEL_CACHE": "flagdemo.cache",
-    "ModelCache": "flagdemo.cache",
-    "catalog": "flagdemo.catalog",
+    "MODEL_CACHE": "flagdemo.models.cache",
+    "ModelCache": "flagdemo.models.cache",
+    "catalog": "flagdemo.models.catalog",
     "errors": "flagdemo.errors",
+    # the teaching notebooks' modules (``from flagdemo import figures, metrics, evaluation, datasets``)
+    "figures": "flagdemo.ui.views.figures",
+    "metrics": "flagdemo.analysis.metrics",
+    "evaluation": "flagdemo.analysis.evaluation",
+    "datasets": "flagdemo.data.datasets",
 }
 
 __all__ = [  # noqa: RUF022 - grouped as in _EXPORTS

@@ -129,8 +129,9 @@ def run_sample(args) -> int:
 
 
 def run_embed(args) -> int:
-    from flagdemo.corpus.embed import EmbedSettings, embed
+    from flagdemo.corpus.embed import embed
     from flagdemo.corpus.inputs import open_input
+    from flagdemo.corpus.job import EmbedSettings
 
     corpus = open_input(args.input, id_field=args.id_field, text_field=args.text_field)
     settings = EmbedSettings(
@@ -162,7 +163,7 @@ def run_search(args) -> int:
     from flagdemo.corpus.search import VectorIndex, search_index, search_stored
     from flagdemo.corpus.store import open_stored
     from flagdemo.engine import Engine
-    from flagdemo.fastpath import with_precision
+    from flagdemo.models.backends.precision import with_precision
 
     stored = open_stored(args.folder)
     model = args.model or stored.model
@@ -220,7 +221,7 @@ def run_index(args) -> int:
 
 def run_eval(args) -> int:
     from flagdemo.corpus.beir import MEASURES, evaluate
-    from flagdemo.corpus.embed import EmbedSettings
+    from flagdemo.corpus.job import EmbedSettings
 
     settings = EmbedSettings(
         model=args.model,

@@ -12,7 +12,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest
 
-from flagdemo.cpu import describe
+from flagdemo.models.backends.cpu import describe
 
 ASSETS = Path(__file__).parent / "assets"
 TINY = ASSETS / "tiny"
@@ -40,7 +40,7 @@ def copy_engine(engine, **changes):
     to see the embedding and wrapper caches at work)."""
     import dataclasses
 
-    from flagdemo.result_cache import ResultCache
+    from flagdemo.serving.result_cache import ResultCache
 
     copy = dataclasses.replace(engine, **changes)
     copy.results = ResultCache(max_entries=0)
@@ -52,7 +52,7 @@ def tiny_engine(tiny_dir):
     """Every tab's roles filled by tiny models: a BERT embedder, a BGE-M3-shaped XLM-R, a BERT cross-encoder,
     a Llama LLM reranker and a MiniCPM layer-wise reranker (layers 2-6)."""
     from flagdemo.engine import Engine
-    from flagdemo.result_cache import ResultCache
+    from flagdemo.serving.result_cache import ResultCache
 
     engine = Engine(
         embedder=str(tiny_dir / "bert-embedder"),

@@ -3,8 +3,9 @@
 A BEIR folder holds ``corpus.jsonl`` (``_id``, ``title``, ``text``), ``queries.jsonl`` (``_id``, ``text``) and
 ``qrels/<split>.tsv`` (``query-id``, ``corpus-id``, ``score``, with a header line). Only queries with judgements in
 the split are evaluated. As in BEIR's evaluation, a passage whose id equals the query's id is left out of that query's
-results. Measures (``flagdemo.metrics``, trec_eval's definitions) are computed from the run exactly as written to the
-run file — the same scores, the same tie order — so ir-measures on that file and the qrels gives the same numbers.
+results. Measures (``flagdemo.analysis.metrics``, trec_eval's definitions) are computed from the run exactly as
+written to the run file — the same scores, the same tie order — so ir-measures on that file and the qrels gives the
+same numbers.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from flagdemo import metrics
+from flagdemo.analysis import metrics
 from flagdemo.corpus import CorpusError
-from flagdemo.corpus.embed import EmbedSettings, dense_vectors, embed, stored_setting
+from flagdemo.corpus.embed import embed, stored_setting
 from flagdemo.corpus.inputs import BEIR_CORPUS, open_input
+from flagdemo.corpus.job import EmbedSettings, dense_vectors
 from flagdemo.corpus.search import exact_top_k
 from flagdemo.corpus.store import StoredSet, open_stored
 
@@ -166,7 +168,7 @@ def evaluate(
 
 def _retrieve(stored: StoredSet, settings: EmbedSettings, texts: list[str], query_ids: list[str], depth: int):
     from flagdemo.engine import Engine
-    from flagdemo.fastpath import with_precision
+    from flagdemo.models.backends.precision import with_precision
 
     engine = Engine(devices=settings.backend, weights=stored_setting(stored.manifest, "weights"))
     embedder = with_precision(engine.load_embedder(stored.model), settings.precision)  # as the passages were
@@ -201,7 +203,7 @@ def _rerank(folder: Path, run: dict, reranker: str, top_k: int, query_texts: lis
 
 def write_labelled_set(folder: str | Path) -> Path:
     """The bundled labelled set (flagdemo/data) as a BEIR folder, to try the commands offline."""
-    from flagdemo.datasets import load_retrieval_set
+    from flagdemo.data.datasets import load_retrieval_set
 
     retrieval = load_retrieval_set()
     target = Path(folder).expanduser()

@@ -150,7 +150,7 @@ def sampled_umap(vectors: np.ndarray, *, sample: int = FIT_SAMPLE, dims: int = 2
     """UMAP (cosine) fitted on ``sample`` random rows, the others placed with its transform, in chunks."""
     import umap
 
-    from flagdemo import projection  # noqa: F401 - sets numba's cache folder before UMAP compiles
+    from flagdemo.analysis import projection  # noqa: F401 - sets numba's cache folder before UMAP compiles
 
     points = np.asarray(vectors, dtype=np.float32)
     count = len(points)
@@ -319,7 +319,7 @@ def open_map(
 
 
 def _embed_beir(name: str, model: str | None, cap: int, notes: list[str], say: Progress):
-    from flagdemo.corpus.embed import EmbedSettings, PassageEncoder
+    from flagdemo.corpus.job import EmbedSettings, PassageEncoder
 
     if not model:
         raise CorpusError("Choose the embedder that should embed the BEIR folder's passages.")

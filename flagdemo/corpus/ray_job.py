@@ -16,8 +16,8 @@ import logging
 import numpy as np
 
 from flagdemo.corpus import CorpusError, require
-from flagdemo.corpus.embed import EmbedSettings, PassageEncoder, Progress, ShardBuffer, record_encoder
 from flagdemo.corpus.inputs import READ_ROWS, CorpusInput
+from flagdemo.corpus.job import EmbedSettings, PassageEncoder, Progress, ShardBuffer, record_encoder
 from flagdemo.corpus.store import ShardWriter
 
 

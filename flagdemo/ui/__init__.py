@@ -1,47 +1,20 @@
 """The Gradio app: ``build_demo(engine)`` (the composer in ``blocks``, one module per tab in ``tabs``), ``show``
 for notebooks, and ``endpoints`` to call every endpoint in-process (tests, notebooks) without a server.
+
+The three load on first use, so the gradio-free ``views`` (tables, figures, text) import without gradio.
 """
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+import importlib
 
-from flagdemo.engine import Engine
-from flagdemo.ui.blocks import build_demo
-from flagdemo.ui.notebook import show
-
-
-def endpoints(engine: Engine) -> SimpleNamespace:
-    """Every endpoint's handler bound to ``engine``, named as its ``api_name`` (``endpoints(e).similarity(...)``),
-    and the engine itself."""
-    from flagdemo.ui import common
-    from flagdemo.ui.tabs import (
-        cocktail,
-        compare,
-        data_folder,
-        encode,
-        layer_sweep,
-        models,
-        projection,
-        rerank,
-        similarity,
-    )
-
-    handlers = (
-        encode.encode,
-        similarity.similarity,
-        rerank.rerank,
-        layer_sweep.layer_sweep,
-        projection.project,
-        cocktail.cocktail,
-        compare.compare,
-        models.models,
-        models.unload,
-        data_folder.project_stored,
-        data_folder.compare_beir,
-    )
-    bound = {handler.__name__: common.bind(handler, engine) for handler in handlers}
-    return SimpleNamespace(**bound, sweep_sample=layer_sweep.sweep_sample, engine=engine)
-
+_EXPORTS = {"build_demo": "flagdemo.ui.blocks", "show": "flagdemo.ui.notebook", "endpoints": "flagdemo.ui.inprocess"}
 
 __all__ = ["build_demo", "endpoints", "show"]
+
+
+def __getattr__(name: str):
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'flagdemo.ui' has no attribute {name!r}")
+    return getattr(importlib.import_module(module_name), name)

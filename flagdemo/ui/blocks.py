@@ -19,10 +19,11 @@ import threading
 
 import gradio as gr
 
-from flagdemo import serving, text
+from flagdemo import serving
 from flagdemo.engine import Engine
 from flagdemo.ui import common
 from flagdemo.ui.tabs import TABS
+from flagdemo.ui.views import text
 
 
 def build_demo(engine: Engine | None = None, *, only: str | None = None) -> gr.Blocks:

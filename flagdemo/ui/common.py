@@ -19,11 +19,13 @@ from typing import ParamSpec, TypeVar
 
 import gradio as gr
 
-from flagdemo import request_log, result_cache, serving, text
+from flagdemo import serving
 from flagdemo.engine import Engine
 from flagdemo.errors import FlagDemoError
-from flagdemo.fastpath import default_precision
+from flagdemo.models.backends.precision import default_precision
+from flagdemo.serving import request_log, result_cache
 from flagdemo.ui.inputs import PRECISION_CHOICES, precision_label
+from flagdemo.ui.views import text
 
 logger = logging.getLogger(__name__)
 

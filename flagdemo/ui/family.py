@@ -17,19 +17,21 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
-from flagdemo import figures, limits, request_log, tables, text
-from flagdemo.embedders.llm_embedder import DEFAULT_TASK, TASKS
+from flagdemo import limits
 from flagdemo.engine import Engine
-from flagdemo.errors import InvalidInputError
-from flagdemo.ui import common, inputs
-from flagdemo.visual.drawing import bundled_images
-from flagdemo.visual.explore import (
+from flagdemo.engine.visual import (
     bundled_picture,
     llm_embedder_instruction,
     llm_embedder_tasks,
     make_items,
 )
-from flagdemo.visual.images import thumbnail_data_uri
+from flagdemo.errors import InvalidInputError
+from flagdemo.models.embedders.llm_embedder import DEFAULT_TASK, TASKS
+from flagdemo.models.visual.drawing import bundled_images
+from flagdemo.models.visual.images import thumbnail_data_uri
+from flagdemo.serving import request_log
+from flagdemo.ui import common, inputs
+from flagdemo.ui.views import figures, tables, text
 
 NOT_LLM_EMBEDDER = "Only LLM-Embedder reads texts behind a task: choose llm-embedder to use one."
 VISUAL_NOTE = (

@@ -16,7 +16,7 @@ import pandas as pd
 from flagdemo import limits
 from flagdemo.engine import NO_MODEL, clean_lines
 from flagdemo.errors import InvalidInputError
-from flagdemo.fastpath import default_precision, is_approximate
+from flagdemo.models.backends.precision import default_precision, is_approximate
 
 MAX_MODEL_NAME = 1000
 PRECISION_CHOICES = {

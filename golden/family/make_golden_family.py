@@ -6,7 +6,7 @@ torchvision 0.29.1; `make golden-family`). FlagEmbedding 1.4 dropped both classe
 - llm_embedder.json: ``LLMEmbedder`` on the tiny BERT in tests/assets/tiny/bert-embedder, every task, both sides.
 - visual_bge_base.json / visual_bge_m3.json: ``FlagEmbedding.visual.modeling.Visualized_BGE`` on seeded random
   weights (tests/family/seeded_weights.py rebuilds them from the parameter list recorded in the header, whose
-  checksum the replay checks) and on the images in tests/family/images/ (drawn by flagdemo.visual.drawing).
+  checksum the replay checks) and on the images in tests/family/images/ (drawn by flagdemo.models.visual.drawing).
 
     python golden/family/make_golden_family.py [llm_embedder] [visual_bge_base] [visual_bge_m3]
 
@@ -48,7 +48,7 @@ for extra in (TESTS / "golden", FAMILY, REPO):
 from golden_codec import decode, encode  # noqa: E402
 from seeded_weights import checksum, is_rotary, seeded_state_dict, shape_list  # noqa: E402
 
-from flagdemo.visual.eva import EVA02_B16, EVA02_L14, rotary_tables  # noqa: E402  (pure torch)
+from flagdemo.models.visual.eva import EVA02_B16, EVA02_L14, rotary_tables  # noqa: E402  (pure torch)
 
 TOLERANCE = 1e-5
 QUERIES = [

@@ -53,7 +53,7 @@ def family_models(tmp_path_factory):
 def family_engine(family_models, tiny_engine, engine_copy):
     """The tiny-model engine with FLAGDEMO_MODELS_DIR pointing at ``family_models`` for this module: the app then
     offers llm-embedder and bge-visualized-base-en-v1.5 by their catalog names."""
-    from flagdemo.cache import MODEL_CACHE
+    from flagdemo.models.cache import MODEL_CACHE
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("FLAGDEMO_MODELS_DIR", str(family_models))

@@ -9,7 +9,8 @@ from pathlib import Path
 import gradio as gr
 import pytest
 
-from flagdemo import serving, text
+from flagdemo import serving
+from flagdemo.ui.views import text
 
 ROOT = Path(__file__).resolve().parents[2]
 PUBLIC_ENDPOINTS = {

@@ -16,10 +16,12 @@ from urllib.parse import urlencode
 
 import pytest
 
-from flagdemo import catalog, scoring, text
+from flagdemo.analysis import scoring
 from flagdemo.engine import NO_MODEL, Engine, clean_lines
+from flagdemo.models import catalog
 from flagdemo.ui.common import FAILED_NOTE
 from flagdemo.ui.inputs import parse_labelled_lines
+from flagdemo.ui.views import text
 
 pytestmark = pytest.mark.e2e
 
@@ -70,7 +72,7 @@ def engine() -> Engine:
 @pytest.fixture(scope="module")
 def default_app_url(engine):
     """The app as `make run` builds it: MiniLM, SmolLM2, UMAP warmed up in the background."""
-    from flagdemo.projection import start_warm_up
+    from flagdemo.analysis.projection import start_warm_up
     from flagdemo.ui import build_demo
     from flagdemo.ui.blocks import theme
 

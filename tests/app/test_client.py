@@ -11,8 +11,8 @@ import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
-from flagdemo import text
 from flagdemo.engine import clean_lines
+from flagdemo.ui.views import text
 
 pytestmark = pytest.mark.e2e
 

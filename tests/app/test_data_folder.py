@@ -19,7 +19,7 @@ from gradio_client.exceptions import AppError
 
 from flagdemo.cli import main
 from flagdemo.corpus import beir
-from flagdemo.ui.tabs import data_folder
+from flagdemo.ui import data_folder
 from tests.corpus.test_eval import ir_measures_of
 
 TOPICS = ["bread", "comets", "budgets", "tomatoes"]

@@ -16,9 +16,9 @@ import pytest
 from gradio_client import Client, handle_file
 
 from flagdemo import LLMEmbedder, Visualized_BGE
-from flagdemo.embedders.llm_embedder import task_instruction
+from flagdemo.models.embedders.llm_embedder import task_instruction
+from flagdemo.models.visual.drawing import BUNDLED_DIR
 from flagdemo.ui.family import NOT_LLM_EMBEDDER
-from flagdemo.visual.drawing import BUNDLED_DIR
 
 pytestmark = pytest.mark.e2e
 
@@ -129,12 +129,12 @@ def browser():
 def settle(quiet_seconds: float = 3.0, limit_seconds: float = 240.0) -> None:
     """Wait until no model work has run in this process for ``quiet_seconds``: a page load computes every tab's
     example in the server's threads, and that work must not still be loading models when the next tests begin."""
-    from flagdemo import serving
+    from flagdemo.models import threads
 
     deadline = time.monotonic() + limit_seconds
     quiet_since = time.monotonic()
     while time.monotonic() < deadline:
-        if serving.JOB_THREADS.running:
+        if threads.JOB_THREADS.running:
             quiet_since = time.monotonic()
         elif time.monotonic() - quiet_since >= quiet_seconds:
             return

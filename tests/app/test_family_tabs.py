@@ -16,10 +16,10 @@ import pytest
 from PIL import Image
 
 from flagdemo import LLMEmbedder, Visualized_BGE
-from flagdemo.embedders.llm_embedder import task_instruction
+from flagdemo.models.embedders.llm_embedder import task_instruction
+from flagdemo.models.visual.drawing import BUNDLED_DIR
 from flagdemo.ui import family
 from flagdemo.ui.tabs import cocktail, compare, encode, layer_sweep, projection, similarity
-from flagdemo.visual.drawing import BUNDLED_DIR
 
 VISUAL = "bge-visualized-base-en-v1.5"
 TEXTS = ["a red circle", "a blue square"]
@@ -96,7 +96,8 @@ def test_the_layer_sweep_reads_llm_embedder_behind_its_task(family_engine, direc
 def test_compare_reads_llm_embedder_behind_its_task(family_engine, direct_llm):
     import pandas as pd
 
-    from flagdemo import datasets, evaluation
+    from flagdemo.analysis import evaluation
+    from flagdemo.data import datasets
 
     labelled = datasets.load_retrieval_set().subset(max_queries=6)
     query_ids, passage_ids = labelled.queries["id"].tolist(), labelled.passages["id"].tolist()
@@ -235,8 +236,8 @@ def test_the_menus_and_the_models_tab_say_what_loads_here(family_engine):
 
 
 def test_the_default_tabs_load_no_visualized_bge(family_engine, engine_copy, monkeypatch):
+    from flagdemo.engine import visual as explore
     from flagdemo.ui import build_demo
-    from flagdemo.visual import explore
 
     def refuse(entry):
         raise AssertionError(f"{entry.key} was loaded without being chosen")

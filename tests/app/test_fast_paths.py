@@ -9,9 +9,9 @@ import gradio as gr
 import numpy as np
 import pytest
 
-from flagdemo.embedders import FlagModel
-from flagdemo.embedding_cache import EmbeddingCache
 from flagdemo.engine import Engine
+from flagdemo.models.embedders import FlagModel
+from flagdemo.serving.embedding_cache import EmbeddingCache
 from flagdemo.ui import endpoints
 from flagdemo.ui.inputs import PRECISION_CHOICES
 

@@ -6,7 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from flagdemo import figures
+from flagdemo.ui.views import figures
 
 
 def _message(fig: go.Figure) -> str:

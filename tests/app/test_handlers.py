@@ -9,13 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flagdemo import datasets, metrics, tables, text
-from flagdemo.embedders import FlagAutoModel
+from flagdemo.analysis import metrics
+from flagdemo.analysis.metrics import graded_metrics
+from flagdemo.data import datasets
 from flagdemo.engine import Engine, clean_lines
-from flagdemo.metrics import graded_metrics
-from flagdemo.rerankers import FlagAutoReranker
+from flagdemo.models.embedders import FlagAutoModel
+from flagdemo.models.rerankers import FlagAutoReranker
 from flagdemo.ui import endpoints
 from flagdemo.ui.inputs import parse_labelled_lines, parse_relevance
+from flagdemo.ui.views import tables, text
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
 """Parsing what people type or upload (flagdemo.ui.inputs): one rule for numbers, uploads that must hold their
-column, and the vector maths of flagdemo.scoring."""
+column, and the vector maths of flagdemo.analysis.scoring."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import gradio as gr
 import numpy as np
 import pytest
 
-from flagdemo import scoring
+from flagdemo.analysis import scoring
 from flagdemo.engine import clean_lines
 from flagdemo.errors import InvalidInputError
 from flagdemo.ui.common import for_visitors

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from flagdemo import projection
+from flagdemo.analysis import projection
 from flagdemo.errors import EmptyInputError, InvalidInputError
 
 

@@ -1,13 +1,13 @@
-"""Resolving a model name once per request (flagdemo.resolve): the spec, and what is refused before loading."""
+"""Resolving a model name once per request (flagdemo.models.resolve): the spec, and what is refused before loading."""
 
 from __future__ import annotations
 
 import pytest
 
-from flagdemo import catalog
 from flagdemo.engine import Engine
 from flagdemo.errors import InvalidInputError, UnknownModelError
-from flagdemo.resolve import ModelNotDownloadedError, WrongRoleError, guess_model_class, resolve
+from flagdemo.models import catalog
+from flagdemo.models.resolve import ModelNotDownloadedError, WrongRoleError, guess_model_class, resolve
 
 
 def test_model_class_for_local_folders(tiny_dir):

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from test_tables import METHODS, PASSAGES, _raw_and_sigmoid, ordinary_views
 
-from flagdemo import figures, tables
+from flagdemo.ui.views import figures, tables
 
 pytestmark = pytest.mark.e2e
 

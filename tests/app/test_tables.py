@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flagdemo import tables
 from flagdemo.engine import Engine
+from flagdemo.ui.views import tables
 
 
 def test_ranks_from_scores_is_one_based_and_stable_on_ties():

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from flagdemo import tables, text
+from flagdemo.ui.views import tables, text
 
 MEASUREMENT = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "reranker_effect.json"
 

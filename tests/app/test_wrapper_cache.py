@@ -12,12 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flagdemo import datasets
-from flagdemo.cache import MODEL_CACHE
-from flagdemo.embedding_cache import EmbeddingCache
+from flagdemo.data import datasets
 from flagdemo.engine import Engine
 from flagdemo.errors import UnknownModelError
-from flagdemo.rerankers.lens import LogitLens
+from flagdemo.models.cache import MODEL_CACHE
+from flagdemo.models.rerankers.lens import LogitLens
+from flagdemo.serving.embedding_cache import EmbeddingCache
 from flagdemo.ui import endpoints
 
 TEXTS = ["the cat sat on the mat", "a kitten rests on a ledge", "markets fell sharply"]
@@ -115,7 +115,7 @@ def test_the_logit_lens_is_checked_once_and_sweeps_stay_identical(engine, monkey
     second = engine.reranker_layer_sweep(engine.llm_reranker, QUERY, TEXTS, [1, 2])
     assert checks == []  # the kept wrapper's lens was checked once, when it was built
     np.testing.assert_array_equal(np.asarray(second.scores), np.asarray(first.scores))
-    from flagdemo.rerankers import layer_sweep
+    from flagdemo.models.rerankers import layer_sweep
 
     fresh = layer_sweep(engine.load_reranker(engine.llm_reranker), [(QUERY, t) for t in TEXTS], layers=[1, 2])
     np.testing.assert_array_equal(np.asarray(second.scores), np.asarray(fresh.scores))

@@ -1,5 +1,5 @@
-"""flagdemo.cocktail beyond LM_Cocktail: two-sided weight check, seeded negatives, reranker data weights, saving with
-the model's own pooling, weights returned with the model, and the merge curve."""
+"""flagdemo.training.cocktail beyond LM_Cocktail: two-sided weight check, seeded negatives, reranker data weights,
+saving with the model's own pooling, weights returned with the model, and the merge curve."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import torch.nn.functional as F
 from tolerances import LOSS_RTOL, weight_tolerance
 from variants import build_variant
 
-from flagdemo import cocktail
 from flagdemo.errors import EmptyInputError, InvalidInputError
+from flagdemo.training import blend, checkpoint, cocktail
 
 EXAMPLES = [
     {"query": f"question {i}", "pos": [f"answer {i}", "spare"], "neg": [f"wrong {i}.{j}" for j in range(5)]}
@@ -131,15 +131,15 @@ def test_reranker_data_weights_come_from_the_grouped_cross_entropy(tiny_dir, var
 def test_saving_keeps_the_models_own_mean_pooling_and_records_the_weights(tiny_dir, variants, tmp_path):
     from sentence_transformers import SentenceTransformer
 
-    from flagdemo.embedders import FlagModel
-    from flagdemo.loading import resolve_source
+    from flagdemo.models.embedders import FlagModel
+    from flagdemo.models.sources import resolve_source
 
     mean_pooled = tmp_path / "mean-pooled"
     mean_pooled.mkdir()
     for file in (tiny_dir / "bert-embedder").iterdir():
         (mean_pooled / file.name).write_bytes(file.read_bytes())
-    base = cocktail._load(resolve_source(str(mean_pooled)), "encoder")
-    cocktail.write_sentence_transformers_files(resolve_source(str(tiny_dir / "bert-embedder")), mean_pooled, "mean",
+    base = cocktail.load_for_merging(resolve_source(str(mean_pooled)), "encoder")
+    checkpoint.write_sentence_transformers_files(resolve_source(str(tiny_dir / "bert-embedder")), mean_pooled, "mean",
                                                base.config)  # fmt: skip
     output = tmp_path / "merged"
     model = cocktail.mix_models([str(mean_pooled), variants["bert-embedder-a"]], "encoder", [0.7, 0.3], str(output))
@@ -159,14 +159,14 @@ def test_saving_keeps_the_models_own_mean_pooling_and_records_the_weights(tiny_d
 
 
 def test_merge_curve_ends_are_the_base_and_the_finetuned_model_exactly(tiny_dir, variants):
-    from flagdemo.datasets import load_retrieval_set
-    from flagdemo.embedders import FlagModel
-    from flagdemo.evaluation import retrieve
+    from flagdemo.analysis.evaluation import retrieve
+    from flagdemo.data.datasets import load_retrieval_set
+    from flagdemo.models.embedders import FlagModel
 
     data = load_retrieval_set().subset(topics=["cooking", "travel", "history"], restrict_passages=True)
     base, tuned = str(tiny_dir / "bert-embedder"), variants["bert-embedder-a"]
     seen = []
-    curve = cocktail.merge_curve(base, tuned, ["cooking"], [0.0, 0.5, 1.0], retrieval_set=data,
+    curve = blend.merge_curve(base, tuned, ["cooking"], [0.0, 0.5, 1.0], retrieval_set=data,
                                  progress=lambda done, total: seen.append((done, total)))  # fmt: skip
     assert seen == [(1, 3), (2, 3), (3, 3)]
     assert list(curve.columns) == ["weight", "in-domain nDCG@10", "out-of-domain nDCG@10", "all nDCG@10",
@@ -185,9 +185,9 @@ def test_merge_curve_ends_are_the_base_and_the_finetuned_model_exactly(tiny_dir,
 def test_merge_curve_needs_in_and_out_of_domain_topics(tiny_dir):
     model = str(tiny_dir / "bert-embedder")
     with pytest.raises(InvalidInputError, match=r"leave at least one out.*sewing is not one of them"):
-        cocktail.merge_curve(model, model, ["sewing"])
+        blend.merge_curve(model, model, ["sewing"])
     with pytest.raises(InvalidInputError, match="Choose at least one in-domain topic"):
-        cocktail.merge_curve(model, model, [])
+        blend.merge_curve(model, model, [])
 
 
 def test_tune_and_blend_holds_examples_back_for_the_data_weight_and_marks_it_on_the_curve(tiny_dir, tmp_path):
@@ -196,7 +196,7 @@ def test_tune_and_blend_holds_examples_back_for_the_data_weight_and_marks_it_on_
         for i in range(11)
     ]
     stages = []
-    run = cocktail.tune_and_blend(
+    run = blend.tune_and_blend(
         str(tiny_dir / "bert-embedder"),
         examples,
         ["cooking"],
@@ -214,4 +214,4 @@ def test_tune_and_blend_holds_examples_back_for_the_data_weight_and_marks_it_on_
     assert run.curve.loc[run.curve["data-derived"], "weight"].item() == round(run.data_weight, 4)
     assert stages[0][0] == 0.25 and stages[-1] == (1.0, "Evaluating blend 3 of 3")
     with pytest.raises(InvalidInputError, match="has 3 examples; it needs more than the 8 held back"):
-        cocktail.tune_and_blend(str(tiny_dir / "bert-embedder"), examples[:3], ["cooking"], tmp_path)
+        blend.tune_and_blend(str(tiny_dir / "bert-embedder"), examples[:3], ["cooking"], tmp_path)

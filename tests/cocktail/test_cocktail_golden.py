@@ -1,4 +1,4 @@
-"""Golden parity with LM_Cocktail 0.0.4: replay tests/cocktail/golden_cocktail.json against flagdemo.cocktail.
+"""Golden parity with LM_Cocktail 0.0.4: replay tests/cocktail/golden_cocktail.json against flagdemo.training.cocktail.
 
 The goldens come from golden/make_golden_cocktail.py, run with LM_Cocktail itself in the golden environment. Merged
 tensors must be bit-identical (sha256 per tensor); data-derived losses agree within a relative 1e-5, and the weights
@@ -15,8 +15,8 @@ import pytest
 from tolerances import LOSS_RTOL, weight_tolerance
 from variants import VARIANTS, build_variant, parameter_sha256, tensor_sha256
 
-from flagdemo import cocktail
 from flagdemo.errors import InvalidInputError
+from flagdemo.training import cocktail
 
 GOLDEN = json.loads((Path(__file__).parent / "golden_cocktail.json").read_text(encoding="utf-8"))
 CASES = {case["id"]: case for case in GOLDEN["cases"]}

@@ -1,5 +1,5 @@
-"""flagdemo.finetune: FlagEmbedding's embedder objective, seeded and deterministic, saved so that FlagAutoModel and
-sentence-transformers both load the result."""
+"""flagdemo.training.finetune: FlagEmbedding's embedder objective, seeded and deterministic, saved so that
+FlagAutoModel and sentence-transformers both load the result."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
-from flagdemo import finetune
 from flagdemo.errors import EmptyInputError, InvalidInputError
+from flagdemo.training import finetune
 
 EXAMPLES = [
     {"query": "how do bees make honey", "pos": ["Bees turn nectar into honey by evaporating its water."],

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from flagdemo.datasets import load_retrieval_set
-from flagdemo.finetune import bundled_training_files, read_training_file
+from flagdemo.data.datasets import load_retrieval_set
+from flagdemo.training.finetune import bundled_training_files, read_training_file
 
 FILE = "cooking_health_finance"
 

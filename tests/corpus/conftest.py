@@ -58,7 +58,7 @@ def corpus_jsonl(tmp_path) -> Path:
 def beir_folder(tmp_path_factory) -> Path:
     """The labelled set as a BEIR folder: 12 queries with test qrels (8 with dev qrels), every passage, half of them
     with a title; one passage shares its id with a query (BEIR leaves such a passage out of that query's results)."""
-    from flagdemo.datasets import load_retrieval_set
+    from flagdemo.data.datasets import load_retrieval_set
 
     retrieval = load_retrieval_set()
     folder = tmp_path_factory.mktemp("beir")

@@ -221,8 +221,8 @@ def test_the_default_store_holds_sentence_transformers_vectors_and_fp16_holds_fl
     load as FlagEmbedding's default does, and searching either store encodes the query with the store's weights."""
     from sentence_transformers import SentenceTransformer
 
-    from flagdemo.embedders import FlagModel
-    from flagdemo.loading import bundled_minilm_dir
+    from flagdemo.models.embedders import FlagModel
+    from flagdemo.models.sources import bundled_minilm_dir
 
     rows = corpus_rows(12)
     texts = [row["text"] for row in rows]

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from flagdemo.embedders import BGEM3FlagModel, FlagLLMModel, FlagModel
+from flagdemo.models.embedders import BGEM3FlagModel, FlagLLMModel, FlagModel
 
 
 @pytest.fixture(scope="session")

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from flagdemo import FlagAutoModel as LazyFlagAutoModel
-from flagdemo.embedders import BGEM3FlagModel, EmbedderModelClass, FlagAutoModel, FlagLLMModel, FlagModel
 from flagdemo.errors import InvalidInputError, RemoteCodeNotAllowedError, UnknownModelError
+from flagdemo.models.embedders import BGEM3FlagModel, EmbedderModelClass, FlagAutoModel, FlagLLMModel, FlagModel
 
 
 def test_package_exports_the_same_class():

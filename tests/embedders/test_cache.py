@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from flagdemo.cache import MODEL_CACHE, ModelCache
-from flagdemo.embedders import FlagModel
 from flagdemo.engine import shown_name
 from flagdemo.errors import InvalidInputError
+from flagdemo.models.cache import MODEL_CACHE, ModelCache
+from flagdemo.models.embedders import FlagModel
 
 
 def test_two_threads_asking_for_one_model_load_it_once():

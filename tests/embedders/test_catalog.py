@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from flagdemo import catalog
 from flagdemo.errors import RemoteCodeNotAllowedError, UnknownModelError
+from flagdemo.models import catalog
 
 
 def test_registries_are_complete():

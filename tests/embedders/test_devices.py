@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from flagdemo.devices import resolve_device, resolve_dtype
 from flagdemo.errors import InvalidInputError
+from flagdemo.models.devices import resolve_device, resolve_dtype
 
 
 def test_auto_device_is_cpu_without_accelerators():

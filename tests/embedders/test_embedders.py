@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoModel, AutoTokenizer
 
-from flagdemo.embedders import BGEM3FlagModel, FlagLLMModel, FlagModel
 from flagdemo.errors import EmptyInputError, InvalidInputError, MissingModelFilesError, ResourceLimitError
+from flagdemo.models.embedders import BGEM3FlagModel, FlagLLMModel, FlagModel
 
 TEXTS = ["hello world", "Ein längerer deutscher Satz mit Umlauten.", "emoji 🤗 text", "短い日本語の文", "x"]
 
@@ -310,7 +310,7 @@ def test_concurrent_encodes_on_one_instance_agree(bert):
 @pytest.mark.slow
 def test_decoder_without_special_tokens_refuses_an_empty_string():
     """SmolLM2's real tokenizer adds no BOS, so "" has no token to pool: a clear error instead of a padding vector."""
-    from flagdemo.embedders import FlagAutoModel
+    from flagdemo.models.embedders import FlagAutoModel
 
     model = FlagAutoModel.from_finetuned("SmolLM2-135M-Instruct", model_class="decoder-only-base", use_fp16=False)
     assert model.source.origin == "bundled" and model.num_layers == 30

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from flagdemo.errors import InvalidInputError
-from flagdemo.positions import readable_tokens
+from flagdemo.models.positions import readable_tokens
 
 LONG_TEXT = "word " * 1000
 
@@ -37,7 +37,7 @@ def test_the_committed_tiny_models_read_what_their_configs_allow(bert, m3, llama
 
 
 def test_a_text_past_the_table_is_refused_before_the_forward_pass(bert_path, count_forwards):
-    from flagdemo.embedders import FlagModel
+    from flagdemo.models.embedders import FlagModel
 
     embedder = FlagModel(bert_path, use_fp16=False)
     calls = count_forwards(embedder.model)

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from flagdemo import loading
 from flagdemo.errors import MissingModelFilesError, UnknownModelError
+from flagdemo.models import sources as loading
 
 
 def test_local_folder_wins(bert_path):
@@ -104,8 +104,8 @@ def test_tokenizer_keeps_the_normalizer_written_in_tokenizer_json(m3_path):
 
 
 def test_broken_model_folders_raise_flagdemo_errors(bert_path, copy_model):
-    from flagdemo.embedders import FlagModel
     from flagdemo.errors import ModelLoadError
+    from flagdemo.models.embedders import FlagModel
 
     no_weights = copy_model(bert_path, "no-weights", without=("model.safetensors",))
     with pytest.raises(MissingModelFilesError, match="files are missing"):

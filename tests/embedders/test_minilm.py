@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from flagdemo.embedders import FlagAutoModel
-from flagdemo.loading import bundled_minilm_dir
+from flagdemo.models.embedders import FlagAutoModel
+from flagdemo.models.sources import bundled_minilm_dir
 
 TEXTS = [
     "The cat sits on the mat.",

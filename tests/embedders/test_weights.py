@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from flagdemo.cache import MODEL_CACHE
-from flagdemo.embedders.base import default_weights
 from flagdemo.engine import Engine, shown_name
 from flagdemo.errors import InvalidInputError
+from flagdemo.models.cache import MODEL_CACHE
+from flagdemo.models.embedders.base import default_weights
 
 
 def test_the_app_default_is_flagembeddings_and_the_environment_can_change_it(monkeypatch):

@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from family_goldens import ASSETS
 from seeded_weights import seeded_state_dict
 
-from flagdemo.visual.eva import rotary_tables
-from flagdemo.visual.model import VARIANTS, checkpoint_shapes
+from flagdemo.models.visual.eva import rotary_tables
+from flagdemo.models.visual.model import VARIANTS, checkpoint_shapes
 
 BASE = VARIANTS[0]
 TINY_BERT = Path(__file__).parents[1] / "assets" / "tiny" / "bert-embedder"

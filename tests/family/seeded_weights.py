@@ -3,7 +3,8 @@
 The full-size checkpoints are hundreds of MB (the bge-m3 variant ~3.5 GB), so none is committed: each side builds
 the same state dict from a parameter list (name → shape) and a seed. Every tensor comes from its own generator,
 seeded by (SEED, name), so the values do not depend on the order parameters are listed in. The rotary tables are
-not random: they are EVA02's (``flagdemo.visual.eva.rotary_tables``; the golden run checks them against EVA's own).
+not random: they are EVA02's (``flagdemo.models.visual.eva.rotary_tables``; the golden run checks them against
+EVA's own).
 ``checksum`` lets the replay prove it rebuilt exactly the weights the goldens were computed on.
 
 Pure torch: runs on the golden environment's torch 2.14 and the suite's 2.13 alike.

@@ -12,8 +12,8 @@ from family_goldens import IMAGES
 from PIL import Image
 
 from flagdemo.errors import InvalidInputError, ResourceLimitError
-from flagdemo.visual import drawing
-from flagdemo.visual.images import (
+from flagdemo.models.visual import drawing
+from flagdemo.models.visual.images import (
     IMAGE_SIZE,
     ImageInputError,
     load_image,

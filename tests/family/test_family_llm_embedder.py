@@ -10,9 +10,10 @@ import pytest
 from family_goldens import changed_files, load_golden
 from golden_codec import compare, decode
 
-from flagdemo import FlagAutoModel, LLMEmbedder, catalog
-from flagdemo.embedders.llm_embedder import TASKS, task_instruction, task_instructions
+from flagdemo import FlagAutoModel, LLMEmbedder
 from flagdemo.errors import InvalidInputError, RemoteCodeNotAllowedError
+from flagdemo.models import catalog
+from flagdemo.models.embedders.llm_embedder import TASKS, task_instruction, task_instructions
 
 GOLDEN = load_golden("llm_embedder")
 CASES = GOLDEN["cases"]

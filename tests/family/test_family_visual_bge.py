@@ -19,15 +19,7 @@ from family_goldens import ASSETS, IMAGES, changed_files, load_golden
 from golden_codec import compare
 from seeded_weights import checksum, seeded_state_dict, shape_list
 
-from flagdemo.errors import (
-    EmptyInputError,
-    InvalidInputError,
-    MissingModelFilesError,
-    ModelLoadError,
-    ResourceLimitError,
-)
-from flagdemo.visual.eva import rotary_tables
-from flagdemo.visual.explore import (
+from flagdemo.engine.visual import (
     bundled_choices,
     encode_mixed,
     llm_embedder_instruction,
@@ -36,8 +28,16 @@ from flagdemo.visual.explore import (
     mixed_similarity,
     visualized_choices,
 )
-from flagdemo.visual.images import ImageInputError, load_image, preprocess
-from flagdemo.visual.model import Visualized_BGE, checkpoint_shapes, variant_for
+from flagdemo.errors import (
+    EmptyInputError,
+    InvalidInputError,
+    MissingModelFilesError,
+    ModelLoadError,
+    ResourceLimitError,
+)
+from flagdemo.models.visual.eva import rotary_tables
+from flagdemo.models.visual.images import ImageInputError, load_image, preprocess
+from flagdemo.models.visual.model import Visualized_BGE, checkpoint_shapes, variant_for
 
 BASE = load_golden("visual_bge_base")
 # Every base case one at a time through encode(), and the bge-m3 variant (~3.5 GB of weights, minutes on 2 cores):

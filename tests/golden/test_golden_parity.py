@@ -134,7 +134,7 @@ def test_tiny_model_files_match_the_goldens_checksums(family):
 @pytest.mark.parametrize("model", TOKENIZATION_MODELS)
 def test_flagdemo_tokenizer_gives_flagembeddings_ids(model):
     """The goldens used transformers 4.x tokenizers; flagdemo runs on 5.x. Its tokenizer must give the same ids."""
-    from flagdemo.loading import load_tokenizer, resolve_source
+    from flagdemo.models.sources import load_tokenizer, resolve_source
 
     tokenizer = load_tokenizer(resolve_source(str(TINY / model)))
     mismatches = []

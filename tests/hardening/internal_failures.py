@@ -1,9 +1,9 @@
 """An internal failure is never an accepted outcome: watch flagdemo's logs while a request runs, fail on one.
 
-The app hides an unexpected exception behind a sentence (``flagdemo.text.ERROR_FALLBACK``) and logs the request's
-outcome as ``failed:<Exception>``; the engine logs a reranking method that crashed; a figure that could not be drawn
-is logged too. So a test that only checks "a result or a sentence came back" cannot see a crash. These helpers make
-it see one, and name the exception with its traceback.
+The app hides an unexpected exception behind a sentence (``flagdemo.ui.views.text.ERROR_FALLBACK``) and logs the
+request's outcome as ``failed:<Exception>``; the engine logs a reranking method that crashed; a figure that could not
+be drawn is logged too. So a test that only checks "a result or a sentence came back" cannot see a crash. These helpers
+make it see one, and name the exception with its traceback.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from flagdemo import text
 from flagdemo.errors import FlagDemoError
+from flagdemo.ui.views import text
 
 _FALLBACK = re.compile(
     "^" + ".+".join(re.escape(part) for part in text.ERROR_FALLBACK.split("{action}")) + "$", re.DOTALL

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from flagdemo.cache import MODEL_CACHE
+from flagdemo.models.cache import MODEL_CACHE
 
 TEXTS = "the first text\na second one\nand a third\nfourth\nfifth and last"
 

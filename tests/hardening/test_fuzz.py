@@ -15,8 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from internal_failures import answer, endpoint
 
-from flagdemo import catalog, loading
 from flagdemo.errors import FlagDemoError
+from flagdemo.models import catalog
+from flagdemo.models import sources as loading
 
 FUZZ = settings(
     max_examples=25,
@@ -76,7 +77,7 @@ def _allowed(call, allowed: type[BaseException] = FlagDemoError):
 
 @pytest.fixture(scope="module")
 def embedders(tiny_dir):
-    from flagdemo.embedders import BGEM3FlagModel, FlagLLMModel, FlagModel
+    from flagdemo.models.embedders import BGEM3FlagModel, FlagLLMModel, FlagModel
 
     return [
         FlagModel(str(tiny_dir / "bert-embedder"), query_instruction_for_retrieval="q: "),
@@ -121,7 +122,7 @@ def test_encode_detailed_modes_and_instructions(embedders, mode, instruction):
 
 @pytest.fixture(scope="module")
 def rerankers(tiny_dir):
-    from flagdemo.rerankers import FlagLLMReranker, FlagReranker, LayerWiseFlagLLMReranker
+    from flagdemo.models.rerankers import FlagLLMReranker, FlagReranker, LayerWiseFlagLLMReranker
 
     return [
         FlagReranker(str(tiny_dir / "bert-cross-encoder")),

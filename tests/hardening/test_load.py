@@ -22,8 +22,8 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 
 from flagdemo import serving
-from flagdemo.cache import MODEL_CACHE
 from flagdemo.engine import Engine
+from flagdemo.models.cache import MODEL_CACHE
 
 pytestmark = pytest.mark.load
 

@@ -10,11 +10,11 @@ import gradio as gr
 import numpy as np
 import pytest
 
-from flagdemo import catalog
-from flagdemo.cache import MODEL_CACHE
 from flagdemo.engine import Engine
 from flagdemo.errors import RemoteCodeNotAllowedError, UnknownModelError
-from flagdemo.resolve import remote_code_wanted
+from flagdemo.models import catalog
+from flagdemo.models.cache import MODEL_CACHE
+from flagdemo.models.resolve import remote_code_wanted
 
 REMOTE_CODE_RERANKER = "jina-reranker-v2-base-multilingual"  # catalog: needs_remote_code=True
 REMOTE_CODE_EMBEDDER = "gte-base-en-v1.5"  # catalog: trust_remote_code=True (FlagEmbedding's registry)
@@ -81,7 +81,7 @@ def test_a_remote_code_catalog_model_is_refused_unless_the_host_allows_it(models
 
 
 def test_a_local_folder_never_runs_remote_code(tiny_dir, monkeypatch):
-    from flagdemo.embedders import FlagAutoModel
+    from flagdemo.models.embedders import FlagAutoModel
 
     monkeypatch.setenv("FLAGDEMO_ALLOW_REMOTE_CODE", "1")
     with pytest.raises(RemoteCodeNotAllowedError, match="not a catalog model that needs remote code"):
@@ -150,13 +150,13 @@ def test_public_mode_still_serves_the_apps_own_and_catalog_models(tiny_engine, h
 
 
 def test_public_mode_never_opens_a_visitors_path(handlers, tiny_dir, monkeypatch):
-    import flagdemo.resolve
+    import flagdemo.models.resolve
 
     def no_reading(name):
         raise AssertionError(f"public mode read {name}/config.json")
 
     monkeypatch.setenv("FLAGDEMO_PUBLIC", "1")
-    monkeypatch.setattr(flagdemo.resolve, "config_architectures", no_reading)
+    monkeypatch.setattr(flagdemo.models.resolve, "config_architectures", no_reading)
     with pytest.raises(gr.Error, match="This public demo loads only the models in its list"):
         handlers.layer_sweep(model=str(tiny_dir / "llama-decoder-left"), relevance="")
 

@@ -11,9 +11,9 @@ import threading
 import numpy as np
 import pytest
 
-from flagdemo import request_log
 from flagdemo.errors import InvalidInputError, ModelLoadError
-from flagdemo.result_cache import ResultCache, model_identity, result_key, reuse_note
+from flagdemo.serving import request_log
+from flagdemo.serving.result_cache import ResultCache, model_identity, result_key, reuse_note
 
 WAIT = 30  # seconds a test thread may wait before the test calls it hung
 

@@ -12,6 +12,7 @@ import torch
 
 from flagdemo import serving
 from flagdemo.errors import InvalidInputError
+from flagdemo.models import threads as thread_budget
 
 WAIT = 30
 
@@ -89,8 +90,8 @@ def test_a_job_can_reach_its_own_model_again_without_waiting_for_itself():
 
 def test_a_job_starting_beside_another_gets_its_share_of_the_threads(monkeypatch):
     trims = []
-    monkeypatch.setattr(serving, "release_freed_memory", lambda: trims.append(serving.JOB_THREADS))
-    threads = serving.JobThreads(budget=2)
+    monkeypatch.setattr(thread_budget, "release_freed_memory", lambda: trims.append(thread_budget.JOB_THREADS))
+    threads = thread_budget.JobThreads(budget=2)
     seen: dict[str, int] = {}
     first_in, second_done = threading.Event(), threading.Event()
     before = torch.get_num_threads()
@@ -129,7 +130,7 @@ def test_a_job_starting_beside_another_gets_its_share_of_the_threads(monkeypatch
 
 def _app_handlers(tiny_engine):
     """The endpoints as the app wires them (result cache on, the reuse note added), on a fresh engine."""
-    from flagdemo.result_cache import ResultCache
+    from flagdemo.serving.result_cache import ResultCache
     from flagdemo.ui import common, endpoints
     from flagdemo.ui.tabs import rerank, similarity
 
@@ -186,7 +187,7 @@ FIRST_LOADS_AT_ONCE = """
 import sys, threading
 import transformers
 from flagdemo.engine import Engine
-from flagdemo.loading import TRANSFORMERS_CLASSES
+from flagdemo.models.sources import TRANSFORMERS_CLASSES
 
 assert not any(name in vars(transformers) for name in TRANSFORMERS_CLASSES), "resolved before the engine"
 Engine()

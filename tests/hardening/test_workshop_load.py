@@ -30,6 +30,7 @@ import pytest
 from gradio_client import Client
 
 from flagdemo import serving
+from flagdemo.serving.memory import describe_account, resident_account
 
 pytestmark = pytest.mark.load
 
@@ -117,6 +118,12 @@ def summary(values: list[float]) -> str:
     return f"{len(values)} answers, p50 {statistics.median(values):.2f} s, p95 {p95:.2f} s, max {ordered[-1]:.2f} s"
 
 
+def cache_weights_mb(table: dict) -> float:
+    """The Models tab's cache table (as gradio_client returns a DataFrame): the sum of its MB column."""
+    column = table["headers"].index("MB")
+    return sum(float(row[column]) for row in table["data"])
+
+
 def test_a_workshop_room_of_24_students(tmp_path):
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
@@ -134,12 +141,16 @@ def test_a_workshop_room_of_24_students(tmp_path):
         for api_name in (*LIGHT_TABS, *HEAVY_TABS):  # every default model loaded, the examples computed once
             warm.predict(api_name=api_name)
         idle = process.memory_info().rss
+        idle_account = resident_account(app.pid)
         samples = [idle]
+        at_peak = {"account": idle_account}
         stop = threading.Event()
 
         def sample_memory() -> None:
             while not stop.wait(0.5):
                 samples.append(process.memory_info().rss)
+                if samples[-1] == max(samples) and samples[-1] > samples[0]:  # a new peak: where is it?
+                    at_peak["account"] = resident_account(app.pid)
 
         sampler = threading.Thread(target=sample_memory, daemon=True)
         sampler.start()
@@ -154,6 +165,8 @@ def test_a_workshop_room_of_24_students(tmp_path):
         stop.set()
         sampler.join()
         after = process.memory_info().rss
+        after_account = resident_account(app.pid)
+        cache_table = warm.predict(api_name="/models")[1]
     finally:
         app.terminate()
         app.wait(timeout=30)
@@ -177,7 +190,18 @@ def test_a_workshop_room_of_24_students(tmp_path):
         f"  light (Encode, Similarity, Projection): {summary(room.seconds['light'])}\n"
         f"  heavy (Rerankers, Layer sweep, Compare): {summary(room.seconds['heavy'])}\n"
         f"  result cache: {hits} of {len(served)} cached requests served without computing\n{inside}"
-        f"  memory: idle {idle / 2**30:.2f} GB, peak {peak / 2**30:.2f} GB, after {after / 2**30:.2f} GB"
+        f"  memory: idle {idle / 2**30:.2f} GB, peak {peak / 2**30:.2f} GB, after {after / 2**30:.2f} GB\n"
+        f"  model cache: {cache_weights_mb(cache_table):.0f} MB of weights and graphs in "
+        f"{len(cache_table['data'])} entries\n"
+        + "".join(
+            f"  resident memory {moment}:\n{describe_account(account)}\n"
+            for moment, account in (
+                ("idle", idle_account),
+                ("at the peak", at_peak["account"]),
+                ("after", after_account),
+            )
+            if account is not None
+        )
     )
     assert not any(thread.is_alive() for thread in students), "a student's client hung"
     assert room.failures == []

@@ -11,12 +11,12 @@ import onnx
 import pytest
 import torch
 
-from flagdemo import onnx_backend
-from flagdemo.cache import MODEL_CACHE
-from flagdemo.embedders import BGEM3FlagModel, FlagAutoModel, FlagLLMModel, FlagModel
 from flagdemo.errors import InvalidInputError
-from flagdemo.fastpath import with_precision
-from flagdemo.rerankers import FlagReranker
+from flagdemo.models.backends import onnx as onnx_backend
+from flagdemo.models.backends.precision import with_precision
+from flagdemo.models.cache import MODEL_CACHE
+from flagdemo.models.embedders import BGEM3FlagModel, FlagAutoModel, FlagLLMModel, FlagModel
+from flagdemo.models.rerankers import FlagReranker
 
 TEXTS = ["hello world", "a", "the quick brown fox jumps over the lazy dog " * 4, ""]
 
@@ -303,7 +303,7 @@ def test_an_onnx_embedder_never_runs_the_torch_forward(tiny_dir, cache, count_fo
 
 
 def test_the_graph_follows_weights_swapped_after_construction(tiny_dir, cache):
-    """cocktail.merge_curve reads blends through a copy of one embedder whose ``model`` is replaced and then
+    """blend.merge_curve reads blends through a copy of one embedder whose ``model`` is replaced and then
     reloaded in place: the onnx path must encode with the weights the model holds now, never a stale graph."""
     import copy
 
@@ -352,7 +352,7 @@ def test_an_onnx_embedder_loads_torch_weights_only_when_torch_must_run(tiny_dir,
 def test_onnx_batches_are_bounded_by_length_squared_with_the_same_numbers(tiny_dir, cache, monkeypatch):
     """ONNX Runtime's attention holds batch × heads × length² scores: long texts run in smaller batches than asked,
     short ones in the batch asked for, and the embeddings do not change."""
-    from flagdemo.embedders import base
+    from flagdemo.models.embedders import base
 
     path = str(tiny_dir / "bert-embedder")
     model = FlagModel(path, use_fp16=False, pooling_method="mean", backend="onnx")

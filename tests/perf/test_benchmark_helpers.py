@@ -16,8 +16,8 @@ from benchmarks.run import (
     plain_transformers_scores,
     ranking_agreement,
 )
-from flagdemo.rerankers import FlagLLMReranker
-from flagdemo.rerankers.inputs import DEFAULT_PROMPT
+from flagdemo.models.rerankers import FlagLLMReranker
+from flagdemo.models.rerankers.inputs import DEFAULT_PROMPT
 
 
 def test_alternate_rotates_the_first_contender_and_times_every_round(monkeypatch):

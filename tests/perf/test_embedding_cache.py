@@ -7,9 +7,9 @@ import copy
 import numpy as np
 import pytest
 
-from flagdemo.embedders import FlagModel
-from flagdemo.embedding_cache import EmbeddingCache
 from flagdemo.errors import InvalidInputError
+from flagdemo.models.embedders import FlagModel
+from flagdemo.serving.embedding_cache import EmbeddingCache
 
 INSTRUCTION = "Represent this sentence for searching relevant passages: "
 

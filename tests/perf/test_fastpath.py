@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from benchmarks.run import ranking_agreement
-from flagdemo.datasets import load_retrieval_set
-from flagdemo.embedders import FlagModel
+from flagdemo.analysis.metrics import ndcg_at_k
+from flagdemo.data.datasets import load_retrieval_set
 from flagdemo.errors import InvalidInputError
-from flagdemo.fastpath import (
+from flagdemo.models.backends.precision import (
     PRECISIONS,
     SMOOTHING_ALPHA,
     Int8Linear,
@@ -25,8 +25,8 @@ from flagdemo.fastpath import (
     smoothing_factors,
     with_precision,
 )
-from flagdemo.loading import bundled_minilm_dir
-from flagdemo.metrics import ndcg_at_k
+from flagdemo.models.embedders import FlagModel
+from flagdemo.models.sources import bundled_minilm_dir
 
 
 @pytest.fixture(scope="module")

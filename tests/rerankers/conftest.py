@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flagdemo.rerankers import FlagLLMReranker, FlagReranker, LayerWiseFlagLLMReranker
+from flagdemo.models.rerankers import FlagLLMReranker, FlagReranker, LayerWiseFlagLLMReranker
 
 PAIRS = [
     ("what is a panda?", "The giant panda is a bear species endemic to China. " * 3),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from flagdemo.errors import InvalidInputError, ModelLoadError, UnknownModelError
-from flagdemo.rerankers import (
+from flagdemo.models.rerankers import (
     FlagAutoReranker,
     FlagLLMReranker,
     FlagReranker,

@@ -9,7 +9,7 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from flagdemo.errors import EmptyInputError, InvalidInputError
-from flagdemo.results import RerankResult
+from flagdemo.models.records import RerankResult
 
 
 @pytest.mark.parametrize("fixture", ["bert_ce", "xlmr_ce"])
@@ -56,7 +56,7 @@ def test_long_queries_are_cut_to_query_max_length_and_passages_fill_max_length(x
 
 
 def test_passage_max_length_is_accepted_and_ignored_like_flagembedding(bert_ce, pairs, tiny_path):
-    from flagdemo.rerankers import FlagReranker
+    from flagdemo.models.rerankers import FlagReranker
 
     with_it = FlagReranker(tiny_path("bert-cross-encoder"), devices="cpu", passage_max_length=8)
     assert with_it.compute_score(pairs) == bert_ce.compute_score(pairs)

@@ -7,7 +7,7 @@ import torch
 from transformers import AutoTokenizer
 
 from flagdemo.errors import EmptyInputError, InvalidInputError
-from flagdemo.rerankers.inputs import (
+from flagdemo.models.rerankers.inputs import (
     PairBuilder,
     as_pair_list,
     last_real_positions,

@@ -11,9 +11,9 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from flagdemo.errors import InvalidInputError, LayerOutOfRangeError, MissingModelFilesError, ModelLoadError
-from flagdemo.rerankers import layer_sweep
-from flagdemo.rerankers.minicpm import LayerWiseMiniCPM
-from flagdemo.results import LayerSweepResult
+from flagdemo.models.records import LayerSweepResult
+from flagdemo.models.rerankers import layer_sweep
+from flagdemo.models.rerankers.minicpm import LayerWiseMiniCPM
 
 
 def test_minicpm_loads_into_flagdemos_own_module_without_remote_code(minicpm, tiny_path):

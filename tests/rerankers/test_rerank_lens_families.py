@@ -23,7 +23,7 @@ from transformers import (
     Qwen3ForCausalLM,
 )
 
-from flagdemo.rerankers import FlagLLMReranker, LayerWiseFlagLLMReranker
+from flagdemo.models.rerankers import FlagLLMReranker, LayerWiseFlagLLMReranker
 
 COMMON = {
     "hidden_size": 32,
@@ -81,7 +81,7 @@ def test_lens_last_layer_equals_the_yes_logit_for_each_family(family_folder, pai
 
 def test_the_self_check_refuses_a_lens_that_disagrees_with_the_forward(llama_llm):
     from flagdemo.errors import ModelLoadError
-    from flagdemo.rerankers.lens import LogitLens
+    from flagdemo.models.rerankers.lens import LogitLens
 
     lens = LogitLens(llama_llm.model, llama_llm.yes_loc, "tiny llama")
     batches, _, _ = llama_llm.padded_batches([("q", "p")], llama_llm._settings({}))
@@ -94,7 +94,7 @@ def test_the_self_check_refuses_a_lens_that_disagrees_with_the_forward(llama_llm
 
 def test_a_model_without_decoder_layers_is_refused(bert_ce):
     from flagdemo.errors import ModelLoadError
-    from flagdemo.rerankers.lens import LogitLens
+    from flagdemo.models.rerankers.lens import LogitLens
 
     with pytest.raises(ModelLoadError, match="not built like a transformers decoder"):
         LogitLens(bert_ce.model, 0, "tiny bert")

@@ -7,8 +7,8 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from flagdemo.errors import InvalidInputError
-from flagdemo.rerankers import FlagLLMReranker
-from flagdemo.rerankers.inputs import DEFAULT_PROMPT
+from flagdemo.models.rerankers import FlagLLMReranker
+from flagdemo.models.rerankers.inputs import DEFAULT_PROMPT
 
 
 def unpadded_yes_logit(path: str, query: str, passage: str, prompt: str = DEFAULT_PROMPT) -> float:

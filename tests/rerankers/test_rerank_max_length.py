@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 from flagdemo.errors import InvalidInputError, RemoteCodeNotAllowedError
-from flagdemo.rerankers import FlagAutoReranker, FlagLLMReranker, FlagReranker
+from flagdemo.models.rerankers import FlagAutoReranker, FlagLLMReranker, FlagReranker
 
 LONG_TEXT = "word " * 1000
 REMOTE_CODE_RERANKER = "jina-reranker-v2-base-multilingual"  # catalog: needs_remote_code=True
@@ -72,7 +72,7 @@ def nothing_resolved(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("resolve_source was reached; the refusal must come first")
 
-    monkeypatch.setattr("flagdemo.rerankers.base.resolve_source", refuse)
+    monkeypatch.setattr("flagdemo.models.rerankers.base.resolve_source", refuse)
 
 
 @pytest.mark.parametrize(

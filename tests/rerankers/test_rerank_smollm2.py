@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flagdemo.rerankers import FlagAutoReranker, FlagLLMReranker, layer_sweep, reranker_preset
+from flagdemo.models.rerankers import FlagAutoReranker, FlagLLMReranker, layer_sweep, reranker_preset
 
 # Twelve fixed questions, each with its answer passage; the unrelated passage is another question's answer.
 FACTS = [

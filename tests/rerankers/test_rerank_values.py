@@ -13,9 +13,9 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from flagdemo import catalog
 from flagdemo.engine import Engine
-from flagdemo.loading import bundled_minilm_dir
+from flagdemo.models import catalog
+from flagdemo.models.sources import bundled_minilm_dir
 
 QUERY = "How long should pasta cook?"
 PASSAGES = [

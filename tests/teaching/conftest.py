@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flagdemo.datasets import RetrievalSet, load_retrieval_set
+from flagdemo.data.datasets import RetrievalSet, load_retrieval_set
 
 
 @pytest.fixture(scope="session")

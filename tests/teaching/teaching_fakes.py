@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from flagdemo.datasets import RetrievalSet
+from flagdemo.data.datasets import RetrievalSet
 
 DIM = 256
 

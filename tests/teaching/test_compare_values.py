@@ -17,10 +17,11 @@ import torch
 from ir_measures import AP, RR, R, nDCG
 from transformers import AutoModel, AutoTokenizer
 
-from flagdemo import catalog, evaluation
-from flagdemo.datasets import load_retrieval_set
+from flagdemo.analysis import evaluation
+from flagdemo.data.datasets import load_retrieval_set
 from flagdemo.engine import Engine
-from flagdemo.loading import bundled_minilm_dir
+from flagdemo.models import catalog
+from flagdemo.models.sources import bundled_minilm_dir
 
 MODEL = catalog.MINILM_KEY
 K = 10

@@ -12,7 +12,7 @@ import pytest
 from ir_measures import AP, RR, R, nDCG
 from teaching_fakes import BagOfWordsEmbedder, OracleEmbedder, OracleReranker, bag_of_words
 
-from flagdemo import evaluation
+from flagdemo.analysis import evaluation
 from flagdemo.errors import InvalidInputError
 
 METRICS = ["nDCG@10", "MRR@10", "Recall@10", "MAP"]
@@ -263,10 +263,11 @@ def test_markdown_table():
 def test_default_models_report_runs_end_to_end_on_tiny_models(tiny_dir):
     """The README command's pipeline with the committed tiny models: real engine classes, real sweep."""
     from flagdemo import FlagLLMReranker, FlagModel
+    from flagdemo.engine import quality
 
     embedder = FlagModel(str(tiny_dir / "bert-embedder"))
     reranker = FlagLLMReranker(str(tiny_dir / "llama-decoder"))
-    summary, per_layer = evaluation.default_models_report(embedder, reranker, top_k=6, k=5, max_queries=4)
+    summary, per_layer = quality.default_models_report(embedder, reranker, top_k=6, k=5, max_queries=4)
     assert summary["queries"].tolist() == [4, 4, 4]
     assert summary["name"][1].endswith("rerank top-6")
     assert per_layer["layer"].tolist() == sorted(per_layer["layer"])

@@ -12,7 +12,7 @@ from ir_measures import P as Precision
 from scipy import stats
 from sklearn.metrics import ndcg_score
 
-from flagdemo import metrics
+from flagdemo.analysis import metrics
 from flagdemo.errors import InvalidInputError
 
 JUDGED = {"d1": 2, "d2": 1, "d3": 0}

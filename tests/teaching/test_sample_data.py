@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import flagdemo
-from flagdemo.datasets import demo_sentence_sets, load_demo_sentences, load_retrieval_set
+from flagdemo.data.datasets import demo_sentence_sets, load_demo_sentences, load_retrieval_set
 from flagdemo.errors import InvalidInputError
 
 PACKAGE_DIR = Path(flagdemo.__file__).parent

@@ -1,10 +1,10 @@
 """Cocktail: fine-tune an embedder on a small domain set, blend it back into its base with LM-Cocktail, and see
 what the blend gains in the domain against what it forgets elsewhere.
 
-The work itself is :func:`flagdemo.cocktail.tune_and_blend`; the handler reads the widgets, keeps the fine-tuned
-checkpoint inside a bounded folder of the cache (deleted when the request ends), and draws the results. Unlike the
-other tabs, the page does not compute this tab's example when it loads (fine-tuning takes minutes): the composer's
-page-load call gets :func:`opening`, which says so and quotes the defaults' measured result.
+The work itself is :func:`flagdemo.training.blend.tune_and_blend`; the handler reads the widgets, keeps the
+fine-tuned checkpoint inside a bounded folder of the cache (deleted when the request ends), and draws the results.
+Unlike the other tabs, the page does not compute this tab's example when it loads (fine-tuning takes minutes): the
+composer's page-load call gets :func:`opening`, which says so and quotes the defaults' measured result.
 """
 
 from __future__ import annotations
@@ -18,13 +18,17 @@ import gradio as gr
 import pandas as pd
 import plotly.graph_objects as go
 
-from flagdemo import cocktail as cocktail_engine
-from flagdemo import datasets, finetune, limits, request_log, tables, text
+from flagdemo import limits
+from flagdemo.data import datasets
 from flagdemo.engine import Engine
 from flagdemo.errors import InvalidInputError, ResourceLimitError
-from flagdemo.loading import cache_root
-from flagdemo.resolve import ensure_public_model
-from flagdemo.ui import common, views
+from flagdemo.models.resolve import ensure_public_model
+from flagdemo.models.sources import cache_root
+from flagdemo.serving import request_log
+from flagdemo.training import blend, finetune
+from flagdemo.training.cocktail import mix_models
+from flagdemo.ui import common, widgets
+from flagdemo.ui.views import tables, text
 
 TITLE = "Cocktail"
 TAB_ID = "cocktail"
@@ -116,7 +120,7 @@ def curve_figure(curve: pd.DataFrame, data_weight: float) -> go.Figure:
     return figure
 
 
-def _summary(run: cocktail_engine.CocktailRun, base: str, seconds: float) -> str:
+def _summary(run: blend.CocktailRun, base: str, seconds: float) -> str:
     curve = run.curve
     ends = curve.set_index("weight")
     inside, outside = "in-domain nDCG@10", "out-of-domain nDCG@10"
@@ -139,7 +143,7 @@ def _download(base: str, tuned_dir: Path, weight: float) -> str | None:
     if limits.public_mode():
         return None
     folder = Path(tempfile.mkdtemp(prefix="flagdemo-cocktail-"))
-    cocktail_engine.mix_models([base, str(tuned_dir)], "encoder", [1.0 - weight, weight], str(folder / "merged"))
+    mix_models([base, str(tuned_dir)], "encoder", [1.0 - weight, weight], str(folder / "merged"))
     return shutil.make_archive(str(folder / "merged-model"), "zip", folder / "merged")
 
 
@@ -183,7 +187,7 @@ def cocktail(  # noqa: PLR0917 (gradio passes widget values positionally)
     workdir = _workspace()
     try:
         progress(0.0, desc="Loading the base model")
-        run = cocktail_engine.tune_and_blend(
+        run = blend.tune_and_blend(
             base,
             examples,
             topics,
@@ -235,9 +239,9 @@ def render(engine: Engine) -> common.TabParts:
     with gr.Row():
         loss_plot = gr.Plot(label="Training loss", elem_id="cocktail-loss")
         curve_plot = gr.Plot(label="Merge curve", elem_id="cocktail-curve")
-    views.how_to_read("cocktail-curve", "cocktail-curve-help")
-    table = views.table_box("cocktail-table", "nDCG@10 per blend", "cocktail-table")
-    views.how_to_read("cocktail-table", "cocktail-table-help")
+    widgets.how_to_read("cocktail-curve", "cocktail-curve-help")
+    table = widgets.table_box("cocktail-table", "nDCG@10 per blend", "cocktail-table")
+    widgets.how_to_read("cocktail-table", "cocktail-table-help")
     download = gr.File(label="The blend at LM-Cocktail's weight (zip)", elem_id="cocktail-download")
     model.change(common.warn_if_unavailable(engine), model, None, api_visibility="private", queue=False)
     inputs = [model, training, upload, in_domain, epochs, learning_rate, temperature]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import gradio as gr
 
-from flagdemo import figures, request_log, tables
-from flagdemo import text as words
 from flagdemo.engine import Engine
-from flagdemo.ui import common, family, inputs, views
-from flagdemo.ui.tabs import data_folder
+from flagdemo.serving import request_log
+from flagdemo.ui import common, data_folder, family, inputs, widgets
+from flagdemo.ui.views import figures, tables
+from flagdemo.ui.views import text as words
 
 TITLE = "Compare"
 TAB_ID = "compare"
@@ -108,13 +108,13 @@ def render(engine: Engine) -> common.TabParts:
         task = family.task_box(engine, "compare-task")
     button = gr.Button("Compare on the labelled set", variant="primary", elem_id="compare-run")
     note = common.note_box("compare-note", "Notes")
-    summary = views.table_box("compare-summary", "Mean metrics", "compare-summary")
-    views.how_to_read("compare-summary", "compare-summary-help")
+    summary = widgets.table_box("compare-summary", "Mean metrics", "compare-summary")
+    widgets.how_to_read("compare-summary", "compare-summary-help")
     plot = gr.Plot(label="Per query", elem_id="compare-plot")
-    views.how_to_read("compare-plot", "compare-plot-help")
-    disagree = views.table_box("compare-table", "Where they disagree most", "compare-disagree")
-    per_query = views.table_box("compare-table", "Every query", "compare-table")
-    views.how_to_read("compare-table", "compare-tables-help")
+    widgets.how_to_read("compare-plot", "compare-plot-help")
+    disagree = widgets.table_box("compare-table", "Where they disagree most", "compare-disagree")
+    per_query = widgets.table_box("compare-table", "Every query", "compare-table")
+    widgets.how_to_read("compare-table", "compare-tables-help")
     file = gr.File(label="Per-query metrics (CSV)", elem_id="compare-file")
     for box in (model_a, model_b):
         box.change(common.warn_if_unavailable(engine), box, None, api_visibility="private", queue=False)

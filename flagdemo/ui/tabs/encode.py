@@ -7,9 +7,11 @@ import json
 import gradio as gr
 import numpy as np
 
-from flagdemo import figures, limits, request_log, tables, text
+from flagdemo import limits
 from flagdemo.engine import Engine, layer_name
-from flagdemo.ui import common, family, inputs, views
+from flagdemo.serving import request_log
+from flagdemo.ui import common, family, inputs, widgets
+from flagdemo.ui.views import figures, tables, text
 
 TITLE = "Encode"
 TAB_ID = "encode"
@@ -183,14 +185,14 @@ def render(engine: Engine) -> common.TabParts:
     )
     button = gr.Button("Encode", variant="primary", elem_id="encode-run")
     note = common.note_box("encode-timing", "Timing and notes")
-    table = views.table_box("encode-table", "Embeddings", "encode-table")
-    views.how_to_read("encode-table", "encode-table-help")
+    table = widgets.table_box("encode-table", "Embeddings", "encode-table")
+    widgets.how_to_read("encode-table", "encode-table-help")
     plot = gr.Plot(label="Vectors", elem_id="encode-plot")
-    views.how_to_read("encode-plot", "encode-plot-help")
+    widgets.how_to_read("encode-plot", "encode-plot-help")
     with gr.Row():
         with gr.Column():
-            summary = views.table_box("encode-summary", "Summary", "encode-summary")
-            views.how_to_read("encode-summary", "encode-summary-help")
+            summary = widgets.table_box("encode-summary", "Summary", "encode-summary")
+            widgets.how_to_read("encode-summary", "encode-summary-help")
         tokens = gr.Markdown(label="Tokens", elem_id="encode-tokens")
     files = gr.File(label="Download", file_count="multiple", elem_id="encode-files")
     pictures = gr.HTML(label="Images", elem_id="encode-pictures")

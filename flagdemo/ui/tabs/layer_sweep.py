@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import gradio as gr
 
-from flagdemo import datasets, figures, limits, request_log, tables, text
+from flagdemo import limits
+from flagdemo.data import datasets
 from flagdemo.engine import Engine
-from flagdemo.ui import common, family, inputs, views
+from flagdemo.serving import request_log
+from flagdemo.ui import common, family, inputs, widgets
+from flagdemo.ui.views import figures, tables, text
 
 TITLE = "Layer sweep"
 TAB_ID = "layer_sweep"
@@ -131,14 +134,14 @@ def render(engine: Engine) -> common.TabParts:
     button = gr.Button("Sweep layers", variant="primary", elem_id="sweep-run")
     note = common.note_box("sweep-note", "Notes")
     plot = gr.Plot(label="Scores per layer", elem_id="sweep-plot")
-    views.how_to_read("sweep-plot", "sweep-plot-help")
+    widgets.how_to_read("sweep-plot", "sweep-plot-help")
     heatmap = gr.Plot(label="Rank per layer", elem_id="sweep-rank-plot")
-    ranking = views.table_box("sweep-ranks", "Rank of each passage, and where it settled", "sweep-ranking")
-    views.how_to_read("sweep-ranks", "sweep-tables-help")
+    ranking = widgets.table_box("sweep-ranks", "Rank of each passage, and where it settled", "sweep-ranking")
+    widgets.how_to_read("sweep-ranks", "sweep-tables-help")
     with gr.Row():
         with gr.Column():
-            quality = views.table_box("sweep-metrics", "Quality and time per layer", "sweep-metrics")
-            views.how_to_read("sweep-metrics", "sweep-metrics-help")
+            quality = widgets.table_box("sweep-metrics", "Quality and time per layer", "sweep-metrics")
+            widgets.how_to_read("sweep-metrics", "sweep-metrics-help")
         scores_file = gr.File(label="Every score at every layer (CSV)", elem_id="sweep-file")
     last_sweep = gr.State(None)
     last_sweep.change(per_layer_views, last_sweep, [heatmap, scores_file], api_visibility="private", queue=False)

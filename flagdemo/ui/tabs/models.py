@@ -5,9 +5,10 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from flagdemo import limits, serving, text
+from flagdemo import limits, serving
 from flagdemo.engine import Engine
-from flagdemo.ui import common, inputs, views
+from flagdemo.ui import common, inputs, widgets
+from flagdemo.ui.views import text
 
 TITLE = "Models"
 TAB_ID = "models"
@@ -46,10 +47,10 @@ def render(engine: Engine) -> common.TabParts:
     gr.Markdown(text.tab_intro(TITLE))
     gr.Markdown(HELP)
     refresh = gr.Button("Refresh", elem_id="models-refresh")
-    catalog_table = views.table_box("models-catalog", "Catalog", "models-catalog")
-    views.how_to_read("models-catalog", "models-catalog-help")
-    cache = views.table_box("models-cache", "Loaded models (cache)", "models-cache")
-    views.how_to_read("models-cache", "models-cache-help")
+    catalog_table = widgets.table_box("models-catalog", "Catalog", "models-catalog")
+    widgets.how_to_read("models-catalog", "models-catalog-help")
+    cache = widgets.table_box("models-cache", "Loaded models (cache)", "models-cache")
+    widgets.how_to_read("models-cache", "models-cache-help")
     with gr.Row():
         key = gr.Dropdown(["all"], value="all", label="Unload", allow_custom_value=True)
         unload_button = gr.Button("Unload", elem_id="models-unload")

@@ -5,10 +5,12 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from flagdemo import datasets, figures, limits, request_log, tables, text
+from flagdemo import limits
+from flagdemo.data import datasets
 from flagdemo.engine import NO_MODEL, Engine
-from flagdemo.ui import common, family, inputs, views
-from flagdemo.ui.tabs import data_folder
+from flagdemo.serving import request_log
+from flagdemo.ui import common, data_folder, family, inputs, widgets
+from flagdemo.ui.views import figures, tables, text
 
 TITLE = "Projection"
 TAB_ID = "project"
@@ -235,11 +237,11 @@ def render(engine: Engine) -> common.TabParts:
     button = gr.Button("Project", variant="primary", elem_id="project-run")
     note = common.note_box("project-note", "Notes")
     plot = gr.Plot(label="Map", elem_id="project-plot")
-    views.how_to_read("projection-map", "project-plot-help")
+    widgets.how_to_read("projection-map", "project-plot-help")
     side = gr.Plot(label="Two maps, points linked by id", elem_id="project-side")
-    views.how_to_read("projection-side", "project-side-help")
-    table = views.table_box("projection-table", "Nearest neighbours of each query", "project-table")
-    views.how_to_read("projection-table", "project-table-help")
+    widgets.how_to_read("projection-side", "project-side-help")
+    table = widgets.table_box("projection-table", "Nearest neighbours of each query", "project-table")
+    widgets.how_to_read("projection-table", "project-table-help")
     file = gr.File(label="Coordinates (CSV)", elem_id="project-file")
     pictures = gr.HTML(label="Images", elem_id="project-pictures")
     model.change(family.family_options(engine, [picker]), model, [task, picker.group], api_visibility="private")

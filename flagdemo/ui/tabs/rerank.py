@@ -5,9 +5,11 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from flagdemo import figures, limits, request_log, tables, text
+from flagdemo import limits
 from flagdemo.engine import NO_MODEL, Engine
-from flagdemo.ui import common, inputs, views
+from flagdemo.serving import request_log
+from flagdemo.ui import common, inputs, widgets
+from flagdemo.ui.views import figures, tables, text
 
 TITLE = "Rerankers"
 TAB_ID = "rerank"
@@ -112,14 +114,14 @@ def render(engine: Engine) -> common.TabParts:
             cutoff = gr.Number(engine.cutoff_layer, label="Cutoff layer (0 = its last)", precision=0)
     button = gr.Button("Compare rerankers", variant="primary", elem_id="rerank-run")
     messages = common.note_box("rerank-messages", "Messages")
-    table = views.table_box("rerank-table", "Scores and ranks", "rerank-table")
-    views.how_to_read("rerank-table", "rerank-table-help")
+    table = widgets.table_box("rerank-table", "Scores and ranks", "rerank-table")
+    widgets.how_to_read("rerank-table", "rerank-table-help")
     plot = gr.Plot(label="Rank changes", elem_id="rerank-plot")
-    views.how_to_read("rerank-chart", "rerank-plot-help")
-    tau = views.table_box("rerank-tau", "Kendall τ between methods", "rerank-tau")
-    views.how_to_read("rerank-tau", "rerank-tau-help")
-    timing = views.table_box("rerank-timing", "Cost per method", "rerank-timing")
-    views.how_to_read("rerank-timing", "rerank-timing-help")
+    widgets.how_to_read("rerank-chart", "rerank-plot-help")
+    tau = widgets.table_box("rerank-tau", "Kendall τ between methods", "rerank-tau")
+    widgets.how_to_read("rerank-tau", "rerank-tau-help")
+    timing = widgets.table_box("rerank-timing", "Cost per method", "rerank-timing")
+    widgets.how_to_read("rerank-timing", "rerank-timing-help")
     for box in (bi, cross, llm, layerwise):
         box.change(common.warn_if_unavailable(engine), box, None, api_visibility="private", queue=False)
     parts = common.TabParts(

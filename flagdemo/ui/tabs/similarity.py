@@ -6,9 +6,11 @@ import functools
 
 import gradio as gr
 
-from flagdemo import figures, limits, request_log, tables, text
+from flagdemo import limits
 from flagdemo.engine import Engine
-from flagdemo.ui import common, family, inputs, views
+from flagdemo.serving import request_log
+from flagdemo.ui import common, family, inputs, widgets
+from flagdemo.ui.views import figures, tables, text
 
 TITLE = "Similarity"
 TAB_ID = "similarity"
@@ -190,16 +192,16 @@ def render(engine: Engine) -> common.TabParts:
     button = gr.Button("Compute similarity", variant="primary", elem_id="similarity-run")
     note = common.note_box("similarity-note", "Notes")
     plot = gr.Plot(label="Similarity", elem_id="similarity-plot")
-    views.how_to_read("similarity-plot", "similarity-plot-help")
-    table = views.table_box("similarity-table", "Top-k per query", "similarity-table")
-    views.how_to_read("similarity-table", "similarity-table-help")
+    widgets.how_to_read("similarity-plot", "similarity-plot-help")
+    table = widgets.table_box("similarity-table", "Top-k per query", "similarity-table")
+    widgets.how_to_read("similarity-table", "similarity-table-help")
     with gr.Row():
         with gr.Column():
             lexical = gr.Plot(label="Lexical weights", elem_id="similarity-lexical")
-            views.how_to_read("similarity-lexical", "similarity-lexical-help")
+            widgets.how_to_read("similarity-lexical", "similarity-lexical-help")
         with gr.Column():
             colbert = gr.Plot(label="ColBERT alignment", elem_id="similarity-colbert")
-            views.how_to_read("similarity-colbert", "similarity-colbert-help")
+            widgets.how_to_read("similarity-colbert", "similarity-colbert-help")
     pictures = gr.HTML(label="Images", elem_id="similarity-pictures")
     model.change(
         family.family_options(engine, [query_picker, passage_picker]),

@@ -1,0 +1,2 @@
+"""The bundled files (demo sentences, the labelled retrieval set, training pairs, images) and their readers
+(``datasets``)."""

@@ -1,0 +1,57 @@
+"""Where a process's resident memory is, from the kernel's own per-mapping figures (``/proc/<pid>/smaps``).
+
+RSS is the sum of every mapping's ``Rss``, so the account below adds up to it exactly (to the kilobyte): program
+code and libraries (torch, ONNX Runtime, the rest), memory-mapped model files, and anonymous memory — the heap where
+torch tensors, ONNX Runtime's sessions and arenas, and Python's objects live. A model cache's own byte count then
+says how much of the anonymous part is weights. Linux only; elsewhere ``resident_account`` returns None.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+MODEL_FILE_SUFFIXES = (".safetensors", ".bin", ".onnx", ".pt", ".gguf", ".data")
+
+
+def _kind(path: str) -> str:
+    name = os.path.basename(path)
+    if not path or path.startswith("[") or path.startswith("/memfd:") or path == "/dev/zero (deleted)":
+        return "anonymous (heap: tensors, ONNX Runtime sessions and arenas, Python objects)"
+    if ".so" in name:
+        if "torch" in path or name.startswith(("libgomp", "libtorch", "libc10", "libshm")):
+            return "torch libraries"
+        if "onnxruntime" in path:
+            return "ONNX Runtime library"
+        return "other libraries"
+    if name.endswith(MODEL_FILE_SUFFIXES):
+        return "memory-mapped model files"
+    return "other mapped files (python, fonts, data)"
+
+
+def resident_account(pid: int | str = "self") -> dict[str, int] | None:
+    """Resident bytes per kind of mapping, plus ``"total"`` (equal to the sum of the kinds); None without /proc."""
+    smaps = Path(f"/proc/{pid}/smaps")
+    try:
+        lines = smaps.read_text().splitlines()
+    except OSError:
+        return None
+    account: dict[str, int] = {}
+    kind = _kind("")
+    for line in lines:
+        first = line.split(maxsplit=1)[0] if line else ""
+        # A mapping's header (address range, perms, offset, device, inode, path), or one of its "Key: value" lines.
+        if "-" in first and not first.endswith(":"):
+            fields = line.split(maxsplit=5)
+            kind = _kind(fields[5].strip() if len(fields) > 5 else "")
+        elif first == "Rss:":
+            account[kind] = account.get(kind, 0) + int(line.split()[1]) * 1024
+    account["total"] = sum(account.values())
+    return account
+
+
+def describe_account(account: dict[str, int]) -> str:
+    """One line per kind, largest first, in MB, and the total."""
+    kinds = sorted(((size, kind) for kind, size in account.items() if kind != "total"), reverse=True)
+    rows = [f"  {size / 2**20:8.0f} MB  {kind}" for size, kind in kinds]
+    return "\n".join([*rows, f"  {account['total'] / 2**20:8.0f} MB  resident in all"])

@@ -1,0 +1,1 @@
+"""What a result looks like, gradio-free: tables, figures and the words around them, tested on plain data."""
