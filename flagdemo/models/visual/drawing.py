@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-REPO = Path(__file__).resolve().parent.parent.parent
-BUNDLED_DIR = Path(__file__).resolve().parent.parent / "data" / "images"
+PACKAGE = Path(__file__).resolve().parents[2]  # flagdemo/
+REPO = PACKAGE.parent
+BUNDLED_DIR = PACKAGE / "data" / "images"
 TEST_DIR = REPO / "tests" / "family" / "images"
 SIDE = 160
 LICENSE = "CC0-1.0: drawn by flagdemo (python -m flagdemo.models.visual.drawing), dedicated to the public domain."
