@@ -78,7 +78,7 @@ def test_every_embedder_operation_shares_one_wrapper(engine, monkeypatch):
     def must_not_build(*args, **kwargs):
         raise AssertionError("a kept wrapper was built again")
 
-    monkeypatch.setattr(engine, "load_embedder", must_not_build)
+    monkeypatch.setattr(engine.access, "load_embedder", must_not_build)
     engine.encode(TEXTS, model=engine.embedder)
     engine.embeddings(TEXTS, model=engine.embedder)
     engine.similarity([QUERY], TEXTS, model=engine.embedder)

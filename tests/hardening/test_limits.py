@@ -39,13 +39,13 @@ def loads(fresh_app, monkeypatch):
     engine.wrappers.clear()
     attempts = []
     for kind in ("embedder", "reranker"):
-        load = getattr(engine, f"load_{kind}")
+        load = getattr(engine.access, f"load_{kind}")  # the one road to a model (flagdemo.engine.access)
 
         def recorded(name, *args, kind=kind, load=load, **kwargs):
             attempts.append((kind, getattr(name, "name", name)))  # a ModelSpec by the name it resolved
             return load(name, *args, **kwargs)
 
-        monkeypatch.setattr(engine, f"load_{kind}", recorded)
+        monkeypatch.setattr(engine.access, f"load_{kind}", recorded)
     return lambda api_name, **kwargs: endpoint(app, api_name)(**kwargs), attempts
 
 

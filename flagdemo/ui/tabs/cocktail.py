@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import gradio as gr
@@ -21,12 +22,10 @@ import plotly.graph_objects as go
 from flagdemo import limits
 from flagdemo.data import datasets
 from flagdemo.engine import Engine
-from flagdemo.errors import InvalidInputError, ResourceLimitError
-from flagdemo.models.resolve import ensure_public_model
+from flagdemo.errors import InvalidInputError
 from flagdemo.models.sources import cache_root
 from flagdemo.serving import request_log
 from flagdemo.training import blend, finetune
-from flagdemo.training.cocktail import mix_models
 from flagdemo.ui import common, widgets
 from flagdemo.ui.views import tables, text
 
@@ -34,7 +33,6 @@ TITLE = "Cocktail"
 TAB_ID = "cocktail"
 BUNDLED = "cooking_health_finance"
 UPLOAD = "my upload (.jsonl)"
-MAX_STEPS = limits.Setting("FLAGDEMO_MAX_FINETUNE_STEPS", 60, "fine-tuning steps in one Cocktail request")
 MAX_EXAMPLES = 2000
 STALE_SECONDS = 3600
 INTRO = (
@@ -138,13 +136,12 @@ def _summary(run: blend.CocktailRun, base: str, seconds: float) -> str:
     )
 
 
-def _download(base: str, tuned_dir: Path, weight: float) -> str | None:
-    """The blend at LM-Cocktail's weight as a zip, except in public mode (no server files handed out there)."""
+def _blend_folder() -> Path | None:
+    """Where the blend at LM-Cocktail's weight is written for download; None in public mode (no server files
+    handed out there)."""
     if limits.public_mode():
         return None
-    folder = Path(tempfile.mkdtemp(prefix="flagdemo-cocktail-"))
-    mix_models([base, str(tuned_dir)], "encoder", [1.0 - weight, weight], str(folder / "merged"))
-    return shutil.make_archive(str(folder / "merged-model"), "zip", folder / "merged")
+    return Path(tempfile.gettempdir()) / f"flagdemo-cocktail-{uuid.uuid4().hex}" / "merged"  # made when written
 
 
 @common.user_errors("fine-tuning and blending the model")
@@ -161,13 +158,6 @@ def cocktail(  # noqa: PLR0917 (gradio passes widget values positionally)
 ):
     """Fine-tune, derive LM-Cocktail's weight, measure the blends; returns figures, table, download and a note."""
     base = base_model.strip() if isinstance(base_model, str) and base_model.strip() else engine.embedder
-    if limits.public_mode():
-        ensure_public_model(base, "embedder")
-    if engine.is_llm_embedder(base):
-        raise InvalidInputError(
-            "LLM-Embedder reads every text behind one of six task instructions, and this tab fine-tunes and scores "
-            "without them: choose another base embedder here (Compare scores LLM-Embedder with a task)."
-        )
     examples, file_topics = _examples(training_file or BUNDLED, upload)
     topics = list(in_domain) if in_domain else file_topics
     if not topics:
@@ -175,31 +165,27 @@ def cocktail(  # noqa: PLR0917 (gradio passes widget values positionally)
     epochs = int(_number(epochs, "Epochs", 1, 1, 5))
     learning_rate = _number(learning_rate, "The learning rate", 2e-5, 1e-7, 1e-3)
     temperature = _number(temperature, "LM-Cocktail's temperature", 5.0, 0.01, 100)
-    batch_size = finetune.FinetuneSettings.batch_size
-    steps = epochs * -(-max(0, len(examples) - 8) // batch_size)
-    if steps > MAX_STEPS.value():
-        raise ResourceLimitError(
-            f"{len(examples)} examples for {epochs} epoch(s) make {steps} fine-tuning steps; this server allows "
-            f"{MAX_STEPS.value():g} ({MAX_STEPS.env}). Use fewer examples or epochs."
-        )
     request_log.note(models=[base], inputs=[example["query"] for example in examples])
     started = time.perf_counter()
-    workdir = _workspace()
+    workdir, blend_to = _workspace(), _blend_folder()
     try:
         progress(0.0, desc="Loading the base model")
-        run = blend.tune_and_blend(
+        run = engine.tune_and_blend(
             base,
             examples,
             topics,
             workdir,
-            temperature=temperature,
             epochs=epochs,
             learning_rate=learning_rate,
+            temperature=temperature,
+            blend_to=blend_to,
             progress=lambda fraction, message: progress(fraction, desc=message),
         )
-        download = _download(base, run.finetuned.output_dir, run.data_weight)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    download = None
+    if blend_to is not None:
+        download = shutil.make_archive(str(blend_to.parent / "merged-model"), "zip", blend_to)
     return (
         loss_figure(run.finetuned.losses),
         curve_figure(run.curve, run.data_weight),

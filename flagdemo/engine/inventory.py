@@ -1,0 +1,92 @@
+"""The Models tab: every catalog model and whether it can be used here, what the model cache holds and what runs
+each entry, and unloading."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flagdemo.engine.access import ModelAccess
+from flagdemo.models import catalog
+from flagdemo.models.resolve import ModelSpec
+from flagdemo.models.sources import looks_like_path
+
+LOCATION_WORDS = {
+    "bundled": "yes (bundled)",
+    "local": "yes (models folder)",
+    "hub-cache": "yes (downloaded)",
+    "hub": "downloads on first use",
+}
+
+
+def catalog_rows() -> list[dict]:
+    """Every catalog model and whether it can be used here (the reason when not)."""
+    rows = []
+    for entry in catalog.ALL_ENTRIES:
+        where = catalog.location(entry) if entry.supported else None
+        rows.append(
+            {
+                "model": entry.key,
+                "kind": entry.kind,
+                "class": entry.model_class_name,
+                "here": _here(entry, where),
+                "notes": entry.notes,
+            }
+        )
+    return rows
+
+
+def _here(entry: catalog.CatalogEntry, where: str | None) -> str:
+    if entry.model_class == "visualized-bge":  # not a FlagAutoModel class, but flagdemo runs it
+        where = catalog.location(entry)
+    elif not entry.supported:
+        return "not supported"
+    return LOCATION_WORDS.get(where, "needs download")
+
+
+def cache_rows(access: ModelAccess) -> list[dict]:
+    """What the model cache holds, in a visitor's words: model, memory, device, load time, and what runs it
+    (PyTorch, or ONNX Runtime with what its graph cost: exported, or loaded from the graph cache)."""
+    runs_on: dict[tuple[str, bool], set[str]] = {}  # (model folder, is its graph entry) → backend summaries
+    for key, wrapper in access.wrappers.kept():
+        spec, info = (
+            next((part for part in key if isinstance(part, ModelSpec)), None),
+            getattr(wrapper, "backend_info", None),
+        )
+        if spec is not None and info is not None:
+            graph_entry = bool(getattr(wrapper, "graph_is_cache_entry", False))
+            runs_on.setdefault((str(spec.source.path), graph_entry), set()).add(info.summary())
+    rows = []
+    for entry in access.cache.entries():
+        graph_entry = len(entry.key) > 1 and entry.key[1] == "onnx"
+        default = "ONNX Runtime" if graph_entry else "PyTorch"
+        rows.append(
+            {
+                "model": shown_name(entry.describe or str(entry.key[0])),
+                "MB": round(entry.nbytes / 2**20, 1 if entry.nbytes < 10 * 2**20 else None),
+                "device": entry.device,
+                "load s": round(entry.load_seconds, 1),
+                "runs on": " ".join(sorted(runs_on.get((str(entry.key[0]), graph_entry), ()))) or default,
+            }
+        )
+    return rows
+
+
+def unload(access: ModelAccess, which: str) -> bool:
+    """Drop the loaded model named as in the cache table (its ``model`` column); all of them for 'all'."""
+    access.wrappers.clear()  # a kept wrapper must not hold on to weights the user asked to free
+    if which == "all":
+        had = len(access.cache) > 0
+        access.cache.clear()
+        return had
+    for entry in access.cache.entries():
+        if which in (shown_name(entry.describe), entry.describe, " | ".join(map(str, entry.key))):
+            return access.cache.unload(entry.key)
+    return False
+
+
+def shown_name(describe: str) -> str:
+    """A cache entry's description for visitors: a folder's path becomes its last part (no server paths)."""
+    name, _, rest = describe.partition(" (")
+    if looks_like_path(name):
+        name = Path(name).name
+    return f"{name} ({rest}" if rest else name
