@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import psutil
 
+from benchmarks.report import RESULTS_DIR, Report
+
 REPO = Path(__file__).resolve().parents[1]
 MODEL = "all-MiniLM-L6-v2"
 RATE = re.compile(r"embedded ([\d,]+) of [\d,]+ rows \(100%\), ([\d,.]+) rows/s")
@@ -328,8 +330,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from benchmarks.run import RESULTS_DIR, Report
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--machine", default="machine")
     parser.add_argument("--skip-embed", action="store_true")

@@ -8,7 +8,6 @@ are reported as skipped with the reason. Timings are reported, never asserted: c
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import random
@@ -25,9 +24,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import numpy as np
 import torch
 
-from flagdemo.models.backends.cpu import cpu_features, cpu_model, describe
+from benchmarks.report import RESULTS_DIR, Report
+from flagdemo.models.backends.cpu import cpu_features, describe
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 # app also times UMAP
 SECTIONS = ("matmul", "encode", "agreement", "coldstart", "cache", "rerank", "sweep", "load", "cuda", "app", "corpus")
 ST_MAX_LENGTH = 256  # all-MiniLM-L6-v2's max_seq_length in sentence-transformers; flagdemo gets the same
@@ -80,34 +79,6 @@ def encoder_flops(model: torch.nn.Module, token_counts: list[int]) -> float:
     hidden, layers = config.hidden_size, config.num_hidden_layers
     linear_weights = layers * (4 * hidden * hidden + 2 * hidden * config.intermediate_size)
     return float(sum(2 * linear_weights * n + layers * 4 * n * n * hidden for n in token_counts))
-
-
-class Report:
-    def __init__(self, machine: str, out: Path | None = None) -> None:
-        self.out = out
-        self.rows: list[tuple[str, str, str]] = []
-        self.data: dict = {"machine": machine, "cpu": cpu_model(), "cpu_features": sorted(cpu_features()),
-                           "cores": os.cpu_count(), "sections": {}}  # fmt: skip
-
-    def add(self, section: str, what: str, value: str, **data) -> None:
-        self.rows.append((section, what, value))
-        self.data["sections"].setdefault(section, {})[what] = data or value
-        print(f"  {section}: {what}: {value}", file=sys.stderr, flush=True)
-        if self.out is not None:  # keep what is measured so far, should a later section fail
-            self.write()
-
-    def write(self) -> None:
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        self.out.write_text(json.dumps(self.data, indent=2) + "\n")
-
-    def skip(self, section: str, reason: str) -> None:
-        self.add(section, "skipped", reason, skipped=reason)
-
-    def table(self) -> str:
-        width = max(len(what) for _, what, _ in self.rows) if self.rows else 10
-        lines = [f"| section | {'measure'.ljust(width)} | result |", f"|---|{'-' * (width + 2)}|---|"]
-        lines += [f"| {section} | {what.ljust(width)} | {value} |" for section, what, value in self.rows]
-        return "\n".join(lines)
 
 
 class OnnxRuntimePeer:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from benchmarks.app_bench import percentile
+from benchmarks.report import Report
 from benchmarks.run import (
-    Report,
     alternate,
     encoder_flops,
     mixed_texts,
