@@ -16,9 +16,11 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from flagdemo.analysis.projection import start_warm_up
+from flagdemo.serving.memory import limit_heap_arenas
 from flagdemo.ui import build_demo
 from flagdemo.ui.blocks import theme
 
+limit_heap_arenas()  # before the server's threads allocate (see flagdemo.serving.memory)
 demo = build_demo()
 
 

@@ -1,0 +1,68 @@
+"""The resident-memory account adds up to the process's RSS, and the heap-arena cap holds a room's threads to it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from flagdemo.serving.memory import describe_account, resident_account
+
+ROOT = Path(__file__).resolve().parents[2]
+linux = pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="the account reads Linux's /proc")
+
+
+def rss_bytes() -> int:
+    return int(Path("/proc/self/status").read_text().split("VmRSS:")[1].split()[0]) * 1024
+
+
+@linux
+def test_the_account_adds_up_to_the_resident_memory_and_sees_a_new_array():
+    before = resident_account()
+    held = np.ones(64 * 2**20 // 8)  # 64 MB of anonymous memory, touched
+    after, rss = resident_account(), rss_bytes()
+    assert after["total"] == sum(size for kind, size in after.items() if kind != "total")
+    assert abs(after["total"] - rss) <= 0.02 * rss  # read a moment apart: what the interpreter allocated between
+    anonymous = next(kind for kind in after if kind.startswith("anonymous"))
+    assert after[anonymous] - before[anonymous] >= 60 * 2**20
+    assert "resident in all" in describe_account(after)
+    del held
+
+
+THREADS = """
+import ctypes, sys, threading
+from flagdemo.serving.memory import limit_heap_arenas
+print(limit_heap_arenas(), file=sys.stderr)
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype = ctypes.c_void_p
+start = threading.Barrier(8)
+def work():
+    start.wait()
+    blocks = [libc.malloc(4096) for _ in range(2000)]
+    start.wait()
+threads = [threading.Thread(target=work) for _ in range(8)]
+[t.start() for t in threads]; [t.join() for t in threads]
+libc.malloc_stats()
+"""
+
+
+def arenas_used(environment: dict[str, str]) -> tuple[str, int]:
+    result = subprocess.run(
+        [sys.executable, "-c", THREADS], check=False, cwd=ROOT, env=environment, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stderr.splitlines()[0], sum(line.startswith("Arena ") for line in result.stderr.splitlines())
+
+
+@linux
+def test_the_arena_cap_holds_eight_busy_threads_to_two_arenas():
+    environment = {key: value for key, value in os.environ.items() if key != "MALLOC_ARENA_MAX"}
+    capped, arenas = arenas_used({**environment, "FLAGDEMO_MALLOC_ARENAS": "2"})
+    assert (capped, arenas) == ("2", 2)
+    uncapped, arenas = arenas_used({**environment, "FLAGDEMO_MALLOC_ARENAS": "0"})
+    assert uncapped == "None"
+    assert arenas > 2  # glibc's own limit lets busy threads have arenas of their own
