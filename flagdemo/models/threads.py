@@ -29,15 +29,15 @@ def on_idle(release: Callable[[], None]) -> None:
         IDLE_HOOKS.append(release)
 
 
-def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's ``malloc_trim``, which hands freed heap pages back to the system (None where there is no glibc)."""
+def glibc_function(name: str) -> Callable | None:
+    """A glibc function by name (None where there is no glibc, so the memory helpers are no-ops there)."""
     try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+        return getattr(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6"), name)
     except (OSError, AttributeError):
         return None
 
 
-MALLOC_TRIM = _malloc_trim()
+MALLOC_TRIM = glibc_function("malloc_trim")  # hands freed heap pages back to the system
 
 
 def release_freed_memory() -> None:

@@ -8,12 +8,11 @@ says how much of the anonymous part is weights. Linux only; elsewhere ``resident
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
 from pathlib import Path
 
 from flagdemo.limits import env_number
+from flagdemo.models.threads import glibc_function
 
 MODEL_FILE_SUFFIXES = (".safetensors", ".bin", ".onnx", ".pt", ".gguf", ".data")
 
@@ -70,15 +69,12 @@ def limit_heap_arenas() -> int | None:
     """Cap glibc's heap arenas at FLAGDEMO_MALLOC_ARENAS before the server starts its threads; returns the cap,
     or None when nothing was set (0, an operator's own MALLOC_ARENA_MAX, or no glibc).
 
-    glibc gives busy threads arenas of their own (up to 8 per core) and keeps what each freed for reuse: a room of
-    students' requests, each on a server thread, left 200 MB more anonymous memory at the workshop's peak with
-    glibc's limit than with 2 arenas (README, "The workshop scenario"), at the same latencies.
+    glibc gives busy threads arenas of their own (up to 8 per core) and keeps what each freed for reuse: in the
+    workshop room (each student's request on a server thread) anonymous memory grew 200 MB over idle by the peak
+    with glibc's limit and 153 MB with 2 arenas, at the same latencies (README, "The workshop scenario").
     """
     arenas = int(env_number(ARENAS_ENV, DEFAULT_ARENAS, allow_zero=True))
     if arenas <= 0 or os.environ.get("MALLOC_ARENA_MAX"):
         return None
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return arenas if libc.mallopt(M_ARENA_MAX, arenas) == 1 else None
-    except (OSError, AttributeError):
-        return None
+    mallopt = glibc_function("mallopt")
+    return arenas if mallopt is not None and mallopt(M_ARENA_MAX, arenas) == 1 else None
