@@ -54,6 +54,33 @@ def project(  # noqa: PLR0917 (gradio passes widget values positionally)
         )  # fmt: skip
     task = family.chosen_task(engine, model, task)
     model_b = inputs.method_model(model_b, NO_MODEL)
+    texts, labels, query_lines, source, colour_by = _points(
+        corpus, upload, sample, queries, colour_by=colour_by, relevance_query=relevance_query
+    )
+    wanted_layer = inputs.whole_number(layer, "The layer", minimum=-1, maximum=1000)
+    wanted_b = inputs.whole_number(layer_b, "The second map's layer", minimum=-1, maximum=1000)
+    k = inputs.whole_number(k, "Neighbours per query", minimum=1, maximum=len(texts))
+    params = map_params(method, dims, n_neighbors, min_dist, perplexity, seed)
+    request_log.note(models=[model, None if model_b == NO_MODEL else model_b], inputs=[*texts, *query_lines])
+    outcome = engine.project(
+        texts,
+        model=model,
+        labels=labels,
+        queries=query_lines,
+        layer=wanted_layer,
+        colour_by=colour_by,
+        params=params,
+        model_b=None if model_b == NO_MODEL else model_b,
+        layer_b=wanted_b,
+        progress=lambda fraction, desc: progress(fraction, desc=desc),
+        task=task,
+    )
+    return _present(outcome, texts, query_lines, k=k, source=source, task=task)
+
+
+def _points(corpus, upload, sample, queries, *, colour_by, relevance_query):
+    """The texts to map (an upload, a sample or the text box), their labels, the queries, where the texts came from
+    and the colouring; relevance colouring turns the labelled question into the first query."""
     sample = inputs.choice(sample or TEXT_BOX, "The corpus source", [TEXT_BOX, *datasets.sample_names()])
     colour_by = inputs.choice(colour_by, "Colour by", COLOURS)
     relevance_query = inputs.optional_text(relevance_query, "labelled query")
@@ -83,24 +110,11 @@ def project(  # noqa: PLR0917 (gradio passes widget values positionally)
         raise inputs.InvalidInputError(
             "There is nothing to project: write one text per line (optionally label<TAB>text)."
         )
-    wanted_layer = inputs.whole_number(layer, "The layer", minimum=-1, maximum=1000)
-    wanted_b = inputs.whole_number(layer_b, "The second map's layer", minimum=-1, maximum=1000)
-    k = inputs.whole_number(k, "Neighbours per query", minimum=1, maximum=len(texts))
-    params = map_params(method, dims, n_neighbors, min_dist, perplexity, seed)
-    request_log.note(models=[model, None if model_b == NO_MODEL else model_b], inputs=[*texts, *query_lines])
-    outcome = engine.project(
-        texts,
-        model=model,
-        labels=labels,
-        queries=query_lines,
-        layer=wanted_layer,
-        colour_by=colour_by,
-        params=params,
-        model_b=None if model_b == NO_MODEL else model_b,
-        layer_b=wanted_b,
-        progress=lambda fraction, desc: progress(fraction, desc=desc),
-        task=task,
-    )
+    return texts, labels, query_lines, source, colour_by
+
+
+def _present(outcome, texts: list[str], query_lines: list[str], *, k: int, source: str, task: str):
+    """The map, the side-by-side maps, the neighbours table, the coordinates CSV and the summary line."""
     neighbours, edges = pd.DataFrame(columns=["query", "rank", "id", "text", "cosine"]), []
     if outcome.cosines is not None:
         neighbours, edges = tables.neighbours_table(outcome.cosines, query_lines, outcome.ids, texts, k=k)
