@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from flagdemo.engine.access import ModelAccess
-from flagdemo.engine.menu import is_llm_embedder
 from flagdemo.errors import InvalidInputError, ResourceLimitError
 from flagdemo.limits import Setting
 from flagdemo.training import blend
@@ -16,7 +15,6 @@ from flagdemo.training.cocktail import mix_models
 from flagdemo.training.finetune import FinetuneSettings
 
 MAX_STEPS = Setting("FLAGDEMO_MAX_FINETUNE_STEPS", 60, "fine-tuning steps in one Cocktail request")
-HELD_OUT = 8  # examples held back for LM-Cocktail's data-derived weight (blend.tune_and_blend's default)
 
 
 def tune_and_blend(
@@ -35,13 +33,13 @@ def tune_and_blend(
     """``blend.tune_and_blend`` on ``base_model`` (refused in public mode unless it is a catalog model, refused for
     LLM-Embedder, bounded by FLAGDEMO_MAX_FINETUNE_STEPS), then, with ``blend_to``, the blend at LM-Cocktail's
     weight saved there."""
-    with access.training_work(base_model):
-        if is_llm_embedder(access, base_model):
+    with access.training_work(base_model) as spec:
+        if spec.is_llm_embedder:
             raise InvalidInputError(
                 "LLM-Embedder reads every text behind one of six task instructions, and this tab fine-tunes and "
                 "scores without them: choose another base embedder here (Compare scores LLM-Embedder with a task)."
             )
-        steps = epochs * -(-max(0, len(examples) - HELD_OUT) // FinetuneSettings.batch_size)
+        steps = epochs * -(-max(0, len(examples) - blend.HELD_OUT) // FinetuneSettings.batch_size)
         if steps > MAX_STEPS.value():
             raise ResourceLimitError(
                 f"{len(examples)} examples for {epochs} epoch(s) make {steps} fine-tuning steps; this server allows "
@@ -52,7 +50,6 @@ def tune_and_blend(
             examples,
             in_domain_topics,
             workdir,
-            held_out=HELD_OUT,
             temperature=temperature,
             epochs=epochs,
             learning_rate=learning_rate,

@@ -12,10 +12,10 @@ from flagdemo.analysis import evaluation, scoring
 from flagdemo.data import datasets
 from flagdemo.engine.access import ModelAccess, shared_result
 from flagdemo.engine.encoding import pick_layer
-from flagdemo.engine.guards import clean_lines
+from flagdemo.engine.guards import texts_to_encode
 from flagdemo.engine.layers import layer_name
 from flagdemo.engine.outcomes import CompareOutcome
-from flagdemo.errors import EmptyInputError, InvalidInputError
+from flagdemo.errors import InvalidInputError
 from flagdemo.models.records import EncodeResult
 from flagdemo.models.resolve import ModelSpec
 
@@ -123,9 +123,7 @@ def labelled_encodings(
     They are kept with the model's wrapper (at most two sets per wrapper) and reused while it is kept: the same
     texts in the same batches give the same numbers, so a repeated comparison need not encode the set again.
     """
-    queries, passages = clean_lines(queries), clean_lines(passages)
-    if not queries or not passages:
-        raise EmptyInputError("There is no text to encode: write at least one line.")
+    queries, passages = texts_to_encode(queries), texts_to_encode(passages)
     digest = hashlib.sha256(json.dumps([queries, passages]).encode("utf-8", "surrogatepass")).hexdigest()
     key = (bool(all_layers), digest)
     with access.embedder_for(model, task=task) as embedder:

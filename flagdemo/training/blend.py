@@ -96,6 +96,9 @@ def catalog_has(name: str) -> bool:
     return catalog.lookup(name, kind="embedder") is not None
 
 
+HELD_OUT = 8  # examples held back for LM-Cocktail's data-derived weight
+
+
 @dataclass(frozen=True, eq=False)
 class CocktailRun:
     """One fine-tune-and-blend experiment: the training run, the weight LM-Cocktail derives from held-back
@@ -114,7 +117,7 @@ def tune_and_blend(
     in_domain_topics: Sequence[str],
     workdir: str | Path,
     *,
-    held_out: int = 8,
+    held_out: int = HELD_OUT,
     temperature: float = 5.0,
     weights: Sequence[float] = DEFAULT_CURVE_WEIGHTS,
     progress: Callable[[float, str], None] | None = None,
