@@ -12,12 +12,17 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
 from flagdemo import limits
 from flagdemo.errors import InvalidInputError, ModelLoadError, UnknownModelError
 from flagdemo.models import catalog
+from flagdemo.models.embedders.auto import embedder_class_for, embedder_recipe
+from flagdemo.models.embedders.base import check_weights
+from flagdemo.models.embedders.llm_embedder import LLMEmbedder
+from flagdemo.models.rerankers.auto import reranker_class_for, reranker_recipe
 from flagdemo.models.sources import ModelSource, resolve_source
 
 NO_MODEL = "(none)"
@@ -94,6 +99,24 @@ def checked_name(name: object, role: Role = "any") -> str:
     return cleaned
 
 
+class _Name:
+    """What resolve learns about one name, each read once: its catalog entries (by kind) and its folder's
+    config.json architectures (read only when a decision needs them, never for a public visitor's name)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.entries: dict[str, catalog.CatalogEntry | None] = {
+            kind: catalog.lookup(name, kind) for kind in ("embedder", "reranker")
+        }
+
+    @cached_property
+    def architectures(self) -> list[str]:
+        return config_architectures(self.name)
+
+    def other(self, kind: catalog.Kind) -> catalog.CatalogEntry | None:
+        return self.entries["reranker" if kind == "embedder" else "embedder"]
+
+
 def resolve(
     name: object, role: Role = "any", *, devices: str | None = None, own_models: frozenset[str] = frozenset()
 ) -> ModelSpec:
@@ -101,9 +124,10 @@ def resolve(
     name = checked_name(name, role)
     if limits.public_mode() and name not in own_models:  # before any file is read: a visitor's path is never opened
         ensure_public_model(name, None if role == "any" else "embedder" if role == "embedder" else "reranker")
-    kind = _kind_for(name, role)
-    entry = catalog.lookup(name, kind)
-    _check_role(name, role, kind, entry)
+    facts = _Name(name)
+    kind = _kind_for(facts, role)
+    entry = facts.entries[kind]
+    _check_role(facts, role, kind)
     if entry is not None and not entry.supported:
         raise ModelLoadError(unavailable_reason(entry))
     try:
@@ -112,9 +136,14 @@ def resolve(
         if entry is not None and name in (entry.key, entry.hub_id):  # a catalog model, merely not downloaded here
             raise ModelNotDownloadedError(unavailable_reason(entry)) from None
         raise
-    model_class = entry.model_class if entry is not None else guess_model_class(name, kind)
-    settings = _settings(name, kind, entry, model_class)
-    return ModelSpec(name, kind, source, model_class, tuple(sorted(settings.items())), devices)
+    trust = _remote_code(name, entry)
+    if kind == "embedder":
+        explicit = None if entry is not None else _guess_model_class(facts, kind)
+        recipe = embedder_recipe(name, entry, explicit, trust_remote_code=trust)
+    else:
+        model_class = entry.model_class if entry is not None else _guess_model_class(facts, kind)
+        recipe = reranker_recipe(name, entry, model_class, trust_remote_code=trust)
+    return ModelSpec(name, kind, source, recipe.model_class, tuple(sorted(recipe.settings.items())), devices)
 
 
 def unavailable_reason(entry: catalog.CatalogEntry) -> str:
@@ -139,28 +168,28 @@ def unavailable_reason(entry: catalog.CatalogEntry) -> str:
     return ""
 
 
-def _kind_for(name: str, role: Role) -> catalog.Kind:
+def _kind_for(facts: _Name, role: Role) -> catalog.Kind:
     if role == "embedder":
         return "embedder"
     if role != "any":
         return "reranker"
-    entry = catalog.lookup(name)
+    entry = facts.entries["embedder"] or facts.entries["reranker"]  # catalog keys are unique across kinds
     if entry is not None:
         return entry.kind
     heads = ("ForCausalLM", "ForSequenceClassification")
-    return "reranker" if any(arch.endswith(heads) for arch in config_architectures(name)) else "embedder"
+    return "reranker" if any(arch.endswith(heads) for arch in facts.architectures) else "embedder"
 
 
-def _check_role(name: str, role: Role, kind: catalog.Kind, entry: catalog.CatalogEntry | None) -> None:
+def _check_role(facts: _Name, role: Role, kind: catalog.Kind) -> None:
     """Refuse a model for a role it cannot play, before anything is loaded."""
-    other = catalog.lookup(name, "reranker" if kind == "embedder" else "embedder")
+    name, entry, other = facts.name, facts.entries[kind], facts.other(kind)
     if entry is None and other is not None:
         raise WrongRoleError(
             f"{name} is {'a reranker' if kind == 'embedder' else 'an embedder'} ({other.model_class_name}), so it "
             f"cannot be used as {ROLE_WORDS[role]}. Choose it in a {other.kind} box instead."
         )
     model_class = entry.model_class if entry is not None else None
-    architectures = config_architectures(name) if entry is None else []
+    architectures = facts.architectures if entry is None else []
     causal = model_class in DECODER_RERANKERS or any(a.endswith("ForCausalLM") for a in architectures)
     if role == "cross-encoder" and causal:
         raise WrongRoleError(
@@ -181,27 +210,6 @@ def _classifier(architectures: list[str]) -> bool:
     return any(arch.endswith("ForSequenceClassification") for arch in architectures)
 
 
-def _settings(name: str, kind: catalog.Kind, entry: catalog.CatalogEntry | None, model_class: str) -> dict:
-    """The constructor arguments FlagEmbedding's auto classes would pass for this model."""
-    trust = remote_code_wanted(name, kind)
-    if entry is not None and trust is None and entry.trust_remote_code:
-        catalog.ensure_remote_code_allowed(name, entry, False)  # refuses with its reason
-    if kind == "reranker":
-        from flagdemo.models.rerankers.presets import reranker_preset
-
-        return {**reranker_preset(entry.key if entry else None), "trust_remote_code": bool(trust)}
-    if entry is not None:
-        return {
-            "pooling_method": entry.pooling,
-            "query_instruction_format": entry.query_instruction_format,
-            "trust_remote_code": bool(trust),
-        }
-    from flagdemo.models.embedders import EMBEDDER_CLASS_MAPPING, EmbedderModelClass
-
-    default_pooling = EMBEDDER_CLASS_MAPPING[EmbedderModelClass(model_class)].DEFAULT_POOLING_METHOD
-    return {"pooling_method": default_pooling, "query_instruction_format": "{}{}", "trust_remote_code": False}
-
-
 def config_architectures(name: str) -> list[str]:
     """The ``architectures`` of a local model folder's config.json (empty when unknown)."""
     config = Path(name) / "config.json"
@@ -211,19 +219,22 @@ def config_architectures(name: str) -> list[str]:
         return []
 
 
-def guess_model_class(name: str, kind: str) -> str:
+def guess_model_class(name: str, kind: catalog.Kind) -> str:
     """FlagEmbedding's ``model_class`` for a model outside the catalog, from its folder's config.
 
     FlagAutoModel refuses unknown names without a class; for a local folder its config says whether it is a
     decoder (``*ForCausalLM``) or an encoder, which is all the app needs to pick the base classes.
     """
-    architectures = config_architectures(name)
-    decoder = any(arch.endswith("ForCausalLM") for arch in architectures)
+    return _guess_model_class(_Name(name), kind)
+
+
+def _guess_model_class(facts: _Name, kind: catalog.Kind) -> str:
+    decoder = any(arch.endswith("ForCausalLM") for arch in facts.architectures)
     if kind == "embedder":
-        if any(_is_file(Path(name) / head) for head in ("colbert_linear.pt", "sparse_linear.pt")):
+        if any(_is_file(Path(facts.name) / head) for head in ("colbert_linear.pt", "sparse_linear.pt")):
             return "encoder-only-m3"
         return "decoder-only-base" if decoder else "encoder-only-base"
-    if any("LayerWise" in arch for arch in architectures):
+    if any("LayerWise" in arch for arch in facts.architectures):
         return "decoder-only-layerwise"
     return "decoder-only-base" if decoder else "encoder-only-base"
 
@@ -250,13 +261,16 @@ def ensure_public_model(name: str, kind: catalog.Kind | None) -> None:
     )
 
 
-def remote_code_wanted(name: str, kind: str) -> bool | None:
+def remote_code_wanted(name: str, kind: catalog.Kind) -> bool | None:
     """trust_remote_code for the app's loads: True only for a catalog model (by exact name) that ships its own code,
     and only on a host that set FLAGDEMO_ALLOW_REMOTE_CODE=1; False for anything else, folders included.
 
     None (the catalog's default) is returned for catalog models that need no code, so FlagEmbedding's defaults hold.
     """
-    entry = catalog.lookup(name, kind)
+    return _remote_code(name, catalog.lookup(name, kind))
+
+
+def _remote_code(name: str, entry: catalog.CatalogEntry | None) -> bool | None:
     if entry is None or name not in (entry.key, entry.hub_id):
         return False
     if entry.needs_remote_code or entry.trust_remote_code:
@@ -265,35 +279,19 @@ def remote_code_wanted(name: str, kind: str) -> bool | None:
 
 
 def build_embedder(spec: ModelSpec, *, normalize: bool = True, task: str | None = None, weights: str = "fp16"):
-    """The embedder ``spec`` describes, built from its resolved source (FlagAutoModel's defaults, weights rounded
-    to fp16 unless ``weights`` is 'fp32': see ``flagdemo.models.embedders.base.WEIGHTS``); LLM-Embedder is
-    FlagEmbedding 1.2's class, reading its query / passage modes behind ``task``'s instructions (None = qa)."""
-    from flagdemo.models.embedders import EMBEDDER_CLASS_MAPPING, EmbedderModelClass, LLMEmbedder
-    from flagdemo.models.embedders.base import check_weights
-
+    """The embedder ``spec`` describes, built from its resolved source (``embedder_recipe``'s class and settings,
+    weights rounded to fp16 unless ``weights`` is 'fp32': see ``flagdemo.models.embedders.base.WEIGHTS``);
+    LLM-Embedder reads its query / passage modes behind ``task``'s instructions (None = qa)."""
+    embedder_class = embedder_class_for(spec.model_class, spec.entry)
     use_fp16 = check_weights(weights) == "fp16"
-
-    if spec.is_llm_embedder:
-        settings = spec.kwargs()
-        return LLMEmbedder(
-            spec.source,
-            pooling_method=str(settings.pop("pooling_method", "cls")),
-            normalize_embeddings=bool(normalize),
-            devices=spec.devices,
-            task=task or "qa",
-            use_fp16=use_fp16,
-            **settings,
-        )
+    common = {"normalize_embeddings": bool(normalize), "devices": spec.devices, "use_fp16": use_fp16}
+    if embedder_class is LLMEmbedder:
+        return LLMEmbedder(spec.source, task=task or "qa", **common, **spec.kwargs())
     if task is not None:
         raise InvalidInputError(f"{spec.short_name} has no tasks: only LLM-Embedder reads its texts behind a task.")
-    embedder_class = EMBEDDER_CLASS_MAPPING[EmbedderModelClass(spec.model_class)]
-    return embedder_class(
-        spec.source, normalize_embeddings=bool(normalize), use_fp16=use_fp16, devices=spec.devices, **spec.kwargs()
-    )
+    return embedder_class(spec.source, **common, **spec.kwargs())
 
 
 def build_reranker(spec: ModelSpec):
-    """The reranker ``spec`` describes, built from its resolved source (FlagAutoReranker's defaults)."""
-    from flagdemo.models.rerankers.auto import _class_for
-
-    return _class_for(spec.model_class)(spec.source, use_fp16=False, devices=spec.devices, **spec.kwargs())
+    """The reranker ``spec`` describes, built from its resolved source (``reranker_recipe``'s class and settings)."""
+    return reranker_class_for(spec.model_class)(spec.source, use_fp16=False, devices=spec.devices, **spec.kwargs())

@@ -82,3 +82,53 @@ def test_dropdowns_list_every_catalog_model_marking_the_missing(monkeypatch):
     cross = [name for _, name in engine.model_menu("cross-encoder")]
     assert catalog.SMOLLM2_KEY not in cross and "bge-reranker-base" in cross
     assert "not downloaded" in engine.unavailable("bge-m3") and engine.unavailable("all-MiniLM-L6-v2") == ""
+
+
+def test_catalog_keys_are_unique_across_kinds():
+    """resolve reads a name's entries once per kind and takes either for role 'any': only sound if keys are unique."""
+    keys = [entry.key for entry in catalog.ALL_ENTRIES]
+    assert len(keys) == len(set(keys))
+
+
+@pytest.mark.parametrize(
+    ("folder", "model_class"),
+    [("bert-embedder", "encoder-only-base"), ("xlmr-m3", "encoder-only-m3"), ("llama-decoder", "decoder-only-base")],
+)
+def test_the_app_and_flag_auto_model_build_an_embedder_by_one_policy(tiny_dir, folder, model_class):
+    """FlagAutoModel.from_finetuned (with FlagEmbedding's explicit class) and the app's resolve → build_embedder
+    arrive at the same class, pooling, instruction format and remote-code setting for a folder outside the catalog."""
+    from flagdemo.models.embedders import FlagAutoModel
+    from flagdemo.models.resolve import build_embedder
+
+    path = str(tiny_dir / folder)
+    auto = FlagAutoModel.from_finetuned(path, model_class=model_class, devices="cpu")
+    app = build_embedder(resolve(path, "embedder"))
+    assert type(app) is type(auto)
+    for attribute in ("pooling_method", "query_instruction_format", "trust_remote_code"):
+        assert getattr(app, attribute) == getattr(auto, attribute), attribute
+
+
+def test_the_app_and_flag_auto_model_read_the_catalog_alike():
+    """A catalog embedder and the offline LLM reranker: the app's spec carries exactly what the auto classes pass."""
+    from flagdemo.models.embedders.auto import embedder_recipe
+    from flagdemo.models.rerankers.auto import reranker_recipe
+
+    embedder = resolve(catalog.MINILM_KEY, "embedder")
+    recipe = embedder_recipe(catalog.MINILM_KEY, catalog.lookup(catalog.MINILM_KEY, "embedder"))
+    assert (embedder.model_class, embedder.kwargs()) == (recipe.model_class, recipe.settings)
+    reranker = resolve(catalog.SMOLLM2_KEY, "llm-reranker")
+    recipe = reranker_recipe(catalog.SMOLLM2_KEY, catalog.lookup(catalog.SMOLLM2_KEY, "reranker"))
+    assert (reranker.model_class, reranker.kwargs()) == (recipe.model_class, recipe.settings)
+    assert recipe.settings["trust_remote_code"] is False and "prompt" in recipe.settings
+
+
+def test_resolve_reads_a_folders_config_once(tiny_dir, monkeypatch):
+    import flagdemo.models.resolve as resolving
+
+    reads = []
+    read = resolving.config_architectures
+    monkeypatch.setattr(resolving, "config_architectures", lambda name: reads.append(name) or read(name))
+    for folder in ("llama-decoder", "bert-embedder", "minicpm-layerwise"):
+        reads.clear()
+        resolve(str(tiny_dir / folder))  # role 'any': the kind, the role check and the class all need the config
+        assert len(reads) == 1, folder

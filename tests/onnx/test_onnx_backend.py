@@ -352,7 +352,7 @@ def test_an_onnx_embedder_loads_torch_weights_only_when_torch_must_run(tiny_dir,
 def test_onnx_batches_are_bounded_by_length_squared_with_the_same_numbers(tiny_dir, cache, monkeypatch):
     """ONNX Runtime's attention holds batch × heads × length² scores: long texts run in smaller batches than asked,
     short ones in the batch asked for, and the embeddings do not change."""
-    from flagdemo.models.embedders import base
+    from flagdemo.models.backends import runners
 
     path = str(tiny_dir / "bert-embedder")
     model = FlagModel(path, use_fp16=False, pooling_method="mean", backend="onnx")
@@ -364,7 +364,7 @@ def test_onnx_batches_are_bounded_by_length_squared_with_the_same_numbers(tiny_d
     monkeypatch.setattr(
         graph, "run", lambda batch, names: sizes.append(len(batch["input_ids"])) or original(batch, names)
     )
-    monkeypatch.setattr(base, "ONNX_ATTENTION_BUDGET", 2 * 62 * 62)  # two texts of the longest length per batch
+    monkeypatch.setattr(runners, "ONNX_ATTENTION_BUDGET", 2 * 62 * 62)  # two texts of the longest length per batch
     bounded = model.encode(texts, batch_size=8)
     assert sizes == [2, 4]  # the two long texts, then the four short ones together (batch 8 allows them all)
     np.testing.assert_allclose(bounded, whole, atol=1e-6)

@@ -38,6 +38,7 @@ import torch
 
 from flagdemo.errors import InvalidInputError
 from flagdemo.models.backends.cpu import cpu_features
+from flagdemo.models.backends.runners import TORCH_BODY
 
 PRECISIONS = ("fp32", "bf16", "int8")
 APPROXIMATE_PRECISIONS = ("bf16", "int8")
@@ -188,7 +189,7 @@ def with_precision(embedder, precision: str):
             f"The {precision} fast mode is for CPUs; on {embedder.device.type} load the model with use_fp16=True "
             "instead."
         )
-    if precision == "int8" and embedder.backend == "onnx":
+    if precision == "int8" and embedder.runner.runs_graph:
         fast = copy.copy(embedder)
         fast._graph_variant = int8_variant(embedder)
         fast._onnx_graph("last_hidden_state")  # exported (or loaded) now, not inside the first encode
@@ -244,8 +245,8 @@ def on_torch(embedder):
     """A shallow copy of ``embedder`` whose forward passes run the torch model (the fast modes and the
     calibration hooks act on torch modules, which an ONNX Runtime session never calls)."""
     copied = copy.copy(embedder)
-    if getattr(embedder, "backend", "torch") == "onnx":
-        copied.backend = "torch"
+    if embedder.runner.runs_graph:
+        copied.runner = TORCH_BODY
         copied._graph_variant = None
     return copied
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -48,6 +49,80 @@ def _embedder_class(model_class: str | EmbedderModelClass) -> type[BaseEmbedder]
     return EMBEDDER_CLASS_MAPPING[member]
 
 
+@dataclass(frozen=True)
+class EmbedderRecipe:
+    """How FlagEmbedding's auto class builds one embedder: the class and the constructor settings it passes."""
+
+    model_class: str
+    embedder_class: type[BaseEmbedder]
+    settings: dict[str, object]
+
+
+def embedder_class_for(model_class: str, entry: catalog.CatalogEntry | None) -> type[BaseEmbedder]:
+    """The class that builds a model: LLM-Embedder (by its catalog entry) is FlagEmbedding 1.2's class, which 1.4's
+    registry lacks; everything else by ``model_class``."""
+    if entry is not None and entry.key == catalog.LLM_EMBEDDER_KEY:
+        return LLMEmbedder
+    return _embedder_class(model_class)
+
+
+def embedder_recipe(
+    name: str,
+    entry: catalog.CatalogEntry | None,
+    model_class: str | EmbedderModelClass | None = None,
+    *,
+    pooling_method: str | None = None,
+    query_instruction_format: str | None = None,
+    trust_remote_code: bool | None = None,
+) -> EmbedderRecipe:
+    """The one place that decides an embedder's class, pooling, instruction format and remote-code rule, for both
+    ``FlagAutoModel.from_finetuned`` and the app's resolver.
+
+    With an explicit ``model_class`` (FlagEmbedding's rule for models outside its registry): the class's default
+    pooling, trust_remote_code False unless given, and ``query_instruction_format`` ``"{}{}"`` (even for decoder
+    classes, whose own default would be ``"Instruct: {}\\nQuery: {}"``). Otherwise the catalog entry's values. The
+    catalog may default trust_remote_code to True, but running remote code needs the caller's own True (and the
+    catalog's consent and FLAGDEMO_ALLOW_REMOTE_CODE=1, checked here when the caller left it unset).
+    """
+    if model_class is not None:
+        embedder_class = _embedder_class(model_class)
+        if pooling_method is None:
+            pooling_method = embedder_class.DEFAULT_POOLING_METHOD
+            logger.info("pooling_method not given; using the class default %r.", pooling_method)
+        if query_instruction_format is None:
+            query_instruction_format = "{}{}"
+            logger.info("query_instruction_format not given; using '{}{}' (FlagEmbedding's auto default).")
+        settings = {"query_instruction_format": query_instruction_format, "trust_remote_code": bool(trust_remote_code)}
+        return EmbedderRecipe(
+            EmbedderModelClass(model_class).value, embedder_class, {"pooling_method": pooling_method, **settings}
+        )
+    if entry is None:
+        raise catalog.unknown_model_error(
+            name,
+            "embedder",
+            f"{catalog.lookup_key(name)!r} is not in the embedder catalog; pass model_class= "
+            "('encoder-only-base', 'encoder-only-m3' or 'decoder-only-base') for other models",
+        )
+    if entry.weight_file is not None:
+        raise InvalidInputError(
+            f"{entry.key!r} is a Visualized-BGE (image + text) checkpoint: load it with "
+            "flagdemo.Visualized_BGE(model_name_bge, model_weight), not FlagAutoModel."
+        )
+    embedder_class = embedder_class_for(entry.model_class, entry)
+    if embedder_class is LLMEmbedder and query_instruction_format not in (None, "{}{}"):
+        raise InvalidInputError("LLM-Embedder puts its task instruction straight before the text ('{}{}').")
+    if trust_remote_code is None and entry.trust_remote_code:
+        catalog.ensure_remote_code_allowed(name, entry, False)  # refuses with its reason
+    settings = {
+        "pooling_method": entry.pooling if pooling_method is None else pooling_method,
+        "query_instruction_format": (
+            entry.query_instruction_format if query_instruction_format is None else query_instruction_format
+        ),
+        "trust_remote_code": bool(trust_remote_code),
+    }
+    return EmbedderRecipe(entry.model_class, embedder_class, settings)
+
+
 class FlagAutoModel:
     """Use ``FlagAutoModel.from_finetuned(...)``; the class itself cannot be instantiated (as in FlagEmbedding)."""
 
@@ -71,74 +146,26 @@ class FlagAutoModel:
         **kwargs: Any,
     ) -> BaseEmbedder:
         """An embedder for a catalog model (looked up by basename, ``checkpoint-*`` → parent folder), or for any
-        folder / hub id with an explicit ``model_class``.
-
-        Defaults follow FlagEmbedding: from the catalog entry when looked up; with an explicit ``model_class``,
-        pooling is the class default, trust_remote_code False and ``query_instruction_format`` ``"{}{}"`` (even for
-        decoder classes, whose own default would be ``"Instruct: {}\\nQuery: {}"``). Remote code additionally needs
-        the catalog's consent and FLAGDEMO_ALLOW_REMOTE_CODE=1.
+        folder / hub id with an explicit ``model_class``; the defaults are ``embedder_recipe``'s.
         """
         if not isinstance(model_name_or_path, str) or not model_name_or_path.strip():
             raise InvalidInputError("model_name_or_path must be a model name, hub id or folder path.")
-        entry = catalog.lookup(model_name_or_path, kind="embedder")
-        if model_class is not None:
-            embedder_class = _embedder_class(model_class)
-            if pooling_method is None:
-                pooling_method = embedder_class.DEFAULT_POOLING_METHOD
-                logger.info("pooling_method not given; using the class default %r.", pooling_method)
-            if query_instruction_format is None:
-                query_instruction_format = "{}{}"
-                logger.info("query_instruction_format not given; using '{}{}' (FlagEmbedding's auto default).")
-            trust = bool(trust_remote_code)
-        else:
-            if entry is None:
-                raise catalog.unknown_model_error(
-                    model_name_or_path,
-                    "embedder",
-                    f"{catalog.lookup_key(model_name_or_path)!r} is not in the embedder catalog; pass model_class= "
-                    "('encoder-only-base', 'encoder-only-m3' or 'decoder-only-base') for other models",
-                )
-            if entry.weight_file is not None:
-                raise InvalidInputError(
-                    f"{entry.key!r} is a Visualized-BGE (image + text) checkpoint: load it with "
-                    "flagdemo.Visualized_BGE(model_name_bge, model_weight), not FlagAutoModel."
-                )
-            if entry.key == catalog.LLM_EMBEDDER_KEY:  # not in FlagEmbedding 1.4's registry: its 1.2 class
-                if query_instruction_format not in (None, "{}{}"):
-                    raise InvalidInputError(
-                        "LLM-Embedder puts its task instruction straight before the text ('{}{}')."
-                    )
-                return LLMEmbedder(
-                    model_name_or_path,
-                    pooling_method=pooling_method or entry.pooling,
-                    normalize_embeddings=normalize_embeddings,
-                    use_fp16=use_fp16,
-                    use_bf16=use_bf16,
-                    query_instruction_for_retrieval=query_instruction_for_retrieval,
-                    devices=devices,
-                    truncate_dim=truncate_dim,
-                    trust_remote_code=bool(trust_remote_code),
-                    **kwargs,
-                )
-            embedder_class = _embedder_class(entry.model_class)
-            if pooling_method is None:
-                pooling_method = entry.pooling
-            if query_instruction_format is None:
-                query_instruction_format = entry.query_instruction_format
-            # The catalog may default trust_remote_code to True, but running remote code needs the user's own True.
-            trust = bool(trust_remote_code) if trust_remote_code is not None else False
-            if trust_remote_code is None and entry.trust_remote_code:
-                catalog.ensure_remote_code_allowed(model_name_or_path, entry, False)
-        kwargs["pooling_method"] = pooling_method
-        return embedder_class(
+        recipe = embedder_recipe(
+            model_name_or_path,
+            catalog.lookup(model_name_or_path, kind="embedder"),
+            model_class,
+            pooling_method=pooling_method,
+            query_instruction_format=query_instruction_format,
+            trust_remote_code=trust_remote_code,
+        )
+        return recipe.embedder_class(
             model_name_or_path,
             normalize_embeddings=normalize_embeddings,
             use_fp16=use_fp16,
             use_bf16=use_bf16,
             query_instruction_for_retrieval=query_instruction_for_retrieval,
-            query_instruction_format=query_instruction_format,
             devices=devices,
-            trust_remote_code=trust,
             truncate_dim=truncate_dim,
+            **recipe.settings,
             **kwargs,
         )

@@ -10,7 +10,6 @@ out-of-memory errors (FlagEmbedding shrinks on any RuntimeError, which hides rea
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import threading
 import time
@@ -31,9 +30,9 @@ from flagdemo.models.backends.onnx import (
     WeightFiles,
     files_identity,
     load_graph,
-    resolve_backend,
     weights_fingerprint,
 )
+from flagdemo.models.backends.runners import body_runner
 from flagdemo.models.devices import resolve_device, resolve_dtype, shrink_on_out_of_memory
 from flagdemo.models.positions import ensure_inputs_fit
 from flagdemo.models.records import EncodeResult, Timings
@@ -221,21 +220,18 @@ class BaseEmbedder:
         self.trust_remote_code = trust_remote_code
         self.cache_dir = cache_dir
         self.tokenizer = load_tokenizer(self.source, trust_remote_code=trust_remote_code, cache_dir=cache_dir)
-        self.backend, reason = resolve_backend(
+        self.runner, reason = body_runner(
             backend, self.device, owner=type(self).__name__, supports_onnx=self.SUPPORTS_ONNX
         )
         self._model_lock = threading.Lock()
         self._graph_variant: GraphVariant | None = None  # e.g. the int8 graph of fastpath.with_precision
         self._probe: dict[str, torch.Tensor] | None = None
-        self._weight_files = self._lazy_weights() if self.backend == "onnx" and self.LAZY_TORCH else None
+        self._weight_files = self._lazy_weights() if self.runner.runs_graph and self.LAZY_TORCH else None
         self._model: torch.nn.Module | None = None
         self._lazy_loaded: tuple[torch.nn.Module, tuple] | None = None  # (model, its fingerprint when loaded)
         if self._weight_files is None:
             self._model = self._load_model()
-        self.backend_info = BackendInfo("torch", reason)
-        if self.backend == "onnx":
-            _, info = self._onnx_graph("last_hidden_state")
-            self.backend_info = dataclasses.replace(info, reason=reason)
+        self.backend_info = self.runner.info(self, reason)
         self.load_seconds = time.perf_counter() - started
         self.num_layers = int(getattr(self._backbone_config(), "num_hidden_layers", 0) or 0)
 
@@ -254,6 +250,11 @@ class BaseEmbedder:
     @model.setter
     def model(self, value: torch.nn.Module) -> None:
         self._model = value
+
+    @property
+    def backend(self) -> str:
+        """'torch' or 'onnx': what runs the transformer body (the runner chosen when the model loaded)."""
+        return self.runner.name
 
     @property
     def torch_loaded(self) -> bool:
@@ -526,27 +527,9 @@ class BaseEmbedder:
             embeddings = F.normalize(embeddings, dim=-1)
         return embeddings
 
-    def _hidden_states(self, batch: dict[str, torch.Tensor], all_layers: bool):
-        """(last_hidden_state, all layers or None) from one forward pass of the backbone (torch or ONNX Runtime)."""
-        if self.backend == "onnx":
-            if not all_layers:
-                graph, _ = self._onnx_graph("last_hidden_state")
-                return graph.run(batch, graph.output_names)[0], None
-            graph, _ = self._onnx_graph("hidden_states")
-            outputs = graph.run(batch, graph.output_names)
-            # Outputs: last_hidden_state, then hidden_state_0 … hidden_state_L; the same layer list as torch's below.
-            return outputs[0], [*outputs[1:-1], outputs[0]]
-        outputs = self._backbone()(**batch, return_dict=True, output_hidden_states=all_layers)
-        layers = None
-        if all_layers:
-            # hidden_states[0] is the embedding output; the final entry is replaced by last_hidden_state so the last
-            # layer is exactly what encode pools, whatever the architecture records there.
-            layers = [*outputs.hidden_states[:-1], outputs.last_hidden_state]
-        return outputs.last_hidden_state, layers
-
     def _forward(self, batch: dict[str, torch.Tensor], all_layers: bool) -> dict[str, Any]:
         """One padded batch → batch-first outputs: 'dense' (B, D) and, with all_layers, 'layers' (B, L+1, D)."""
-        last_hidden_state, layers = self._hidden_states(batch, all_layers)
+        last_hidden_state, layers = self.runner.hidden_states(self, batch, all_layers)
         mask = batch["attention_mask"]
         outputs: dict[str, Any] = {"dense": self._postprocess(pool(last_hidden_state, mask, self.pooling_name))}
         if layers is not None:
@@ -593,12 +576,7 @@ class BaseEmbedder:
         start = 0
         with torch.inference_mode():
             while start < len(ordered):  # longest texts first (``_run`` sorts them)
-                size = batch_size
-                if self.backend == "onnx":
-                    # ONNX Runtime's CPU attention holds a whole batch × heads × length² score tensor (torch's SDPA
-                    # does not); bounding batch × length² keeps an onnx encode's peak memory at or below torch's.
-                    longest = len(ordered[start]["input_ids"])
-                    size = max(1, min(batch_size, ONNX_ATTENTION_BUDGET // (longest * longest)))
+                size = self.runner.batch_size(len(ordered[start]["input_ids"]), batch_size)
                 batch = self._pad(ordered[start : start + size], tokenizer_kwargs)
                 results.append(forward(batch, all_layers))
                 start += size
@@ -620,9 +598,6 @@ class BaseEmbedder:
             f"{type(self).__name__}({self.model_name!r}, device={self.device}, dtype={str(self.dtype)[6:]}, "
             f"layers={self.num_layers}, backend={self.backend})"
         )
-
-
-ONNX_ATTENTION_BUDGET = 32 * 256 * 256  # texts × length² per onnx batch: 32 texts of 256 tokens, 128 of 128
 
 
 class _Run:

@@ -242,7 +242,7 @@ class BGEM3FlagModel(BaseEmbedder):
         return results
 
     def _m3_forward(self, batch: dict[str, torch.Tensor], want: dict[str, bool], all_layers: bool) -> dict[str, Any]:
-        last_hidden_state, layers = self._hidden_states(batch, all_layers)
+        last_hidden_state, layers = self.runner.hidden_states(self, batch, all_layers)
         mask = batch["attention_mask"]
         outputs: dict[str, Any] = {}
         if want["dense"]:
@@ -400,7 +400,7 @@ class BGEM3FlagModel(BaseEmbedder):
 
     def _score_representations(self, inputs: dict[str, torch.Tensor]):
         """(dense, full-vocabulary sparse, ColBERT) for compute_score: no truncate_dim, padding vectors zero."""
-        last_hidden_state, _ = self._hidden_states(inputs, False)
+        last_hidden_state, _ = self.runner.hidden_states(self, inputs, False)
         mask = inputs["attention_mask"]
         dense = pool(last_hidden_state, mask, self.pooling_method)
         token_weights = torch.relu(self.model.sparse_linear(last_hidden_state)).squeeze(-1)

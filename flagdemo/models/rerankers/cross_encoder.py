@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Any
 
 import torch
 
-from flagdemo.models.backends.onnx import PROBE_TEXTS, BackendInfo, OnnxGraph, load_graph, resolve_backend
+from flagdemo.models.backends.onnx import PROBE_TEXTS, BackendInfo, OnnxGraph, load_graph
+from flagdemo.models.backends.runners import logits_runner
 from flagdemo.models.rerankers.base import BaseReranker
 from flagdemo.models.rerankers.inputs import PairBuilder, length_order, pad_batch, tokenize_texts
 from flagdemo.models.sources import load_pretrained
@@ -69,12 +69,9 @@ class FlagReranker(BaseReranker):
         )
         self.pair_builder = PairBuilder(self.tokenizer)
         started = time.perf_counter()
-        self.backend, reason = resolve_backend(backend, self.device, owner="FlagReranker")
+        self.runner, reason = logits_runner(backend, self.device, owner="FlagReranker")
         self._probe = self._pad(self._probe_features())
-        self.backend_info = BackendInfo("torch", reason)
-        if self.backend == "onnx":
-            _, info = self._onnx_graph()
-            self.backend_info = dataclasses.replace(info, reason=reason)
+        self.backend_info = self.runner.info(self, reason)
         self.load_seconds += time.perf_counter() - started
 
     def _load_model(self) -> torch.nn.Module:
@@ -138,8 +135,10 @@ class FlagReranker(BaseReranker):
         """The session of the model as it is now (weights swapped since construction get their own graph)."""
         return load_graph(self.model, "logits", self._probe)
 
+    @property
+    def backend(self) -> str:
+        """'torch' or 'onnx': what computes the logits (the runner chosen when the model loaded)."""
+        return self.runner.name
+
     def _logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        if self.backend == "onnx":
-            return self._onnx_graph()[0].run(batch, ["logits"])[0]
-        with torch.inference_mode():
-            return self.model(**batch, return_dict=True).logits
+        return self.runner.logits(self, batch)
