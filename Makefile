@@ -72,7 +72,7 @@ test-load: $(VENV)/.test
 bench: $(VENV)/.test
 	$(PY) -m benchmarks.run --machine $${BENCH_MACHINE:-$$(hostname)}
 
-# The default models' retrieval quality on the labelled set (the README's table; ~30 min on 2 CPU cores).
+# The default models' retrieval quality on the labelled set (docs/teaching.md's table; ~30 min on 2 CPU cores).
 quality: $(VENV)/.runtime
 	$(PY) -m flagdemo.engine.quality
 

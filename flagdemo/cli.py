@@ -1,4 +1,4 @@
-"""The ``flagdemo`` command: ``embed``, ``search``, ``index`` and ``eval`` over whole corpora (README: Corpus scale).
+"""The ``flagdemo`` command: ``embed``, ``search``, ``index`` and ``eval`` over whole corpora (docs/corpus.md).
 
 Every expected failure is a sentence on stderr and exit status 2; an interruption says how to resume (status 130).
 Progress goes to stderr, results to stdout.

@@ -21,7 +21,7 @@ TRUTHY = frozenset({"1", "true", "yes", "on"})
 
 @dataclass(frozen=True)
 class Setting:
-    """One limit: its environment variable, default, and what it bounds (for messages and the README)."""
+    """One limit: its environment variable, default, and what it bounds (for messages and docs/serving.md)."""
 
     env: str
     default: float

@@ -72,3 +72,34 @@ def test_the_checker_sees_a_moved_file_a_dead_anchor_and_a_missing_module(tmp_pa
         "path flagdemo/engine.py",
         "module flagdemo.evaluation",
     ]
+
+
+README_MAX_LINES = 300  # the front door and the Space's card; everything else lives in docs/, one page per part
+
+
+def readme_problems(readme: Path, docs: Path) -> list[str]:
+    """What keeps the README from being the front door: too long, or a docs page it does not link."""
+    text = readme.read_text(encoding="utf-8")
+    problems = []
+    if len(text.splitlines()) > README_MAX_LINES:
+        problems.append(f"{len(text.splitlines())} lines (at most {README_MAX_LINES})")
+    linked = {(readme.parent / target.partition("#")[0]).resolve() for target in LINK.findall(text)}
+    pages = sorted(docs.glob("*.md"))
+    if not pages:
+        problems.append("no docs pages")
+    problems += [f"unlinked {page.relative_to(readme.parent)}" for page in pages if page.resolve() not in linked]
+    return problems
+
+
+def test_the_readme_stays_short_and_links_every_docs_page():
+    assert readme_problems(ROOT / "README.md", ROOT / "docs") == []
+
+
+def test_the_readme_check_sees_a_long_readme_and_an_unlinked_page(tmp_path):
+    (tmp_path / "docs").mkdir()
+    for name in ("models.md", "serving.md"):
+        (tmp_path / "docs" / name).write_text("# A page\n")
+    readme = tmp_path / "README.md"
+    readme.write_text("See [models](docs/models.md#a-page).\n" + "line\n" * README_MAX_LINES)
+    assert readme_problems(readme, tmp_path / "docs") == [f"{README_MAX_LINES + 1} lines (at most 300)",
+                                                          "unlinked docs/serving.md"]  # fmt: skip

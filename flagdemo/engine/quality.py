@@ -1,4 +1,4 @@
-"""``make quality``: the offline default models' retrieval quality on the bundled labelled set (the README's table).
+"""``make quality``: the offline default models' retrieval quality on the bundled labelled set (docs/teaching.md).
 
 The models run here; the metrics and tables are ``flagdemo.analysis.evaluation``'s.
 """
@@ -35,7 +35,7 @@ def default_models_report(
     k: int = 10,
     max_queries: int | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Retrieval quality of the offline default models on the bundled set: the table the README reports.
+    """Retrieval quality of the offline default models on the bundled set: the table docs/teaching.md reports.
 
     Returns (summary, per-layer table): the embedder's retrieval, the reranker's rerank of the top ``top_k``, and
     the reranker cut off at its best layer (highest nDCG@k in one logit-lens / layer-wise sweep). Models may be given

@@ -113,7 +113,7 @@ def visual_unavailable(entry: catalog.CatalogEntry) -> str:
     return (
         f"{entry.key} needs {entry.weight_file} from {entry.hub_id} and {variant.bge_name}'s config and tokenizer, "
         "and the Hugging Face hub cannot be reached from here. Download them on a machine with internet access and "
-        f"put them in a folder named {entry.key} in the models folder, as the README's section on Visualized-BGE "
+        f"put them in a folder named {entry.key} in the models folder, as docs/models.md's section on Visualized-BGE "
         "explains."
     )
 

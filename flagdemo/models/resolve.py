@@ -162,7 +162,7 @@ def unavailable_reason(entry: catalog.CatalogEntry) -> str:
         return (
             f"{entry.key} is in flagdemo's catalog but is not downloaded on this machine, and the Hugging Face hub "
             f"cannot be reached from here. To use it, download {entry.hub_id} on a machine with internet access and "
-            "copy it here as the README's section on models explains; the models offered without a mark work "
+            "copy it here as docs/serving.md (Paths and caches) explains; the models offered without a mark work "
             "offline."
         )
     return ""

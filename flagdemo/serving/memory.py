@@ -71,7 +71,7 @@ def limit_heap_arenas() -> int | None:
 
     glibc gives busy threads arenas of their own (up to 8 per core) and keeps what each freed for reuse: in the
     workshop room (each student's request on a server thread) anonymous memory grew 200 MB over idle by the peak
-    with glibc's limit and 153 MB with 2 arenas, at the same latencies (README, "The workshop scenario").
+    with glibc's limit and 153 MB with 2 arenas, at the same latencies (docs/serving.md, "The workshop scenario").
     """
     arenas = int(env_number(ARENAS_ENV, DEFAULT_ARENAS, allow_zero=True))
     if arenas <= 0 or os.environ.get("MALLOC_ARENA_MAX"):

@@ -106,7 +106,7 @@ SETTING_WORDS = re.compile(r"(?:the environment variable )?FLAGDEMO_[A-Z_]+(?:=[
 
 def for_visitors(message: str) -> str:
     """A message without server setting names: "(FLAGDEMO_MAX_TEXTS)" goes, a sentence naming one says "the
-    server's setting" (the names belong in the operator's log and the README)."""
+    server's setting" (the names belong in the operator's log and docs/serving.md)."""
     return SETTING_WORDS.sub("the server's setting for it", SETTING_NAME.sub("", message))
 
 

@@ -20,7 +20,7 @@ import pytest
 from golden_codec import compare, decode
 
 GOLDEN_DIR = Path(__file__).parent
-MAX_TOLERANCE = 1e-5  # the README's claim; a golden file's header cannot loosen it
+MAX_TOLERANCE = 1e-5  # docs/golden-parity.md's claim; a golden file's header cannot loosen it
 TINY = GOLDEN_DIR.parent / "assets" / "tiny"
 FAMILY_FILES = sorted(GOLDEN_DIR.glob("*.json"))
 EXPECTED_FAMILIES = {

@@ -149,7 +149,7 @@ def test_int8_linear_smoothing_leaves_the_product_unchanged_up_to_rounding(reduc
 # onnx int8 0.99868. Largest score change: bf16 0.0024, torch int8 0.031 (7-bit), onnx int8 0.014. Mean nDCG@10
 # moved by at most 0.006 and the mean top-10 overlap stayed at or above 9.7. Each floor leaves about twice the
 # measured worst change (1 - cosine, the score change, the nDCG change) as margin; the per-CPU counts of identical
-# top-10 sets and orders are benchmark figures (benchmarks/run.py, the README's Performance rows name their CPU).
+# top-10 sets and orders are benchmark figures (benchmarks/run.py, docs/performance.md's rows name their CPU).
 FLOORS = {
     "bf16": {"min_cosine": 0.9999, "mean_cosine": 0.99995, "max_score_shift": 0.005, "mean_topk_overlap": 9.5,
              "ndcg_change": 0.01},
@@ -184,8 +184,8 @@ def test_fast_mode_stays_within_its_floors_on_every_cpu(embeddings, mode):
     assert change <= floors["ndcg_change"], f"mean nDCG@10 moved by {change:.4f}"
 
 
-def test_the_readme_states_the_floors_the_tests_hold():
-    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+def test_the_performance_page_states_the_floors_the_tests_hold():
+    readme = (Path(__file__).parents[2] / "docs" / "performance.md").read_text(encoding="utf-8")
     for mode, floors in FLOORS.items():
         assert (
             f"| {mode} | {floors['min_cosine']} | {floors['mean_cosine']} | {floors['max_score_shift']} | "

@@ -261,7 +261,7 @@ def test_markdown_table():
 
 @pytest.mark.slow
 def test_default_models_report_runs_end_to_end_on_tiny_models(tiny_dir):
-    """The README command's pipeline with the committed tiny models: real engine classes, real sweep."""
+    """The `make quality` pipeline with the committed tiny models: real engine classes, real sweep."""
     from flagdemo import FlagLLMReranker, FlagModel
     from flagdemo.engine import quality
 

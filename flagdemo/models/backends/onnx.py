@@ -184,7 +184,7 @@ on_idle(release_session_arenas)
 def default_backend(device: torch.device) -> tuple[str, str]:
     """(backend, reason): ``FLAGDEMO_BACKEND`` if set, else the fastest exact backend for the device.
 
-    On a CPU that is ONNX Runtime when it imports (the fused graph beats PyTorch eager there, README, Performance);
+    On a CPU that is ONNX Runtime when it imports (the fused graph beats PyTorch eager there, docs/performance.md);
     on CUDA and MPS it is torch (fp16 kernels, and this backend runs ONNX Runtime on the CPU only).
     """
     configured = os.environ.get("FLAGDEMO_BACKEND", "").strip().lower()

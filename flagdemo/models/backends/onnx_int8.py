@@ -6,7 +6,7 @@ bias-GELU) and turns its Attention and MatMul nodes into ONNX Runtime's int8 one
 that is multiplied into the matching weight rows (an explicit ``Mul``: in a post-layer-norm encoder the layer
 norm's output also feeds the residual, so the factor cannot be folded into it). The factors come from the fp32
 graph's own activations on the calibration texts, so no torch weights are needed. Down-projections (weights that
-narrow, K > N) stay fp32: they are the most sensitive to rounding (README, Performance: the frontier of every
+narrow, K > N) stay fp32: they are the most sensitive to rounding (docs/performance.md: the frontier of every
 configuration tried).
 """
 

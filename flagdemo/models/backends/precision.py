@@ -19,7 +19,7 @@ precision of ``flagdemo.serving.embedding_cache.EmbeddingCache.encode`` (the app
   lives as long as the fp32 model.
 
 Both are CPU-only; on CUDA use the library's own ``use_fp16=True``. Measured on the bundled MiniLM and the labelled
-set (tests/perf, README's Performance): bf16 keeps cosine ≥ 0.9999 to the fp32 embeddings and every query's
+set (tests/perf, docs/performance.md): bf16 keeps cosine ≥ 0.9999 to the fp32 embeddings and every query's
 top-1; onnx int8 keeps cosine ≥ 0.998 and every top-1; torch int8 is close to that only on CPUs with VNNI. Speed
 depends on the CPU; ``python -m benchmarks.run`` reports every mode on the machine at hand.
 """
@@ -210,7 +210,7 @@ def int8_variant(embedder):
     The fused fp32 graph with SmoothQuant-style smoothing (strength ``SMOOTHING_ALPHA``, calibrated on the demo
     sentences through the fp32 graph itself), then uint8 per-channel weights and 8-bit dynamic activations for every
     Attention and every MatMul except the down-projections (``flagdemo.models.backends.onnx_int8``): the
-    configuration of the README's int8 frontier that is clearly faster than exact onnx while keeping the best
+    configuration of docs/performance.md's int8 frontier that is clearly faster than exact onnx while keeping the best
     worst-case cosine of those that are. Returns the GraphVariant.
     """
     from flagdemo.models.backends.onnx import GraphVariant

@@ -45,7 +45,7 @@ INTRO = (
 )
 OPENING_NOTE = (
     "**Nothing has run yet:** fine-tuning takes minutes, so this tab is not computed when the page opens. Press "
-    "*Fine-tune and blend* to run the defaults. For reference, one run of these defaults measured (README, "
+    "*Fine-tune and blend* to run the defaults. For reference, one run of these defaults measured (docs/training.md, "
     '"Measured: MiniLM fine-tuned on cooking, health and finance"): in-domain nDCG@10 0.797 (base) → 0.807 '
     "(fine-tuned), out-of-domain 0.863 → 0.877, LM-Cocktail's weight from the held-back data 0.521."
 )

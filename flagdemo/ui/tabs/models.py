@@ -16,7 +16,7 @@ HELP = (
     "**Can it be used here?** *yes (bundled)* = shipped in a Python package, works offline; *yes (models folder)* = "
     "found in the server's models folder; *yes (downloaded)* = already in the Hugging Face cache; *downloads on "
     "first use* = the hub is reachable; *needs download* = not on this machine and the hub is out of reach (the "
-    "README says how to add it). Any model field also accepts a local folder or a hub id."
+    "docs/serving.md says how to add it). Any model field also accepts a local folder or a hub id."
 )
 CACHE_COLUMNS = ["model", "MB", "device", "load s", "runs on"]
 

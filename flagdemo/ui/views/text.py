@@ -311,7 +311,7 @@ def how_to_read(view: str) -> str:
 # Measured with `python -m benchmarks.reranker_effect --per-topic 2` (the numbers are in
 # benchmarks/results/reranker_effect.json; a test checks that the sentence below quotes them).
 # 16 of the 48 labelled queries (the first two of each of the 8 topics) against all 321 passages: a 2,088 s run on
-# a shared 2-core CPU. The full set (README, `make quality`) gives the same picture: nDCG@10 0.838 → 0.345.
+# a shared 2-core CPU. The full set (docs/teaching.md, `make quality`) gives the same picture: nDCG@10 0.838 → 0.345.
 RERANKER_EFFECT_QUERIES = 16
 RERANKER_EFFECT_TOPICS = 8
 RERANKER_EFFECT_PASSAGES = 321
