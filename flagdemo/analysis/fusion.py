@@ -11,6 +11,7 @@ The runs fused are the systems' run files (each query's top ``depth``). Normalis
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 
 from flagdemo.errors import InvalidInputError
@@ -18,6 +19,12 @@ from flagdemo.errors import InvalidInputError
 METHODS = {"rrf": "rrf", "combsum": "sum", "combmnz": "mnz", "combmax": "max", "combmin": "min"}
 NORMS = ("min-max", "max", "sum", "zmuv", "rank", "borda")
 RRF_K = 60
+
+
+@functools.cache
+def warm_up(method: str) -> None:
+    """Compile ranx's Numba kernels for ``method`` once per process (seconds), so that a fusion's timing is its own."""
+    fuse([{"q": {"a": 1.0, "b": 0.5}}, {"q": {"b": 1.0, "c": 0.2}}], method)
 
 
 def fuse(

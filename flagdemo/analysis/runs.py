@@ -183,7 +183,6 @@ def changes(base: Sequence[str], other: Sequence[str], judged: Mapping[str, int]
     for passage in dict.fromkeys([*other, *base]):
         rb, ro = where_base.get(passage), where_other.get(passage)
         change = "gained" if rb is None else "lost" if ro is None else "same" if rb == ro else "moved"
-        rows.append(
-            {"passage_id": passage, "base_rank": rb, "rank": ro, "change": change, "label": int(judged.get(passage, 0))}
-        )
+        label = int(judged.get(passage, 0))
+        rows.append({"passage_id": passage, "base_rank": rb, "rank": ro, "change": change, "label": label})
     return pd.DataFrame(rows, columns=["passage_id", "base_rank", "rank", "change", "label"])
