@@ -33,7 +33,7 @@ from flagdemo.engine.encoding import pick_layer
 from flagdemo.engine.guards import check_layer
 from flagdemo.engine.outcomes import BenchmarkOutcome, SystemCost
 from flagdemo.engine.systems import System, parse_systems
-from flagdemo.errors import InvalidInputError
+from flagdemo.errors import FlagDemoError, InvalidInputError
 from flagdemo.models.lexical import BM25Index
 from flagdemo.models.rerankers import layer_sweep
 
@@ -161,7 +161,7 @@ def _check_models(access: ModelAccess, parsed: Mapping[str, System]) -> None:
                         raise InvalidInputError(f"Only LLM-Embedder takes a task; {part.model} has none.")
                 elif part.kind == "pipeline":
                     access.spec(part.reranker, "reranker" if part.layer is None else "layer-cutoff")
-            except InvalidInputError as error:
+            except FlagDemoError as error:  # the sentence names the system it is about
                 raise type(error)(f"{name}: {error}") from None
 
 
