@@ -1,4 +1,5 @@
-"""The ``flagdemo`` command: ``embed``, ``search``, ``index`` and ``eval`` over whole corpora (docs/corpus.md).
+"""The ``flagdemo`` command: ``embed``, ``search``, ``index`` and ``eval`` over whole corpora (docs/corpus.md),
+and ``compare``: N systems on the labelled set or a BEIR folder (docs/comparison.md).
 
 Every expected failure is a sentence on stderr and exit status 2; an interruption says how to resume (status 130).
 Progress goes to stderr, results to stdout.
@@ -114,6 +115,25 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--split", default="test")
     evaluate.add_argument("--run-out", default=None, metavar="RUN.trec")
     evaluate.add_argument("--json", default=None, metavar="FILE")
+
+    compare = commands.add_parser(
+        "compare",
+        help="compare N systems (embedders, BM25, BGE-M3 modes, pipelines, fusions) with paired statistics",
+        description="Run every --system on DATA ('labelled' = the bundled set, or a BEIR folder) and write "
+        "DIR/runs/NAME.trec, DIR/per_query.csv and DIR/report.json (docs/comparison.md).",
+    )
+    compare.add_argument("data", metavar="DATA")
+    compare.add_argument("--system", action="append", required=True, metavar="NAME=SPEC", help="repeat per system")
+    compare.add_argument("--baseline", default=None, metavar="NAME", help="test each system against this one only")
+    compare.add_argument("--metrics", nargs="+", default=None, metavar="M", help="default nDCG@10 RR@10 R@100 AP")
+    compare.add_argument("--depth", type=_positive, default=100, help="passages per query in the runs (default 100)")
+    compare.add_argument("--out", required=True, metavar="DIR")
+    compare.add_argument("--split", default="test", help="qrels split of a BEIR folder (default test)")
+    compare.add_argument("--max-queries", type=int, default=0, metavar="N", help="the first N queries (0 = all)")
+    compare.add_argument("--permutations", type=_positive, default=10_000, help="randomization test (default 10000)")
+    compare.add_argument("--seed", type=int, default=42)
+    _weights_option(compare)
+    compare.add_argument("--backend", default=None, help="torch device (default: best found)")
 
     sample = commands.add_parser("sample-beir", help="write the bundled labelled set as a BEIR folder (offline demo)")
     sample.add_argument("folder", metavar="DIR")
@@ -250,7 +270,52 @@ def run_eval(args) -> int:
     return 0
 
 
-COMMANDS = {"embed": run_embed, "search": run_search, "index": run_index, "eval": run_eval, "sample-beir": run_sample}
+def run_compare(args) -> int:
+    from flagdemo.analysis import runs
+    from flagdemo.engine import Engine
+
+    if args.data == "labelled":
+        data = None
+    else:
+        from flagdemo.corpus.beir import retrieval_set
+
+        data = retrieval_set(args.data, args.split)
+    engine = Engine(devices=args.backend, weights=args.weights)
+    outcome = engine.benchmark(
+        args.system,
+        data=data,
+        data_name=args.data,
+        measures=args.metrics or runs.DEFAULT_MEASURES,
+        depth=args.depth,
+        baseline=args.baseline,
+        max_queries=args.max_queries,
+        permutations=args.permutations,
+        seed=args.seed,
+        progress=lambda _, what: print(f"running {what} …", file=sys.stderr, flush=True),
+    )
+    out = Path(args.out).expanduser()
+    for name, run in outcome.runs.items():
+        runs.write_trec(out / "runs" / f"{name}.trec", run, tag=name)
+    outcome.per_query.to_csv(out / "per_query.csv", index=False)
+    (out / "report.json").write_text(json.dumps(outcome.report(), indent=2, ensure_ascii=False) + "\n", "utf-8")
+    print(f"{len(outcome.systems)} systems on {args.data}: {outcome.n_queries} queries, {outcome.n_passages} passages")
+    table = outcome.means.copy()
+    table.insert(0, "tier", [outcome.tiers[outcome.measures[0]][s] for s in table.index])
+    print(table.to_string(float_format=lambda v: f"{v:.3f}"))
+    for sentence in outcome.sentences:
+        print(f"- {sentence}")
+    print(f"wrote {out / 'runs'}/*.trec, {out / 'per_query.csv'} and {out / 'report.json'} in {outcome.seconds:.1f} s")
+    return 0
+
+
+COMMANDS = {
+    "compare": run_compare,
+    "embed": run_embed,
+    "search": run_search,
+    "index": run_index,
+    "eval": run_eval,
+    "sample-beir": run_sample,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -201,6 +201,32 @@ def _rerank(folder: Path, run: dict, reranker: str, top_k: int, query_texts: lis
     return reranked
 
 
+def retrieval_set(folder: str | Path, split: str = "test"):
+    """A BEIR folder as a ``RetrievalSet`` of its judged queries (no topics or languages) for ``flagdemo compare``."""
+    import pandas as pd
+
+    from flagdemo.data.datasets import RetrievalSet
+
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise CorpusError(f"{folder} is not a folder; give 'labelled' or a BEIR folder (corpus.jsonl, queries.jsonl).")
+    qrels = read_qrels(folder, split)
+    queries = read_queries(folder)
+    missing = sorted(set(qrels) - set(queries))
+    if missing:
+        raise CorpusError(f"The qrels judge {len(missing)} queries that queries.jsonl lacks, e.g. {missing[0]!r}.")
+    passages = list(open_input(folder).rows())
+    passage_ids, passage_texts = [i for i, _ in passages], [t for _, t in passages]
+    return RetrievalSet(
+        queries=pd.DataFrame({"id": list(qrels), "text": [queries[q] for q in qrels], "topic": "", "lang": ""}),
+        passages=pd.DataFrame({"id": passage_ids, "text": passage_texts, "topic": "", "lang": ""}),
+        qrels=pd.DataFrame(
+            [(q, p, int(r), False) for q, docs in qrels.items() for p, r in docs.items()],
+            columns=["query_id", "passage_id", "relevance", "hard_negative"],
+        ),
+    )
+
+
 def write_labelled_set(folder: str | Path) -> Path:
     """The bundled labelled set (flagdemo/data) as a BEIR folder, to try the commands offline."""
     from flagdemo.data.datasets import load_retrieval_set

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from flagdemo.engine import cocktail, compare, encoding, inventory, maps, menu, rerank
+from flagdemo.engine import benchmark, cocktail, compare, encoding, inventory, maps, menu, rerank
 from flagdemo.engine import layers as layer_ops
 from flagdemo.engine.access import ModelAccess
-from flagdemo.engine.outcomes import CompareOutcome, MethodOutcome, ProjectionOutcome, SweepOutcome
+from flagdemo.engine.outcomes import BenchmarkOutcome, CompareOutcome, MethodOutcome, ProjectionOutcome, SweepOutcome
 from flagdemo.models import catalog, sources
 from flagdemo.models.cache import MODEL_CACHE, ModelCache, WrapperCache
 from flagdemo.models.embedders.base import default_weights
@@ -148,6 +148,10 @@ class Engine:
 
     def compare(self, model_a: str | ModelSpec, model_b: str | ModelSpec, **settings) -> CompareOutcome:
         return compare.compare(self.access, model_a, model_b, **settings)
+
+    def benchmark(self, systems: Sequence[str] | dict[str, str], **settings) -> BenchmarkOutcome:
+        """N systems (``NAME=SPEC`` strings, see engine/systems.py) compared on the labelled set or ``data``."""
+        return benchmark.benchmark(self.access, systems, **settings)
 
     def retrieval_runs(self, specs, retrieval_set, k: int, tasks: Sequence[str | None] | None = None) -> list:
         return compare.retrieval_runs(self.access, specs, retrieval_set, k, tasks)
