@@ -179,7 +179,7 @@ def test_pipeline_splits_ceiling_from_reordering(outcome):
 def test_costs_tiers_groups_and_side_by_side(outcome):
     costs = outcome.costs.set_index("system")
     assert costs.loc["rr", "pair_ms"] > 0 and costs.loc["rr", "query_ms"] > costs.loc["bm25", "query_ms"]
-    assert costs.loc["a", "bytes_per_vector"] == 4 * 32  # tiny BERT: 32 fp32 dimensions
+    assert costs.loc["a", "bytes_per_vector"] == 4 * 16  # tiny BERT: 16 fp32 dimensions
     assert costs["pareto"].any() and not costs.loc[~costs["pareto"], "dominated_by"].eq("").any()
     assert 1 in outcome.tiers["nDCG@10"].values()
     topics = outcome.groups[outcome.groups["group"] == "topic"]
