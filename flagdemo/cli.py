@@ -294,10 +294,7 @@ def run_compare(args) -> int:
         progress=lambda _, what: print(f"running {what} …", file=sys.stderr, flush=True),
     )
     out = Path(args.out).expanduser()
-    for name, run in outcome.runs.items():
-        runs.write_trec(out / "runs" / f"{name}.trec", run, tag=name)
-    outcome.per_query.to_csv(out / "per_query.csv", index=False)
-    (out / "report.json").write_text(json.dumps(outcome.report(), indent=2, ensure_ascii=False) + "\n", "utf-8")
+    outcome.write(out)
     print(f"{len(outcome.systems)} systems on {args.data}: {outcome.n_queries} queries, {outcome.n_passages} passages")
     table = outcome.means.copy()
     table.insert(0, "tier", [outcome.tiers[outcome.measures[0]][s] for s in table.index])

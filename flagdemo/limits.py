@@ -37,6 +37,10 @@ MAX_CHARS = Setting("FLAGDEMO_MAX_CHARS", 8000, "characters in one text, query o
 MAX_UPLOAD_MB = Setting("FLAGDEMO_MAX_UPLOAD_MB", 10, "size of an uploaded .txt / .csv file, in MB", integer=False)
 MAX_UPLOAD_ROWS = Setting("FLAGDEMO_MAX_UPLOAD_ROWS", 2000, "texts read from one upload (the rest are dropped)")
 MAX_PASSAGES = Setting("FLAGDEMO_MAX_PASSAGES", 100, "candidate passages per rerank or layer sweep")
+MAX_SYSTEMS = Setting("FLAGDEMO_MAX_SYSTEMS", 12, "systems in one comparison (Compare's N-system view)")
+MAX_RERANKED_PAIRS = Setting(
+    "FLAGDEMO_MAX_RERANKED_PAIRS", 2000, "query–passage pairs the pipelines of one comparison rerank"
+)
 MAX_POINTS = Setting("FLAGDEMO_MAX_POINTS", 2000, "points (texts + queries) in one projection")
 # Images (Visualized-BGE): checked before the pixels are decoded, so a hostile file costs no memory.
 MAX_IMAGES = Setting("FLAGDEMO_MAX_IMAGES", 64, "images in one request")
@@ -46,7 +50,10 @@ MAX_IMAGE_MEGAPIXELS = Setting("FLAGDEMO_MAX_IMAGE_MEGAPIXELS", 25, "width x hei
 MIN_IMAGE_SIDE = Setting("FLAGDEMO_MIN_IMAGE_SIDE", 8, "shortest side of one image, in pixels")
 MAX_IMAGE_ASPECT = Setting("FLAGDEMO_MAX_IMAGE_ASPECT", 20, "long side / short side of one image", integer=False)
 IMAGE_SETTINGS = (MAX_IMAGES, MAX_IMAGE_MB, MAX_IMAGE_MEGAPIXELS, MIN_IMAGE_SIDE, MAX_IMAGE_ASPECT)
-ALL_SETTINGS = (MAX_TEXTS, MAX_CHARS, MAX_UPLOAD_MB, MAX_UPLOAD_ROWS, MAX_PASSAGES, MAX_POINTS, *IMAGE_SETTINGS)
+ALL_SETTINGS = (
+    MAX_TEXTS, MAX_CHARS, MAX_UPLOAD_MB, MAX_UPLOAD_ROWS, MAX_PASSAGES, MAX_SYSTEMS, MAX_RERANKED_PAIRS, MAX_POINTS,
+    *IMAGE_SETTINGS,
+)  # fmt: skip
 
 
 def env_number(name: str, default: float, *, integer: bool = True, allow_zero: bool = False) -> float:

@@ -33,7 +33,7 @@ from flagdemo.engine.encoding import pick_layer
 from flagdemo.engine.guards import check_layer
 from flagdemo.engine.outcomes import BenchmarkOutcome, SystemCost
 from flagdemo.engine.systems import System, parse_systems
-from flagdemo.errors import FlagDemoError, InvalidInputError
+from flagdemo.errors import FlagDemoError, InvalidInputError, ResourceLimitError
 from flagdemo.models.lexical import BM25Index
 from flagdemo.models.rerankers import layer_sweep
 
@@ -56,6 +56,7 @@ def benchmark(
     bootstrap: int = significance.BOOTSTRAP,
     seed: int = significance.SEED,
     alpha: float = significance.ALPHA,
+    max_pairs: int | None = None,
     progress: Callable[[float, str], None] | None = None,
 ) -> BenchmarkOutcome:
     """Run, evaluate and compare ``systems`` (``NAME=SPEC`` strings or {name: spec}); see the module docstring."""
@@ -75,6 +76,7 @@ def benchmark(
     if data.queries.empty or data.passages.empty:
         raise InvalidInputError("The labelled set has no queries or no passages.")
     _check_depths(parsed, depth)
+    _check_pairs(parsed, len(data.queries), len(data.passages), max_pairs)
     _check_models(access, parsed)
     runner = _Runner(access, data, depth, parsed, progress)
     all_runs = {name: runner.run(system) for name, system in parsed.items()}
@@ -143,6 +145,21 @@ def _check_depths(parsed: Mapping[str, System], depth: int) -> None:
                     f"{name} reranks the top {part.depth}, but runs keep only the top {depth}; "
                     f"rerank at most {depth} or raise the depth."
                 )
+
+
+def _check_pairs(parsed: Mapping[str, System], n_queries: int, n_passages: int, most: int | None) -> None:
+    """Refuse, before any model runs, a comparison whose pipelines would rerank more than ``most`` pairs."""
+    if most is None:
+        return
+    pipelines = {part for system in parsed.values() for part in _walk(system) if part.kind == "pipeline"}
+    pairs = sum(n_queries * min(part.depth, n_passages) for part in pipelines)
+    if pairs > most:
+        raise ResourceLimitError(
+            f"These systems would rerank {pairs:,} query–passage pairs ({_count(len(pipelines), 'pipeline')} × "
+            f"{n_queries} queries × their depth); one comparison here reranks at most {int(most):,} "
+            "(FLAGDEMO_MAX_RERANKED_PAIRS). "
+            "Rerank fewer passages per query, use fewer queries, or fewer pipelines."
+        )
 
 
 def _check_models(access: ModelAccess, parsed: Mapping[str, System]) -> None:
@@ -506,10 +523,10 @@ def _layer_findings(outcome: BenchmarkOutcome, parsed: Mapping[str, System], run
             layer = last if system.layer is None else system.layer
             groups.setdefault((system.model, system.task), []).append((layer, name))
     findings = []
-    for (model, _), members in groups.items():
+    for (model, _), given in groups.items():
+        members = sorted({layer: name for layer, name in sorted(given, reverse=True)}.items())  # one name per layer
         if len(members) < 2:
             continue
-        members.sort()
         last_layer, last_name = members[-1]
         for measure in outcome.measures:
             tested = outcome.all_pairs[outcome.all_pairs["metric"] == measure]
@@ -527,10 +544,18 @@ def _layer_findings(outcome: BenchmarkOutcome, parsed: Mapping[str, System], run
                 if delta >= 0 or p >= outcome.alpha:
                     smallest = layer, name
                     break
-            sentence = (
-                f"{model} on {measure}: layer {smallest[0]} ({smallest[1]}) is the smallest layer not significantly "
-                f"worse than layer {last_layer} ({last_name}) (Holm over {len(others)} tests, α = {outcome.alpha:g})."
-            )
+            tests = f"Holm over {len(others)} tests, α = {outcome.alpha:g}"
+            if smallest[1] == last_name:
+                smaller = ", ".join(str(layer) for layer, _ in others)
+                sentence = (
+                    f"{model} on {measure}: every smaller layer given ({smaller}) is significantly worse than layer "
+                    f"{last_layer} ({last_name}), so the last layer is the smallest that holds up ({tests})."
+                )
+            else:
+                sentence = (
+                    f"{model} on {measure}: layer {smallest[0]} ({smallest[1]}) is the smallest layer given that is "
+                    f"not significantly worse than layer {last_layer} ({last_name}) ({tests})."
+                )
             findings.append(
                 {"model": model, "metric": measure, "last_layer": last_layer, "last": last_name,
                  "smallest_layer": smallest[0], "smallest": smallest[1], "sentence": sentence}
@@ -542,6 +567,12 @@ def _sentences(outcome: BenchmarkOutcome) -> list[str]:
     """What the set can and cannot tell, in words (the headline measure pair by pair, the rest counted)."""
     said = []
     headline = outcome.measures[0]
+    for measure in outcome.measures:
+        rows = outcome.pairs[outcome.pairs["metric"] == measure]
+        apart = int((rows["p_holm"] < outcome.alpha).sum())
+        said.append(f"On {measure}, {apart} of {len(rows)} pairs differ significantly (Holm, α = {outcome.alpha:g}).")
+    top = [name for name, tier in outcome.tiers[headline].items() if tier == 1]
+    said.append(f"Tier 1 on {headline} (the best and every system not significantly worse than it): {', '.join(top)}.")
     unclear = [r for r in outcome.pairs.itertuples(index=False) if r.metric == headline and r.p_holm >= outcome.alpha]
     unclear.sort(key=lambda r: -abs(r.delta))
     if len(unclear) > SAID_PAIRS:
@@ -557,10 +588,6 @@ def _sentences(outcome: BenchmarkOutcome) -> list[str]:
             f"(95% CI {row.ci_low:+.3f} to {row.ci_high:+.3f}), Holm-adjusted p = {row.p_holm:.3f}; with "
             f"{int(row.n)} queries it would detect a difference of about {mdd:.3f}."
         )
-    for measure in outcome.measures[1:]:
-        rows = outcome.pairs[outcome.pairs["metric"] == measure]
-        apart = int((rows["p_holm"] < outcome.alpha).sum())
-        said.append(f"On {measure}, {apart} of {len(rows)} pairs differ significantly (Holm, α = {outcome.alpha:g}).")
     small = outcome.groups[outcome.groups["too_small"]] if not outcome.groups.empty else outcome.groups
     if not small.empty:
         names = sorted({f"{r.group}={r.value} ({r.queries})" for r in small.itertuples(index=False)})
@@ -572,8 +599,16 @@ def _sentences(outcome: BenchmarkOutcome) -> list[str]:
         verdict = "hurts" if s["hurts"] else "helps" if s["mean_delta"] > 0 else "changes nothing"
         said.append(
             f"{name}: the reranker {verdict} on average ({s['metric']} Δ {s['mean_delta']:+.3f}); it gains on "
-            f"{s['gain']} queries, loses on {s['loss']}, and {s['ceiling']} had no relevant passage in the first "
+            f"{_queries(s['gain'])}, loses on {s['loss']}, and {s['ceiling']} had no relevant passage in the first "
             f"stage's top {s['depth']} (the recall ceiling)."
         )
     said.extend(finding["sentence"] for finding in outcome.layer_findings if finding["metric"] == headline)
     return said
+
+
+def _queries(count: int) -> str:
+    return f"{count} {'query' if count == 1 else 'queries'}"
+
+
+def _count(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -226,6 +228,17 @@ class BenchmarkOutcome:
             "layer_findings": self.layer_findings,
             "sentences": self.sentences,
         }
+
+    def write(self, out: Path) -> list[Path]:
+        """``out/runs/NAME.trec`` (the top ``depth`` per query), ``out/per_query.csv`` and ``out/report.json``."""
+        out.mkdir(parents=True, exist_ok=True)
+        written = [
+            run_tools.write_trec(out / "runs" / f"{name}.trec", run, tag=name) for name, run in self.runs.items()
+        ]
+        self.per_query.to_csv(out / "per_query.csv", index=False)
+        report = out / "report.json"
+        report.write_text(json.dumps(self.report(), indent=2, ensure_ascii=False) + "\n", "utf-8")
+        return [report, out / "per_query.csv", *written]
 
     def side_by_side(self, query_id: str, k: int = 10):
         """One query's top ``k`` of every system side by side, and each system's changes against the baseline

@@ -42,11 +42,15 @@ def build_demo(engine: Engine | None = None, *, only: str | None = None) -> gr.B
             for tab in chosen:
                 with gr.Tab(tab.TITLE, id=tab.TAB_ID):
                     parts[tab.TAB_ID] = tab.render(engine)
-        link_inputs = [component for tab in parts.values() for component in tab.link.values()]
+        link_inputs = [c for tab in parts.values() for section in tab.sections() for c in section.link.values()]
         opened = demo.load(open_link(parts), None, [tabs, *link_inputs], api_visibility="private", queue=False)
         for tab_id, tab in parts.items():
-            example = first_run(tab_id, tab) if tab.memo else tab.handler
-            opened.then(example, tab.inputs, tab.outputs, api_visibility="private", **serving.event_kwargs(tab_id))
+            for section in tab.sections():
+                name = tab_id if section is tab else section.handler.__name__
+                example = first_run(name, section) if section.memo else section.handler
+                opened.then(
+                    example, section.inputs, section.outputs, api_visibility="private", **serving.event_kwargs(tab_id)
+                )
     demo.queue(**serving.queue_kwargs())
     return demo
 
@@ -68,9 +72,10 @@ def open_link(parts: dict[str, common.TabParts]):
         selected = gr.Tabs(selected=wanted) if wanted in parts else gr.skip()
         values = []
         for tab_id, tab in parts.items():
-            for name, component in tab.link.items():
-                linked = tab_id == wanted and name in params
-                values.append(link_value(component, name, params[name]) if linked else gr.skip())
+            for section in tab.sections():
+                for name, component in section.link.items():
+                    linked = tab_id == wanted and name in params
+                    values.append(link_value(component, name, params[name]) if linked else gr.skip())
         return [selected, *values]
 
     return apply
@@ -90,7 +95,7 @@ def link_value(component, name: str, raw: str):
     return raw
 
 
-def first_run(tab_id: str, tab: common.TabParts):
+def first_run(name: str, tab: common.TabParts):
     """The tab's handler, remembered for the inputs it opens with: every visitor sees the example at once, and the
     server computes it once (a link with other inputs runs them)."""
     remembered: dict[tuple, object] = {}
@@ -107,5 +112,5 @@ def first_run(tab_id: str, tab: common.TabParts):
                 remembered[key] = result
         return result
 
-    run.__name__ = f"{tab_id}_example"
+    run.__name__ = f"{name}_example"
     return run

@@ -126,8 +126,9 @@ def bind(handler: Callable, engine: Engine) -> Callable:
 @dataclass
 class TabParts:
     """What a tab's ``render`` hands back to the composer: the handler bound to the engine, its widgets, the inputs
-    a shared link may carry (URL parameter → component), and whether its opening example may be computed once per
-    process (``memo``; False for views of changing state, such as the model cache)."""
+    a shared link may carry (URL parameter → component), whether its opening example may be computed once per
+    process (``memo``; False for views of changing state, such as the model cache), and the tab's other sections
+    with their own endpoint (``also``), each opened with its example computed too."""
 
     handler: Callable
     inputs: list
@@ -135,6 +136,10 @@ class TabParts:
     note: gr.Markdown
     link: dict[str, gr.components.Component] = field(default_factory=dict)
     memo: bool = True
+    also: tuple[TabParts, ...] = ()
+
+    def sections(self) -> tuple[TabParts, ...]:
+        return (self, *self.also)
 
 
 def wire_run(

@@ -20,6 +20,7 @@ def endpoints(engine: Engine) -> SimpleNamespace:
         projection.project,
         cocktail.cocktail,
         compare.compare,
+        compare.compare_systems,
         models.models,
         models.unload,
         data_folder.project_stored,

@@ -221,3 +221,51 @@ def parse_relevance(raw: str | None, n: int) -> list[float] | None:
     if len(grades) != n:
         raise InvalidInputError(f"Give one relevance label per passage: {n} passages but {len(grades)} labels.")
     return grades
+
+
+def system_lines(value: str | None) -> list[str]:
+    """The Compare builder's box: one ``NAME=SPEC`` per line; blank lines and ``#`` comments are skipped."""
+    lines, _ = lines_of(value, "list of systems")
+    systems = [line for line in lines if not line.startswith("#")]
+    if not systems:
+        raise InvalidInputError("Write at least one system, one per line as NAME=SPEC (e.g. bm25=bm25).")
+    limits.check_texts(systems, "system", setting=limits.MAX_SYSTEMS)
+    return systems
+
+
+SYSTEM_KINDS = {
+    "an embedder": "embedder",
+    "an embedder at a layer": "layer",
+    "BM25": "bm25",
+    "a reranker over a system (pipeline)": "pipeline",
+    "reciprocal rank fusion (RRF)": "rrf",
+    "CombSUM fusion": "combsum",
+    "CombMNZ fusion": "combmnz",
+}
+
+
+def system_line(name, kind, model, over, number) -> str:
+    """One ``NAME=SPEC`` line from the builder's row: the kind, a model, the systems it builds on, a layer or depth."""
+    name = optional_text(name, "system's name").strip()
+    kind = SYSTEM_KINDS[choice(kind, "The kind of system", list(SYSTEM_KINDS))]
+    if not name:
+        raise InvalidInputError("Give the new system a name (letters, digits, - _ .), e.g. hybrid.")
+    members = [part.strip() for part in optional_text(over, "systems it builds on").split(",") if part.strip()]
+    if kind == "bm25":
+        spec = "bm25"
+    elif kind in ("embedder", "layer"):
+        spec = model_name(model, "")
+        if not spec:
+            raise InvalidInputError("Choose the embedder's model.")
+        if kind == "layer":
+            spec += f"@{whole_number(number, 'The layer', minimum=0, maximum=1000)}"
+    elif kind == "pipeline":
+        reranker = model_name(model, "")
+        if len(members) != 1 or not reranker:
+            raise InvalidInputError("A pipeline needs one first-stage system (named in 'Over') and a reranker.")
+        spec = f"{members[0]}>>{reranker}@{whole_number(number, 'The depth', minimum=1, maximum=1000)}"
+    else:
+        if len(members) < 2:
+            raise InvalidInputError("A fusion needs at least two systems in 'Over', separated by commas.")
+        spec = f"{kind}({','.join(members)})"
+    return f"{name}={spec}"

@@ -14,8 +14,8 @@ from flagdemo.ui.views import text
 
 ROOT = Path(__file__).resolve().parents[2]
 PUBLIC_ENDPOINTS = {
-    "encode", "similarity", "rerank", "layer_sweep", "project", "cocktail", "compare", "models", "unload",
-    "project_stored", "compare_beir",
+    "encode", "similarity", "rerank", "layer_sweep", "project", "cocktail", "compare", "compare_systems", "models",
+    "unload", "project_stored", "compare_beir",
 }  # fmt: skip
 DATA_FOLDER_ENDPOINTS = {"project_stored", "compare_beir"}  # their lists hold what the server's data folder holds
 MODEL_ENDPOINTS = PUBLIC_ENDPOINTS - {"models", "unload"}

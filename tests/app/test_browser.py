@@ -273,3 +273,41 @@ def test_the_layer_sweep_shows_its_rank_heatmap_and_long_csv_and_cocktail_waits(
     open_tab(page, "Cocktail")
     expect(page.locator("#cocktail-note")).to_contain_text("Nothing has run yet")
     save_screenshot(page, screenshots / "cocktail.png", full_page=True)
+
+
+def test_compare_six_systems_with_a_pipeline_and_a_fusion(page, engine, screenshots):
+    """The N-system view opens with its example computed, and a person who adds a reranking pipeline sees six
+    systems whose means, pipeline counts and side-by-side columns are the engine's, in tables that fit 1400 px."""
+    from playwright.sync_api import expect
+
+    from flagdemo.ui.tabs.compare import example_systems
+
+    open_tab(page, "Compare")
+    example = example_systems(engine)
+    opened = engine.benchmark(example.splitlines(), baseline="bm25")
+    first = rows(page, "systems-means", timeout=LOAD_TIMEOUT_MS)[0]
+    best = opened.means["nDCG@10"].idxmax()
+    assert first[0] == best and shows(first, opened.means.loc[best, "nDCG@10"]), (first, best)
+    systems = f"{example}\nreranked=embedder>>{catalog.SMOLLM2_KEY}@3"
+    page.locator("#systems-box textarea").fill(systems)
+    page.locator("#systems-max input").fill("8")
+    page.locator("#systems-run").click()
+    page.locator("#systems-pipelines [role=gridcell]").filter(has_text="reranked").first.wait_for()
+    expect(page.locator("#systems-note")).to_contain_text("8 labelled queries")
+    expected = engine.benchmark(systems.splitlines(), baseline="bm25", max_queries=8)
+    shown = {row[0]: row for row in rows(page, "systems-means")}
+    assert set(shown) == set(expected.systems) and len(shown) == 6
+    for system, row in shown.items():
+        assert shows(row, expected.means.loc[system, "nDCG@10"]), (system, row)
+    pipeline = rows(page, "systems-pipelines")[0]
+    summary = expected.pipelines["reranked"]["summary"]
+    assert pipeline[:3] == ["reranked", expected.descriptions["embedder"], "3"]
+    assert [int(c) for c in pipeline[3:7]] == [summary["gain"], summary["loss"], summary["same"], summary["ceiling"]]
+    side_header = page.locator("#systems-side [role=columnheader]").all_inner_texts()
+    assert [h.strip() for h in side_header] == ["rank", "bm25", "embedder", "layer3", "rrf", "combmnz", "reranked"]
+    expect(page.locator("#systems-note")).to_contain_text("On nDCG@10, ")
+    for table in ("systems-means", "systems-pairs", "systems-costs", "systems-pipelines", "systems-groups",
+                  "systems-disagree", "systems-side", "systems-passages"):  # fmt: skip
+        assert scrolls_sideways(page, table) == 0, f"{table} scrolls sideways"
+    assert "Could not draw this chart" not in page.locator("#systems-plot").inner_text()
+    save_screenshot(page, screenshots / "compare-systems.png", full_page=True)

@@ -50,6 +50,7 @@ def test_the_documented_endpoints_and_their_defaults(client):
         "/project",
         "/cocktail",
         "/compare",
+        "/compare_systems",
         "/models",
         "/unload",
         "/project_stored",
@@ -133,6 +134,7 @@ PARAMETERS = {
     ],
     "/cocktail": ["base_model", "training_file", "upload", "in_domain", "epochs", "learning_rate", "temperature"],
     "/compare": ["model_a", "layer_a", "model_b", "layer_b", "k", "max_queries", "task"],
+    "/compare_systems": ["systems", "baseline", "depth", "max_queries", "permutations"],
     "/models": [],
     "/unload": ["key"],
     "/project_stored": ["entry", "model", "colour_by", "max_points", "sample", "seed"],
@@ -291,6 +293,34 @@ def test_compare_custom(client):
 def test_compare_defaults(client):
     summary, *_ = client.predict(api_name="/compare")
     assert len(_frame(summary)) == 4
+
+
+def test_compare_systems_with_a_pipeline_and_a_fusion(client, tiny_engine):
+    """Six systems through the API: the means equal the engine's, the pairs are against the baseline, every run
+    file and the report come back."""
+    embedder, reranker = tiny_engine.embedder, tiny_engine.llm_reranker
+    systems = [f"dense={embedder}", f"dense1={embedder}@1", "bm25=bm25", f"rr=bm25>>{reranker}@3",
+               "rrf=rrf(bm25,dense)", "sum=combsum(bm25,dense,norm=zmuv)"]  # fmt: skip
+    note, means, pairs, plot, *_, side, _, files, query = client.predict(
+        systems="\n".join(systems), baseline="bm25", depth=30, max_queries=6, permutations=300,
+        api_name="/compare_systems",
+    )  # fmt: skip
+    expected = tiny_engine.benchmark(systems, baseline="bm25", depth=30, max_queries=6, permutations=300)
+    shown = _frame(means).set_index("system")
+    for system in expected.systems:
+        assert float(shown.loc[system, "AP"]) == pytest.approx(expected.means.loc[system, "AP"], abs=5e-4)
+    others = {("bm25", name) for name in expected.systems if name != "bm25"}
+    assert {tuple(row) for row in _frame(pairs)[["A", "B"]].to_numpy()} == others
+    assert {trace["name"] for trace in _plot(plot)["data"]} >= {"frontier"}
+    assert _frame(side).columns.tolist() == ["rank", "bm25", "dense", "dense1", "rr", "rrf", "sum"]
+    assert len(files) == 2 + 6 and "6 labelled queries" in note
+    assert query["value"] == expected.disagreement["query_id"].iloc[0]  # the side-by-side query: most disagreement
+
+
+def test_compare_systems_defaults(client):
+    note, means, *_ = client.predict(api_name="/compare_systems")
+    assert _frame(means)["system"].tolist() and "48 labelled queries" in note
+    assert sorted(_frame(means)["system"]) == ["bm25", "combmnz", "embedder", "layer3", "rrf"]
 
 
 def test_models_and_unload(client):

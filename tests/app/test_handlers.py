@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import gradio as gr
 import numpy as np
@@ -17,6 +18,7 @@ from flagdemo.models.embedders import FlagAutoModel
 from flagdemo.models.rerankers import FlagAutoReranker
 from flagdemo.ui import endpoints
 from flagdemo.ui.inputs import parse_labelled_lines, parse_relevance
+from flagdemo.ui.tabs import compare as compare_tab
 from flagdemo.ui.views import tables, text
 
 
@@ -433,3 +435,86 @@ def test_project_coloured_by_relevance_to_a_labelled_query(handlers):
 def test_relevance_colours_need_the_labelled_passages(handlers):
     with pytest.raises(gr.Error, match="Colouring by relevance needs"):
         handlers.project(colour_by="relevance", method="pca")
+
+
+SIX_SYSTEMS = """embedder={embedder}
+layer1={embedder}@1
+bm25=bm25
+# a comment line is skipped
+reranked=bm25>>{reranker}@4
+rrf=rrf(bm25,embedder)
+combmnz=combmnz(bm25,embedder)"""
+
+
+def test_compare_systems_shows_six_systems_with_a_pipeline_and_fusions(tiny_engine, handlers):
+    systems = SIX_SYSTEMS.format(embedder=tiny_engine.embedder, reranker=tiny_engine.llm_reranker)
+    note, means, pairs, _, costs, pipelines, groups, disagree, side_title, side, passages, files, picker, kept = (
+        handlers.compare_systems(systems, "bm25", 50, 8, 500)
+    )
+    direct = tiny_engine.benchmark(
+        [line for line in systems.splitlines() if not line.startswith("#")],
+        baseline="bm25", depth=50, max_queries=8, permutations=500,
+    )  # fmt: skip
+    assert len(means) == 6 and set(means["system"]) == set(direct.systems)
+    shown = means.set_index("system")
+    for system in direct.systems:
+        assert shown.loc[system, "nDCG@10"] == pytest.approx(direct.means.loc[system, "nDCG@10"], abs=5e-4)
+        assert shown.loc[system, "tier (nDCG@10)"] == direct.tiers["nDCG@10"][system]
+    assert means["tier (nDCG@10)"].is_monotonic_increasing  # best tier first
+    assert pairs[["A", "B"]].values.tolist() == [["bm25", s] for s in direct.systems if s != "bm25"]
+    assert set(pairs["verdict"]) <= {"cannot tell apart", "bm25 better", *[f"{s} better" for s in direct.systems]}
+    assert pipelines["pipeline"].tolist() == ["reranked"] and pipelines["depth"].tolist() == [4]
+    counts = pipelines.iloc[0]
+    assert counts["gained"] + counts["lost"] + counts["unchanged"] + counts["recall ceiling"] == 8
+    assert costs.set_index("system").loc["bm25", "model MB"] == 0
+    assert "queries" in groups.columns and groups["queries"].sum() >= 8
+    assert len(disagree) == 8 and disagree["spread"].is_monotonic_decreasing
+    assert list(side.columns) == ["rank", "bm25", "embedder", "layer1", "reranked", "rrf", "combmnz"]
+    assert side_title.endswith("reference column: bm25)")
+    assert set(passages["passage"]) == {cell.split(" · ")[0] for col in side.columns[1:] for cell in side[col] if cell}
+    assert "8 labelled queries" in note and "6 systems" in note and "500 permutations" in note
+    ordered = [query_id for _, query_id in picker.choices]  # the picker lists the queries by disagreement
+    assert ordered == kept.disagreement["query_id"].tolist() and picker.value == ordered[0]
+    other_title, other_side, _ = compare_tab.side_by_side(kept, ordered[-1])
+    tops, _ = direct.side_by_side(ordered[-1], k=10)
+    assert kept.retrieval_set.query_texts[ordered[-1]] in other_title
+    assert [cell.split(" · ")[0] for cell in other_side["embedder"]] == tops["embedder"].tolist()
+    assert "- On nDCG@10, " in note and "- Tier 1 on nDCG@10" in note
+    names = sorted(path.rsplit("/", 1)[-1] for path in files)
+    assert names == sorted(["report.json", "per_query.csv", *[f"{s}.trec" for s in direct.systems]])
+    report = json.loads(Path(next(p for p in files if p.endswith("report.json"))).read_text())
+    assert report["systems"]["reranked"] == f"bm25>>{tiny_engine.llm_reranker}@4"
+
+
+@pytest.mark.parametrize(
+    ("systems", "words"),
+    [
+        ("", "at least one system"),
+        ("a=rrf(a,bm25)", "cycle"),
+        ("bm25=bm25\nbm25=bm25", "given twice"),
+        ("x=bm25>>{reranker}@1000", "raise the depth"),
+        ("x=bm25\nr=x>>{reranker}@100", "would rerank 4,800"),
+        ("x=bm25\ny=nothing-here/at-all", "y:"),
+    ],
+)
+def test_compare_systems_refuses_bad_lists_with_a_sentence(tiny_engine, handlers, monkeypatch, systems, words):
+    monkeypatch.setenv("FLAGDEMO_MAX_RERANKED_PAIRS", "2000")
+    with pytest.raises(gr.Error) as refused:
+        handlers.compare_systems(systems.format(reranker=tiny_engine.llm_reranker), "")
+    assert words in refused.value.message and "Traceback" not in refused.value.message
+    assert "FLAGDEMO_" not in refused.value.message  # visitors read no setting names
+
+
+def test_the_builder_row_writes_a_spec_line_that_parses():
+    add_system = compare_tab.add_system
+    text = add_system("bm25=bm25\nemb=m", "hyb", "reciprocal rank fusion (RRF)", None, "bm25, emb", 10)
+    assert text.splitlines()[-1] == "hyb=rrf(bm25,emb)"
+    text = add_system(text, "rr", "a reranker over a system (pipeline)", "some-reranker", "hyb", 20)
+    assert text.splitlines()[-1] == "rr=hyb>>some-reranker@20"
+    assert add_system("m=x", "m3", "an embedder at a layer", "x", "", 3).splitlines()[-1] == "m3=x@3"
+    with pytest.raises(gr.Error, match="at least two systems"):
+        add_system(text, "f", "CombMNZ fusion", None, "bm25", 10)
+    with pytest.raises(gr.Error, match="The kind of system must be one of"):
+        add_system(text, "f", "a kind that is not there", None, "bm25", 10)
+    with pytest.raises(gr.Error, match="given twice"):
+        add_system(text, "rr", "BM25", None, "", 10)

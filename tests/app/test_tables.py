@@ -124,6 +124,70 @@ def _per_query(n=48, k=10):
     return frame
 
 
+SYSTEMS = {
+    "minilm": "all-MiniLM-L6-v2 @ last layer",
+    "minilm3": "all-MiniLM-L6-v2 @ layer 3",
+    "bm25": "BM25 (bm25s lucene, k1=1.5, b=0.75)",
+    "reranked": "all-MiniLM-L6-v2 @ last layer >> SmolLM2-135M-Instruct (top 20)",
+    "hybrid": "rrf(BM25 (bm25s lucene, k1=1.5, b=0.75), all-MiniLM-L6-v2 @ last layer; k=60)",
+    "combmnz": "combmnz(BM25 (bm25s lucene, k1=1.5, b=0.75), all-MiniLM-L6-v2 @ last layer; norm=min-max)",
+}
+MEASURES = ["nDCG@10", "RR@10", "R@100", "AP"]
+
+
+def systems_views() -> dict[str, pd.DataFrame]:
+    """The N-system views of six systems as the labelled set gives them (the longest descriptions the grammar's
+    ordinary specs produce, every pair against bm25, 13 topic and language groups, a 10-row side by side)."""
+    names = list(SYSTEMS)
+    means = pd.DataFrame(RNG.random((6, 4)), index=names, columns=MEASURES)
+    others = [n for n in names if n != "bm25"]
+    pairs = pd.DataFrame(
+        [{"a": "bm25", "b": b, "metric": m, "delta": RNG.normal() / 5, "p_randomization": 0.0001, "p_ttest": 3.8e-20,
+          "p_holm": RNG.random(), "ci_low": -0.638, "ci_high": -0.497} for m in MEASURES for b in others]
+    )  # fmt: skip
+    costs = pd.DataFrame(
+        {"system": names, "quality": RNG.random(6), "query_ms": [8.02, 8.0, 0.0371, 402.5, 25.8, 3.37],
+         "passage_ms": [0.541, 0.541, 0.0337, 0.541, 0.574, 0.574], "pair_ms": [np.nan] * 3 + [393.2] + [np.nan] * 2,
+         "model_mb": [86.6, 86.6, 0.0, 599.5, 86.6, 86.6], "bytes_per_vector": [1536.0, 1536.0, 238.0, 1536.0, 1774.0,
+         1774.0], "dominated_by": ["", "minilm", "", "minilm, minilm3, hybrid, combmnz", "minilm", "minilm"],
+         "pareto": [True, False, True, False, False, False]}
+    )  # fmt: skip
+    pipelines = {"reranked": {"first": SYSTEMS["minilm"], "depth": 20, "gain": 3, "loss": 40, "same": 5,
+                              "ceiling": 0, "mean_delta": -0.494, "hurts": True}}  # fmt: skip
+    groups = pd.DataFrame(
+        [{"group": g, "value": v, "queries": n, "metric": "nDCG@10", **dict(zip(names, RNG.random(6), strict=True)),
+          "mdd": 0.33, "too_small": n < 5}
+         for g, v, n in [("topic", "personal_finance", 6), ("topic", "astronomy", 6), ("lang", "en", 43),
+                         ("lang", "zh", 2)]]
+    )  # fmt: skip
+    disagreement = pd.DataFrame(
+        {"query_id": [f"q-{i}" for i in range(12)], "query": [QUERIES[i % 3] for i in range(12)],
+         "spread": np.linspace(1, 0.5, 12), "best": "combmnz", "worst": "reranked", "mean_rbo": RNG.random(12)}
+    )  # fmt: skip
+    tops = pd.DataFrame({"rank": range(1, 11)})
+    for name in names:
+        tops[name] = [f"p-finance-{i:03d}" for i in RNG.permutation(40)[:10]]
+        tops[f"{name} label"] = RNG.integers(0, 3, 10)
+    changes = pd.DataFrame(
+        [{"system": n, "passage_id": p, "base_rank": None, "rank": r, "change": "gained", "label": 1}
+         for n in others for r, p in enumerate(tops[n], start=1) if p not in set(tops["bm25"])]
+        + [{"system": "minilm", "passage_id": tops["bm25"][0], "base_rank": 1, "rank": 12, "change": "moved",
+            "label": 2}]
+    )  # fmt: skip
+    side = tables.systems_side_by_side_view(tops, changes, names)
+    texts = {p: PASSAGES[i % len(PASSAGES)] for i, p in enumerate(dict.fromkeys(tops[names].to_numpy().ravel()))}
+    return {
+        "systems-means": tables.systems_means_view(means, SYSTEMS, dict.fromkeys(names, 1)),
+        "systems-pairs": tables.systems_pairs_view(pairs, "nDCG@10", 0.05),
+        "systems-costs": tables.systems_costs_view(costs, "nDCG@10"),
+        "systems-pipelines": tables.systems_pipelines_view(pipelines),
+        "systems-groups": tables.systems_groups_view(groups, "nDCG@10", names),
+        "systems-disagree": tables.systems_disagreement_view(disagreement),
+        "systems-side": side,
+        "systems-passages": tables.systems_passages_view(tops, names, texts),
+    }
+
+
 def ordinary_views():
     """Every result table as the tabs show it, built from ordinary inputs (view name → (table, layout width))."""
     layers, sweep = list(range(1, 31)), RNG.normal(size=(30, len(PASSAGES)))
@@ -179,6 +243,7 @@ def ordinary_views():
             ],
             columns=["model", "MB", "device", "load s", "runs on"],
         ),
+        **systems_views(),
     }
     return {name: (tables.for_display(table), tables.TABLE_WIDTH[name]) for name, table in views.items()}
 

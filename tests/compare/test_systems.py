@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import ir_measures
 import numpy as np
@@ -221,3 +222,24 @@ def test_cli_bad_spec_is_a_sentence_not_a_traceback(tmp_path, capsys):
     err = capsys.readouterr().err
     assert status == cli.EXIT_BAD_INPUT
     assert "cycle" in err and "Traceback" not in err
+
+
+def test_sentences_say_what_the_set_can_and_cannot_tell(outcome):
+    """Every measure's count of separable pairs, tier 1 by name, plural counts, and a layer finding that names two
+    different layers (a at its last layer against a1 at layer 1)."""
+    for measure in outcome.measures:
+        rows = outcome.pairs[outcome.pairs["metric"] == measure]
+        apart = int((rows["p_holm"] < outcome.alpha).sum())
+        said = f"On {measure}, {apart} of {len(rows)} pairs differ significantly (Holm, α = 0.05)."
+        assert said in outcome.sentences
+    top = sorted(s for s, tier in outcome.tiers["nDCG@10"].items() if tier == 1)
+    tier_line = next(s for s in outcome.sentences if s.startswith("Tier 1 on nDCG@10"))
+    assert sorted(tier_line.split(": ", 1)[1].rstrip(".").split(", ")) == top
+    unclear = outcome.pairs[(outcome.pairs["metric"] == "nDCG@10") & (outcome.pairs["p_holm"] >= outcome.alpha)]
+    said_unclear = [s for s in outcome.sentences if s.startswith("The set cannot tell")]
+    assert len(said_unclear) == min(len(unclear), 8)
+    assert not any(re.search(r"\b1 queries\b", s) for s in outcome.sentences)
+    (finding,) = [f for f in outcome.layer_findings if f["metric"] == "nDCG@10"]
+    assert finding["last"] == "a" and finding["smallest"] in ("a", "a1")
+    assert finding["sentence"] in outcome.sentences
+    assert f"layer {finding['last_layer']} (a)" in finding["sentence"] and "layer 1" in finding["sentence"]

@@ -1,10 +1,13 @@
-"""Compare: two embedders (or one at two layers) on the bundled labelled set, query by query."""
+"""Compare: N retrieval systems on the bundled labelled set with paired statistics (``/compare_systems``), then two
+embedders (or one at two layers) query by query (``/compare``)."""
 
 from __future__ import annotations
 
 import gradio as gr
 
+from flagdemo import limits
 from flagdemo.engine import Engine
+from flagdemo.engine.systems import parse_systems
 from flagdemo.serving import request_log
 from flagdemo.ui import common, data_folder, family, inputs, widgets
 from flagdemo.ui.views import figures, tables
@@ -12,6 +15,116 @@ from flagdemo.ui.views import text as words
 
 TITLE = "Compare"
 TAB_ID = "compare"
+PERMUTATIONS = 10_000
+
+
+def example_systems(engine: Engine) -> str:
+    """The N-system view's opening example: quick (one encoding serves the embedder and its layer)."""
+    model = engine.embedder
+    fused = ["rrf=rrf(bm25,embedder)", "combmnz=combmnz(bm25,embedder)"]
+    return "\n".join([f"embedder={model}", f"layer3={model}@3", "bm25=bm25", *fused])
+
+
+def presets(engine: Engine) -> dict[str, str]:
+    """Starting points for the builder, by what a person comparing systems asks first."""
+    model, reranker = engine.embedder, engine.llm_reranker
+    quick = example_systems(engine)
+    return {
+        "An embedder, one of its layers, BM25 and two fusions (quick)": quick,
+        "The same with a reranker over the embedder's top 10 (slow on a CPU)": (
+            f"{quick}\nreranked=embedder>>{reranker}@10"
+        ),
+        "One embedder at several layers": "\n".join(
+            [f"layer1={model}@1", f"layer2={model}@2", f"layer3={model}@3", f"last={model}"]
+        ),
+    }
+
+
+@common.user_errors("comparing the systems")
+def compare_systems(  # noqa: PLR0917 (gradio passes widget values positionally)
+    engine: Engine,
+    systems: str | None = None,
+    baseline: str | None = "bm25",
+    depth: float = 100,
+    max_queries: float = 0,
+    permutations: float = PERMUTATIONS,
+    progress: gr.Progress = gr.Progress(),  # noqa: B008 (gradio's way to ask for a progress bar)
+):
+    specs = inputs.system_lines(example_systems(engine) if systems is None else systems)
+    baseline = inputs.optional_text(baseline, "baseline") or None
+    depth = inputs.whole_number(depth, "The run depth", minimum=1, maximum=1000)
+    max_queries = inputs.whole_number(max_queries, "The number of queries", minimum=0, maximum=1_000_000)
+    permutations = inputs.whole_number(permutations, "The number of permutations", minimum=100, maximum=100_000)
+    request_log.note(models=[spec.partition("=")[2] for spec in specs])
+    outcome = engine.benchmark(
+        specs,
+        baseline=baseline,
+        depth=depth,
+        max_queries=max_queries,
+        permutations=permutations,
+        max_pairs=int(limits.MAX_RERANKED_PAIRS.value()),
+        progress=lambda fraction, desc: progress(fraction, desc=f"running {desc}"),
+    )
+    return _present_systems(outcome)
+
+
+def _present_systems(outcome) -> tuple:
+    """The N-system outcome as the section's outputs: note, tables, the frontier chart, one query side by side,
+    the downloads, the query picker (ordered by disagreement) and the outcome kept for the picker."""
+    headline, names = outcome.measures[0], list(outcome.systems)
+    pairs = f"each system against {outcome.baseline}" if outcome.baseline else "every pair of systems"
+    settings = outcome.pairs.iloc[0] if len(outcome.pairs) else None
+    tests = (
+        f"paired randomization test with {int(settings.permutations):,} permutations (seed {int(settings.seed)}), "
+        "paired t-test, Holm's correction over each measure's family, paired bootstrap 95% intervals"
+        if settings is not None
+        else "no pairs to test (one system)"
+    )
+    note = (
+        f"{words.plural(outcome.n_queries, 'labelled query', 'labelled queries')}, "
+        f"{words.plural(outcome.n_passages, 'passage')}, {words.plural(len(names), 'system')} in "
+        f"{words.duration(outcome.seconds)} (embeddings are reused across systems and later requests). Tested: "
+        f"{pairs}; {tests}.\n\n" + "\n".join(f"- {sentence}" for sentence in outcome.sentences)
+    )
+    ordered = outcome.disagreement
+    picker = gr.Dropdown(
+        choices=[(f"{r.spread:.2f} · {words.short_label(r.query, 90)}", r.query_id) for r in ordered.itertuples()],
+        value=str(ordered["query_id"].iloc[0]),
+    )
+    return (
+        note,
+        tables.systems_means_view(outcome.means, outcome.descriptions, outcome.tiers[headline]),
+        tables.systems_pairs_view(outcome.pairs, headline, outcome.alpha),
+        figures.cost_quality_frontier(outcome.costs, metric=headline),
+        tables.systems_costs_view(outcome.costs, headline),
+        tables.systems_pipelines_view({name: p["summary"] for name, p in outcome.pipelines.items()}),
+        tables.systems_groups_view(outcome.groups, headline, names),
+        tables.systems_disagreement_view(outcome.disagreement),
+        *side_by_side(outcome, str(ordered["query_id"].iloc[0])),
+        [str(path) for path in outcome.write(common.download_dir())],
+        picker,
+        outcome,
+    )
+
+
+def side_by_side(outcome, query_id: str | None) -> tuple:
+    """One query's top 10 per system (the reference first), the passages in it, and a title naming the query."""
+    if outcome is None or not query_id:
+        return gr.skip(), gr.skip(), gr.skip()
+    names = list(outcome.systems)
+    reference = outcome.baseline or names[0]
+    order = [reference, *[name for name in names if name != reference]]
+    tops, changes = outcome.side_by_side(str(query_id), k=10)
+    spread = outcome.disagreement.set_index("query_id").loc[str(query_id), "spread"]
+    title = (
+        f"**Query:** {outcome.retrieval_set.query_texts[str(query_id)]} (spread of {outcome.measures[0]} across "
+        f"the systems: {spread:.2f}; reference column: {reference})"
+    )
+    return (
+        title,
+        tables.systems_side_by_side_view(tops, changes, order),
+        tables.systems_passages_view(tops, order, outcome.retrieval_set.passage_texts),
+    )
 
 
 @common.user_errors("comparing the models")
@@ -94,8 +207,96 @@ def either_llm_embedder(engine: Engine):
     return update
 
 
+@common.user_errors("adding the system")
+def add_system(text: str | None, name, kind, model, over, number) -> str:  # noqa: PLR0917 (gradio's order)
+    """The builder row's button: the new ``NAME=SPEC`` line appended, once the whole list still parses."""
+    line = inputs.system_line(name, kind, model, over, number)
+    lines = [*[kept for kept in (text or "").splitlines() if kept.strip()], line]
+    parse_systems([kept.strip() for kept in lines if not kept.strip().startswith("#")])
+    return "\n".join(lines)
+
+
+def render_systems(engine: Engine) -> common.TabParts:
+    """The N-system section: the builder, the run settings, and every view of the outcome with how to read it."""
+    gr.Markdown("### Compare N systems: is the difference real?")
+    gr.Markdown(f"<small>{words.SYSTEMS_GRAMMAR}</small>", elem_id="systems-grammar")
+    choices = presets(engine)
+    start = gr.Dropdown(list(choices), value=next(iter(choices)), label="Start from", elem_id="systems-preset")
+    systems = gr.Textbox(
+        example_systems(engine), lines=6, max_lines=14, label="Systems, one per line: NAME=SPEC", elem_id="systems-box"
+    )
+    with gr.Accordion("Add a system without writing its spec", open=False, elem_id="systems-builder"):
+        with gr.Row():
+            new_name = gr.Textbox("hybrid", label="Name", elem_id="systems-new-name")
+            kind = gr.Dropdown(list(inputs.SYSTEM_KINDS), value="reciprocal rank fusion (RRF)", label="Kind",
+                               elem_id="systems-new-kind")  # fmt: skip
+            menu = [*engine.model_menu("embedder"), *engine.model_menu("reranker")]
+            model = common.model_box(menu, engine.embedder, "Model (embedder or reranker)", "systems-new-model")
+            over = gr.Textbox("bm25, embedder", label="Over (the systems it builds on)", elem_id="systems-new-over")
+            number = gr.Number(10, label="Layer, or a pipeline's depth", precision=0, elem_id="systems-new-number")
+        add = gr.Button("Add to the list", size="sm", elem_id="systems-add")
+    with gr.Row():
+        baseline = gr.Textbox("bm25", label="Baseline (a system's name; empty = every pair)", elem_id="systems-base")
+        depth = gr.Number(100, label="Run depth (passages kept per query)", precision=0, elem_id="systems-depth")
+        max_queries = gr.Number(0, label="Queries to use (0 = all)", precision=0, elem_id="systems-max")
+        permutations = gr.Number(PERMUTATIONS, label="Permutations", precision=0, elem_id="systems-permutations")
+    button = gr.Button("Compare the systems", variant="primary", elem_id="systems-run")
+    note = common.note_box("systems-note", "What the set can tell")
+    means = widgets.table_box("systems-means", "Means and tiers", "systems-means")
+    widgets.how_to_read("systems-means", "systems-means-help")
+    pairs = widgets.table_box("systems-pairs", "Paired tests on the first measure", "systems-pairs")
+    widgets.how_to_read("systems-pairs", "systems-pairs-help")
+    frontier = gr.Plot(label="Quality against cost", elem_id="systems-plot")
+    costs = widgets.table_box("systems-costs", "What each system cost here", "systems-costs")
+    widgets.how_to_read("systems-costs", "systems-costs-help")
+    pipelines = widgets.table_box("systems-pipelines", "Pipelines: ceiling and reordering", "systems-pipelines")
+    widgets.how_to_read("systems-pipelines", "systems-pipelines-help")
+    groups = widgets.table_box("systems-groups", "Per topic and language", "systems-groups")
+    widgets.how_to_read("systems-groups", "systems-groups-help")
+    disagree = widgets.table_box("systems-disagree", "Where the systems disagree most", "systems-disagree")
+    widgets.how_to_read("systems-disagree", "systems-disagree-help")
+    picker = gr.Dropdown(label="Query shown side by side (by how much the systems disagree)", elem_id="systems-query")
+    side_title = gr.Markdown(label="The query shown side by side", elem_id="systems-side-title")
+    side = widgets.table_box("systems-side", "Their top 10 side by side", "systems-side")
+    widgets.how_to_read("systems-side", "systems-side-help")
+    passages = widgets.table_box("systems-passages", "The passages in that view", "systems-passages")
+    files = gr.File(label="Runs (TREC), per-query measures (CSV) and the report (JSON)", file_count="multiple",
+                    elem_id="systems-files")  # fmt: skip
+    kept = gr.State()
+    picker.change(side_by_side, [kept, picker], [side_title, side, passages], api_visibility="private", queue=False)
+    start.change(lambda chosen: choices.get(chosen, gr.skip()), start, systems, api_visibility="private", queue=False)
+    add.click(add_system, [systems, new_name, kind, model, over, number], systems, api_visibility="private",
+              queue=False)  # fmt: skip
+    parts = common.TabParts(
+        handler=common.bind(compare_systems, engine),
+        inputs=[systems, baseline, depth, max_queries, permutations],
+        outputs=[
+            note,
+            means,
+            pairs,
+            frontier,
+            costs,
+            pipelines,
+            groups,
+            disagree,
+            side_title,
+            side,
+            passages,
+            files,
+            picker,
+            kept,
+        ],
+        note=note,
+        link={"systems": systems, "baseline": baseline},
+    )
+    common.wire_run(parts, api_name="compare_systems", button=button)
+    return parts
+
+
 def render(engine: Engine) -> common.TabParts:
     gr.Markdown(words.tab_intro(TITLE))
+    systems = render_systems(engine)
+    gr.Markdown("### Two embedders, query by query")
     menu = engine.model_menu("embedder")
     with gr.Row():
         model_a = common.model_box(menu, engine.embedder, "A: embedder", "compare-model-a")
@@ -125,6 +326,7 @@ def render(engine: Engine) -> common.TabParts:
         outputs=[summary, plot, disagree, per_query, file, note],
         note=note,
         link={"model_a": model_a, "layer_a": layer_a, "model_b": model_b, "layer_b": layer_b, "k": k},
+        also=(systems,),
     )
     common.wire_run(parts, api_name="compare", button=button)
     data_folder.compare_section(engine, model_a, model_b)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import gradio as gr
 
@@ -44,75 +45,122 @@ def similarity(  # noqa: PLR0917 (gradio passes widget values positionally)
 ):
     name = inputs.model_name(model, engine.embedder)
     if engine.is_visual(name):
-        asked = family.mixed_items(
-            family.chosen_images(query_images, query_bundled),
-            inputs.lines_of(queries, "queries")[0],
-            fuse=inputs.flag(fuse_queries, "Fuse the queries"),
-            what="query",
-        )
-        if inputs.choice(score_mode, "The score", SCORE_MODES) != "dense":
-            raise inputs.InvalidInputError(f"Visualized-BGE has only dense vectors. {M3_ONLY}")
-        offered = asked if inputs.flag(all_pairs, "All pairs") else family.mixed_items(
-            family.chosen_images(passage_images, passage_bundled), inputs.lines_of(passages, "passages")[0],
-            fuse=False, what="passage",
-        )  # fmt: skip
-        top, top_note = inputs.count_up_to(top_k, "Top-k", len(offered), "passages", int(limits.MAX_TEXTS.value()))
-        progress(0.1, desc=f"Loading {name} and encoding")
-        heatmap, table, note = family.similarity_visual(engine, name, asked, offered, top_k=top)
-        return heatmap, tables.for_display(table), *m3_only_figures(), f"{note} {top_note}".strip()
-    task = family.chosen_task(engine, name, task)
-    spec = engine.spec(name, "embedder")
-    precision = inputs.precision_choice(precision)
-    all_pairs = inputs.flag(all_pairs, "All pairs")
-    rows, dropped = inputs.lines_of(queries, "queries")
-    cols, dropped_cols = (rows, 0) if all_pairs else inputs.lines_of(passages, "passages")
-    limits.check_texts(rows, "query", "queries")
-    limits.check_texts(cols, "passage")
-    score_mode = inputs.choice(score_mode, "The score", SCORE_MODES)
-    top_k, top_k_note = inputs.count_up_to(top_k, "Top-k", len(cols), "passages", int(limits.MAX_TEXTS.value()))
-    pair_query = inputs.whole_number(pair_query, "The pair's query number", minimum=1, maximum=max(1, len(rows)))
-    pair_passage = inputs.whole_number(pair_passage, "The pair's passage number", minimum=1, maximum=max(1, len(cols)))
-    weights = [
-        inputs.real_number(w, f"The {name} weight", maximum=1.0)
-        for w, name in ((w_dense, "dense"), (w_sparse, "sparse"), (w_colbert, "ColBERT"))
-    ]
-    if score_mode != "dense" and not spec.is_m3:
-        raise gr.Error(f"{spec.short_name} has only dense vectors. {M3_ONLY}", print_exception=False)
-    request_log.note(models=[spec.name], inputs=rows + ([] if all_pairs else cols))
-    progress(0.1, desc=f"Loading {spec.short_name} and encoding")
+        images = (query_images, query_bundled, fuse_queries, passage_images, passage_bundled)
+        return _visual(engine, name, queries, passages, all_pairs, top_k, score_mode, images, progress)
+    asked = _Asked.parse(
+        engine, name, queries, passages, all_pairs, use_instruction, top_k, score_mode,
+        (w_dense, w_sparse, w_colbert), (pair_query, pair_passage), precision, task,
+    )  # fmt: skip
+    request_log.note(models=[asked.spec.name], inputs=asked.rows + ([] if asked.all_pairs else asked.cols))
+    progress(0.1, desc=f"Loading {asked.spec.short_name} and encoding")
     outcome = engine.similarity(
-        rows,
-        cols,
-        model=spec,
-        use_instruction=inputs.flag(use_instruction, "Use the query instruction") and not all_pairs,
-        precision=precision,
-        task=task,
+        asked.rows,
+        asked.cols,
+        model=asked.spec,
+        use_instruction=asked.instruction and not asked.all_pairs,
+        precision=asked.precision,
+        task=asked.task,
     )
-    notes = [inputs.precision_note(precision), top_k_note]
-    if task is not None and inputs.flag(use_instruction, "Use the query instruction") and not all_pairs:
-        notes.append(family.task_note(task))
-    elif task is not None:
-        notes.append(f"LLM-Embedder task **{task}**: no instruction used (the instruction box is off or all pairs).")
-    if dropped or dropped_cols:
-        notes.append(f"Skipped {text.plural(dropped + dropped_cols, 'empty line')}.")
-    if all_pairs:
+    return _present(asked, outcome)
+
+
+def _visual(engine: Engine, name: str, queries, passages, all_pairs, top_k, score_mode, images, progress):  # noqa: PLR0917
+    """Visualized-BGE: queries and passages may be images, texts or both fused; dense scores only."""
+    query_images, query_bundled, fuse_queries, passage_images, passage_bundled = images
+    asked = family.mixed_items(
+        family.chosen_images(query_images, query_bundled),
+        inputs.lines_of(queries, "queries")[0],
+        fuse=inputs.flag(fuse_queries, "Fuse the queries"),
+        what="query",
+    )
+    if inputs.choice(score_mode, "The score", SCORE_MODES) != "dense":
+        raise inputs.InvalidInputError(f"Visualized-BGE has only dense vectors. {M3_ONLY}")
+    offered = asked if inputs.flag(all_pairs, "All pairs") else family.mixed_items(
+        family.chosen_images(passage_images, passage_bundled), inputs.lines_of(passages, "passages")[0],
+        fuse=False, what="passage",
+    )  # fmt: skip
+    top, top_note = inputs.count_up_to(top_k, "Top-k", len(offered), "passages", int(limits.MAX_TEXTS.value()))
+    progress(0.1, desc=f"Loading {name} and encoding")
+    heatmap, table, note = family.similarity_visual(engine, name, asked, offered, top_k=top)
+    return heatmap, tables.for_display(table), *m3_only_figures(), f"{note} {top_note}".strip()
+
+
+@dataclass
+class _Asked:
+    """The widget values of a text similarity, parsed and checked in the order the visitor reads them."""
+
+    spec: object
+    task: str | None
+    precision: str
+    all_pairs: bool
+    rows: list[str]
+    cols: list[str]
+    dropped: int
+    score_mode: str
+    top_k: int
+    top_k_note: str
+    pair: tuple[int, int]
+    weights: list[float]
+    instruction: bool
+
+    @classmethod
+    def parse(  # noqa: PLR0917 (the handler's values, in its order)
+        cls, engine, name, queries, passages, all_pairs, use_instruction, top_k, score_mode, weights, pair, precision,
+        task,
+    ) -> _Asked:  # fmt: skip
+        task = family.chosen_task(engine, name, task)
+        spec = engine.spec(name, "embedder")
+        precision = inputs.precision_choice(precision)
+        all_pairs = inputs.flag(all_pairs, "All pairs")
+        rows, dropped = inputs.lines_of(queries, "queries")
+        cols, dropped_cols = (rows, 0) if all_pairs else inputs.lines_of(passages, "passages")
+        limits.check_texts(rows, "query", "queries")
+        limits.check_texts(cols, "passage")
+        score_mode = inputs.choice(score_mode, "The score", SCORE_MODES)
+        top_k, top_k_note = inputs.count_up_to(top_k, "Top-k", len(cols), "passages", int(limits.MAX_TEXTS.value()))
+        pair_query = inputs.whole_number(pair[0], "The pair's query number", minimum=1, maximum=max(1, len(rows)))
+        pair_passage = inputs.whole_number(pair[1], "The pair's passage number", minimum=1, maximum=max(1, len(cols)))
+        weights = [
+            inputs.real_number(w, f"The {kind} weight", maximum=1.0)
+            for w, kind in zip(weights, ("dense", "sparse", "ColBERT"), strict=True)
+        ]
+        if score_mode != "dense" and not spec.is_m3:
+            raise gr.Error(f"{spec.short_name} has only dense vectors. {M3_ONLY}", print_exception=False)
+        instruction = inputs.flag(use_instruction, "Use the query instruction")
+        return cls(spec, task, precision, all_pairs, rows, cols, dropped + dropped_cols, score_mode, top_k, top_k_note,
+                   (pair_query, pair_passage), weights, instruction)  # fmt: skip
+
+
+def _present(asked: _Asked, outcome) -> tuple:
+    """The heatmap, the top-k table, BGE-M3's two views of one pair, and the note."""
+    notes = [inputs.precision_note(asked.precision), asked.top_k_note]
+    if asked.task is not None and asked.instruction and not asked.all_pairs:
+        notes.append(family.task_note(asked.task))
+    elif asked.task is not None:
+        notes.append(
+            f"LLM-Embedder task **{asked.task}**: no instruction used (the instruction box is off or all pairs)."
+        )
+    if asked.dropped:
+        notes.append(f"Skipped {text.plural(asked.dropped, 'empty line')}.")
+    if asked.all_pairs:
         notes.append("All pairs: every query against every query, so the diagonal is each text with itself.")
-    if score_mode == "combined":
+    mode, weights = asked.score_mode, asked.weights
+    if mode == "combined":
         scores = outcome.combined(weights)
         notes.append(
             f"Combined = ({weights[0]:g}·dense + {weights[1]:g}·sparse + {weights[2]:g}·ColBERT) / "
             f"{sum(weights):g}, as FlagEmbedding's compute_score."
         )
     else:
-        scores = getattr(outcome, score_mode)
-    title = f"{spec.short_name}: {score_mode} scores" + (" (all pairs)" if all_pairs else "")
-    score_name = "cosine" if score_mode == "dense" else f"{score_mode} score"
-    heatmap = figures.similarity_heatmap(scores, rows, cols, title=title, score_name=score_name)
-    top = tables.top_k_table(scores, rows, cols, k=top_k)
-    qi, pi = pair_query - 1, pair_passage - 1
+        scores = getattr(outcome, mode)
+    title = f"{asked.spec.short_name}: {mode} scores" + (" (all pairs)" if asked.all_pairs else "")
+    score_name = "cosine" if mode == "dense" else f"{mode} score"
+    heatmap = figures.similarity_heatmap(scores, asked.rows, asked.cols, title=title, score_name=score_name)
+    top = tables.top_k_table(scores, asked.rows, asked.cols, k=asked.top_k)
+    (pair_query, pair_passage), (qi, pi) = asked.pair, (asked.pair[0] - 1, asked.pair[1] - 1)
     alignment = outcome.alignment(qi, pi)
     if outcome.is_m3 and alignment is not None:
-        passage_side = outcome.query_result if all_pairs else outcome.passage_result
+        passage_side = outcome.query_result if asked.all_pairs else outcome.passage_result
         lexical = figures.lexical_weights_bar(
             outcome.query_result.lexical_weights[qi],
             passage_side.lexical_weights[pi],

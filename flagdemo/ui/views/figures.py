@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import ParamSpec
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -657,5 +658,53 @@ def paired_scatter(
         xaxis={"title": f"{metric} {names[0]}", "range": [-0.02, 1.02]},
         yaxis={"title": f"{metric} {names[1]}", "range": [-0.02, 1.02]},
         height=520,
+    )
+    return fig
+
+
+@failsafe
+def cost_quality_frontier(costs: pd.DataFrame, *, metric: str) -> go.Figure:
+    """Quality up, milliseconds per query across (log scale): the systems no other beats on both are joined by the
+    frontier line; a dominated system is drawn hollow and its hover names the systems that beat it."""
+    if costs.empty:
+        raise ValueError("no systems to draw")
+    frame = costs.sort_values("query_ms", kind="mergesort").copy()
+    frame["query_ms"] = frame["query_ms"].clip(lower=1e-3)  # a log axis cannot show 0 ms
+    fig = go.Figure()
+    frontier = frame[frame["pareto"]]
+    fig.add_trace(
+        go.Scatter(x=frontier["query_ms"], y=frontier["quality"], mode="lines", name="frontier",
+                   line={"dash": "dot", "color": "grey"}, hoverinfo="skip")
+    )  # fmt: skip
+    for on_frontier, name in ((True, "on the frontier"), (False, "dominated")):
+        part = frame[frame["pareto"] == on_frontier]
+        if part.empty:
+            continue
+        fig.add_trace(
+            go.Scatter(
+                x=part["query_ms"],
+                y=part["quality"],
+                mode="markers+text",
+                name=name,
+                text=part["system"],
+                textposition="top center",
+                marker={
+                    "size": 12,
+                    "color": PALETTE[0] if on_frontier else "white",
+                    "line": {"color": PALETTE[0], "width": 2},
+                },
+                hovertext=[
+                    f"{r.system}: {metric} {r.quality:.3f}, {r.query_ms:.3g} ms per query"
+                    + (f"<br>dominated by {r.dominated_by}" if r.dominated_by else "")
+                    for r in part.itertuples(index=False)
+                ],
+                hoverinfo="text",
+            )
+        )
+    fig.update_layout(
+        title=f"{metric} against the time per query",
+        xaxis={"title": "ms per query (log scale)", "type": "log"},
+        yaxis={"title": f"mean {metric}"},
+        height=460,
     )
     return fig

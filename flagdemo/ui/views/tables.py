@@ -203,6 +203,14 @@ TABLE_WIDTH = {
     "projection-table": "full",
     "compare-summary": "full",
     "compare-table": "full",
+    "systems-means": "full",
+    "systems-pairs": "full",
+    "systems-costs": "full",
+    "systems-pipelines": "full",
+    "systems-groups": "full",
+    "systems-disagree": "full",
+    "systems-side": "full",
+    "systems-passages": "full",
     "cocktail-table": "full",
     "models-catalog": "full",
     "models-cache": "full",
@@ -414,3 +422,147 @@ def comparison_summary_view(summary: pd.DataFrame, names: tuple[str, str]) -> pd
         raise ValueError(f"the summary table lacks the columns {missing}")
     view = summary.rename(columns={names[0]: "A", names[1]: "B", "diff": "B − A"})
     return for_display(view.reset_index(drop=True), digits=3)
+
+
+# ---- Compare N systems (the views of ``BenchmarkOutcome``; its own tables keep every digit for the downloads) ----
+
+
+def systems_means_view(means: pd.DataFrame, descriptions: Mapping[str, str], tiers: Mapping[str, int]) -> pd.DataFrame:
+    """One row per system, best tier first: its name, what it is, its tier on the first measure, every mean."""
+    headline = str(means.columns[0])
+    view = pd.DataFrame(
+        {
+            "system": [str(s) for s in means.index],
+            "what it is": [descriptions.get(s, "") for s in means.index],
+            f"tier ({headline})": [int(tiers[s]) for s in means.index],
+        }
+    )
+    for measure in means.columns:
+        view[str(measure)] = means[measure].to_numpy(dtype=float)
+    view = view.sort_values([f"tier ({headline})", headline], ascending=[True, False], kind="mergesort")
+    return for_display(view.reset_index(drop=True), digits=3)
+
+
+def systems_pairs_view(pairs: pd.DataFrame, metric: str, alpha: float) -> pd.DataFrame:
+    """The paired tests on ``metric``, one row per pair: the difference, its 95% interval, the three p-values and
+    the verdict in words (Holm-adjusted randomization p against ``alpha``)."""
+    rows = pairs[pairs["metric"] == metric]
+    verdicts = [
+        "cannot tell apart" if r.p_holm >= alpha else f"{r.b} better" if r.delta > 0 else f"{r.a} better"
+        for r in rows.itertuples(index=False)
+    ]
+    view = pd.DataFrame(
+        {
+            "A": rows["a"].astype(str).to_numpy(),
+            "B": rows["b"].astype(str).to_numpy(),
+            "Δ (B − A)": rows["delta"].to_numpy(dtype=float),
+            "95% interval": [f"{lo:+.3f} to {hi:+.3f}" for lo, hi in zip(rows.ci_low, rows.ci_high, strict=True)],
+            "p randomization": rows["p_randomization"].to_numpy(dtype=float),
+            "p t-test": rows["p_ttest"].to_numpy(dtype=float),
+            "p Holm": rows["p_holm"].to_numpy(dtype=float),
+            "verdict": verdicts,
+        }
+    )
+    return for_display(view, digits=3)
+
+
+def systems_costs_view(costs: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """What each system cost next to its quality; a dash where a cost does not apply (BM25 has no model)."""
+    view = pd.DataFrame(
+        {
+            "system": costs["system"].astype(str),
+            metric: costs["quality"].astype(float),
+            "ms per query": costs["query_ms"].astype(float),
+            "ms per passage": costs["passage_ms"].astype(float),
+            "ms per reranked pair": costs["pair_ms"].astype(float),
+            "model MB": costs["model_mb"].astype(float),
+            "bytes per vector": costs["bytes_per_vector"].astype(float),
+            "dominated by": costs["dominated_by"].astype(str).replace("", "— (on the frontier)"),
+        }
+    )
+    return for_display(view.reset_index(drop=True), digits=3)
+
+
+def systems_pipelines_view(summaries: Mapping[str, Mapping]) -> pd.DataFrame:
+    """Per pipeline: where its change came from (queries gained, lost, unchanged, stuck at the recall ceiling)."""
+    columns = ["pipeline", "first stage", "depth", "gained", "lost", "unchanged", "recall ceiling", "mean Δ",
+               "verdict"]  # fmt: skip
+    rows = [
+        [name, s["first"], s["depth"], s["gain"], s["loss"], s["same"], s["ceiling"], s["mean_delta"],
+         "the reranker hurts" if s["hurts"] else "the reranker helps" if s["mean_delta"] > 0 else "no change"]
+        for name, s in summaries.items()
+    ]  # fmt: skip
+    return for_display(pd.DataFrame(rows, columns=columns), digits=3)
+
+
+def systems_groups_view(groups: pd.DataFrame, metric: str, systems: Sequence[str]) -> pd.DataFrame:
+    """Per topic and language on ``metric``: queries, each system's mean, and the difference the group could detect."""
+    if groups is None or groups.empty:
+        return pd.DataFrame({"group": [], "queries": []})
+    rows = groups[groups["metric"] == metric]
+    view = pd.DataFrame(
+        {
+            "group": [f"{'language' if g == 'lang' else g} {v}" for g, v in zip(rows.group, rows.value, strict=True)],
+            "queries": rows["queries"].astype(int).to_numpy(),
+        }
+    )
+    for system in systems:
+        view[str(system)] = rows[system].to_numpy(dtype=float)
+    view["detectable Δ"] = [
+        "too few queries" if small else f"{mdd:.2f}" for small, mdd in zip(rows["too_small"], rows["mdd"], strict=True)
+    ]
+    return for_display(view.reset_index(drop=True), digits=3)
+
+
+def systems_disagreement_view(disagreement: pd.DataFrame, top: int = 10) -> pd.DataFrame:
+    """The ``top`` queries where the systems disagree most: the spread of the first measure, who did best and worst,
+    and how much their top 10 overlap with the reference (rank-biased overlap, 1 = the same list)."""
+    rows = disagreement.head(top)
+    view = pd.DataFrame(
+        {
+            "query": rows["query"].astype(str),
+            "spread": rows["spread"].astype(float),
+            "best": rows["best"].astype(str),
+            "worst": rows["worst"].astype(str),
+            "mean RBO": rows["mean_rbo"].astype(float),
+        }
+    )
+    return for_display(view.reset_index(drop=True), digits=3)
+
+
+CHANGE_MARKS = {"gained": "new", "same": "", "lost": ""}
+
+
+def systems_side_by_side_view(tops: pd.DataFrame, changes: pd.DataFrame, systems: Sequence[str]) -> pd.DataFrame:
+    """One query's top results, one column per system: each cell a passage id, its graded label, and how it moved
+    against the reference (the first column): "new" (not in the reference's top), ↑n / ↓n places."""
+    marks: dict[tuple[str, str], str] = {}
+    for row in changes.itertuples(index=False) if not changes.empty else ():
+        if row.change == "moved":
+            shift = int(row.base_rank) - int(row.rank)
+            marks[row.system, row.passage_id] = f"↑{shift}" if shift > 0 else f"↓{-shift}"
+        else:
+            marks[row.system, row.passage_id] = CHANGE_MARKS.get(row.change, "")
+    view = pd.DataFrame({"rank": tops["rank"].astype(int)})
+    for system in systems:
+        cells = []
+        for passage, label in zip(tops[system], tops[f"{system} label"], strict=True):
+            if not passage:
+                cells.append("")
+                continue
+            mark = marks.get((system, passage), "")
+            cells.append(f"{passage} · {int(label)}" + (f" {mark}" if mark else ""))
+        view[str(system)] = cells
+    return view
+
+
+def systems_passages_view(tops: pd.DataFrame, systems: Sequence[str], texts: Mapping[str, str]) -> pd.DataFrame:
+    """The passages of a side-by-side view, each once: its id, its graded label for this query, its text."""
+    seen: dict[str, int] = {}
+    for system in systems:
+        for passage, label in zip(tops[system], tops[f"{system} label"], strict=True):
+            if passage and passage not in seen:
+                seen[passage] = int(label)
+    return pd.DataFrame(
+        {"passage": list(seen), "label": list(seen.values()), "text": [texts.get(p, "") for p in seen]}
+    )

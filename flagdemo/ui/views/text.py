@@ -31,7 +31,9 @@ TAB_SUMMARIES = {
     "among their neighbours.",
     "Cocktail": "fine-tuning an embedder on a small domain set helps that domain and can cost elsewhere; "
     "LM-Cocktail blends it back into its base to trade one against the other.",
-    "Compare": "two embedders (or two layers) on a labelled set: nDCG/MRR per query, and where they disagree.",
+    "Compare": "whether a difference between retrieval systems is real: embedders, layers, BM25, rerankers over a "
+    "first stage and fused systems on the labelled set, with paired significance tests, cost and the queries where "
+    "they disagree; then two embedders query by query.",
     "Models": "which models load offline, from where, and what the cache holds in memory.",
 }
 
@@ -279,6 +281,44 @@ HOW_TO_READ = {
         "The queries where A and B differ most, with both scores and how many of their top-k passages they share. "
         "Download the CSV for every column."
     ),
+    "systems-means": (
+        "One row per system, averaged over the labelled queries (1 = perfect). nDCG@10 rewards relevant passages "
+        "near the top, RR@10 is 1 / rank of the first relevant passage, R@100 the share of relevant passages in the "
+        "top 100, AP the precision averaged over every relevant passage. *Tier 1* is the best system and every "
+        "system the set cannot show to be worse than it; tier 2 the same among the rest, and so on."
+    ),
+    "systems-pairs": (
+        "One row per pair on the first measure. *Δ* is B's mean minus A's over the same queries, with a paired "
+        "bootstrap 95% interval. The randomization test swaps A's and B's score on random queries to see how often "
+        "chance alone gives a Δ this large; the t-test asks the same with a formula. *p Holm* corrects for testing "
+        "many pairs at once: below 0.05 the difference is called real. *cannot tell apart* means these queries do "
+        "not separate the two, not that they are equal."
+    ),
+    "systems-costs": (
+        "Each system's quality on the first measure against what it cost here: the chart puts the time per query "
+        "across and joins the systems no other system beats on both quality and time (the frontier). A dominated "
+        "system is drawn hollow: another one is at least as good and at least as fast. A pipeline's time adds its "
+        "first stage and the reranker; a fusion's adds its members."
+    ),
+    "systems-pipelines": (
+        "A pipeline reranks the top *depth* of its first stage. Per query the reranker either gained, lost or left "
+        "the measure unchanged; *recall ceiling* counts queries where no relevant passage was in that top at all, "
+        "so no reranker could have helped. *the reranker hurts* means it lost more than it gained on average."
+    ),
+    "systems-groups": (
+        "The same means within each topic and language, with how many queries each holds. *detectable Δ* is about "
+        "the smallest difference between two systems these queries could show to be real; with few queries only "
+        "large differences can be seen, and a group under the minimum size says so instead."
+    ),
+    "systems-disagree": (
+        "The queries where the systems' scores spread the most, with the best and worst system on each and how "
+        "much their top 10 lists overlap with the reference (RBO: 1 = the same list, 0 = nothing shared)."
+    ),
+    "systems-side": (
+        "The query where the systems disagree most: each column is one system's top 10, each cell a passage and "
+        "its graded label (2 = very relevant, 1 = relevant, 0 = not or unjudged). *new* marks a passage the first "
+        "column (the reference) does not have in its top 10; ↑n and ↓n how far it moved against the reference."
+    ),
     "cocktail-curve": (
         "Left: the training loss per step. Right: nDCG@10 of each blend w · fine-tuned + (1 − w) · base, w = 0 the "
         "base model and w = 1 the fine-tuned one, on the labelled queries of the ticked topics (in-domain) and of "
@@ -300,6 +340,16 @@ HOW_TO_READ = {
         "loaded once and kept until the cache needs the room."
     ),
 }
+
+
+SYSTEMS_GRAMMAR = (
+    "One system per line, written `NAME=SPEC`; a later line may use an earlier one's NAME. SPEC is one of: "
+    "a model (`all-MiniLM-L6-v2`, a hub id or a folder), that model at a layer (`all-MiniLM-L6-v2@3`), "
+    "`bm25`, a BGE-M3 mode (`bge-m3[sparse]`, `[colbert]`, `[m3]`), a reranker over the top of another system "
+    "(`embedder>>SmolLM2-135M-Instruct@20` reranks its top 20), or a fusion: `rrf(bm25,embedder)` (reciprocal "
+    "rank fusion, k = 60), `combsum(…)`, `combmnz(…)` (scores min-max normalised first). Lines starting with `#` "
+    "are ignored. The full grammar is in the docs' comparison page."
+)
 
 
 def how_to_read(view: str) -> str:
