@@ -515,52 +515,66 @@ def _disagreement(outcome: BenchmarkOutcome, k: int = 10) -> pd.DataFrame:
 
 
 def _layer_findings(outcome: BenchmarkOutcome, parsed: Mapping[str, System], runner: _Runner) -> list[dict]:
-    """For each embedder given at two or more layers: the smallest not significantly worse than the last given."""
-    groups: dict[tuple[str, str | None], list[tuple[int, str]]] = {}
+    """For each embedder given at two or more layers, and each reranker given at two or more cutoff layers over the
+    same first stage and depth: the smallest layer not significantly worse than the deepest given."""
+    groups: dict[tuple, tuple[str, list[tuple[float, str, str]]]] = {}
     for name, system in parsed.items():
         if system.kind == "embedder":
             last = runner.num_layers.get((system.model, system.task), 0)
             layer = last if system.layer is None else system.layer
-            groups.setdefault((system.model, system.task), []).append((layer, name))
+            key = ("embedder", system.model, system.task)
+            groups.setdefault(key, (system.model, []))[1].append((layer, f"layer {layer}", name))
+        elif system.kind == "pipeline":
+            key = ("pipeline", system.first, system.reranker, system.depth)
+            label = f"{system.reranker} over {system.first.describe()} (top {system.depth})"
+            cut = (math.inf, "its last layer") if system.layer is None else (system.layer, f"layer {system.layer}")
+            groups.setdefault(key, (label, []))[1].append((*cut, name))
     findings = []
-    for (model, _), given in groups.items():
-        members = sorted({layer: name for layer, name in sorted(given, reverse=True)}.items())  # one name per layer
-        if len(members) < 2:
+    for model, given in groups.values():
+        members = sorted({order: (said, name) for order, said, name in sorted(given, reverse=True)}.items())
+        if len(members) < 2:  # one name per layer: two systems at the same layer are not a layer comparison
             continue
-        last_layer, last_name = members[-1]
         for measure in outcome.measures:
-            tested = outcome.all_pairs[outcome.all_pairs["metric"] == measure]
-            others = members[:-1]
-            p_raw, deltas = [], []
-            for _, name in others:
-                row = tested[((tested["a"] == name) & (tested["b"] == last_name))
-                             | ((tested["a"] == last_name) & (tested["b"] == name))].iloc[0]  # fmt: skip
-                sign = 1.0 if row["a"] == last_name else -1.0  # delta of (layer − last)
-                p_raw.append(float(row["p_randomization"]))
-                deltas.append(sign * float(row["delta"]))
-            adjusted = significance.holm(p_raw)
-            smallest = last_layer, last_name
-            for (layer, name), delta, p in zip(others, deltas, adjusted, strict=True):
-                if delta >= 0 or p >= outcome.alpha:
-                    smallest = layer, name
-                    break
-            tests = f"Holm over {len(others)} tests, α = {outcome.alpha:g}"
-            if smallest[1] == last_name:
-                smaller = ", ".join(str(layer) for layer, _ in others)
-                sentence = (
-                    f"{model} on {measure}: every smaller layer given ({smaller}) is significantly worse than layer "
-                    f"{last_layer} ({last_name}), so the last layer is the smallest that holds up ({tests})."
-                )
-            else:
-                sentence = (
-                    f"{model} on {measure}: layer {smallest[0]} ({smallest[1]}) is the smallest layer given that is "
-                    f"not significantly worse than layer {last_layer} ({last_name}) ({tests})."
-                )
-            findings.append(
-                {"model": model, "metric": measure, "last_layer": last_layer, "last": last_name,
-                 "smallest_layer": smallest[0], "smallest": smallest[1], "sentence": sentence}
-            )  # fmt: skip
+            findings.append(_smallest_layer(outcome, model, measure, [(o, s, n) for o, (s, n) in members]))
     return findings
+
+
+def _smallest_layer(outcome: BenchmarkOutcome, model: str, measure: str, members: list[tuple]) -> dict:
+    """Holm over the tests of each shallower layer against the deepest; the first that is not worse wins."""
+    tested = outcome.all_pairs[outcome.all_pairs["metric"] == measure]
+    (*others, (last_order, last_said, last_name)) = members
+    p_raw, deltas = [], []
+    for _, _, name in others:
+        row = tested[((tested["a"] == name) & (tested["b"] == last_name))
+                     | ((tested["a"] == last_name) & (tested["b"] == name))].iloc[0]  # fmt: skip
+        sign = 1.0 if row["a"] == last_name else -1.0  # delta of (layer − last)
+        p_raw.append(float(row["p_randomization"]))
+        deltas.append(sign * float(row["delta"]))
+    adjusted = significance.holm(p_raw)
+    smallest = (last_order, last_said, last_name)
+    for member, delta, p in zip(others, deltas, adjusted, strict=True):
+        if delta >= 0 or p >= outcome.alpha:
+            smallest = member
+            break
+    tests = f"Holm over {len(others)} tests, α = {outcome.alpha:g}"
+    if smallest[2] == last_name:
+        smaller = ", ".join(said for _, said, _ in others)
+        sentence = (
+            f"{model} on {measure}: every shallower layer given ({smaller}) is significantly worse than {last_said} "
+            f"({last_name}), so the deepest is the smallest that holds up ({tests})."
+        )
+    else:
+        sentence = (
+            f"{model} on {measure}: {smallest[1]} ({smallest[2]}) is the smallest layer given that is not "
+            f"significantly worse than {last_said} ({last_name}) ({tests})."
+        )
+    return {"model": model, "metric": measure, "last_layer": _layer_number(last_order), "last": last_name,
+            "smallest_layer": _layer_number(smallest[0]), "smallest": smallest[2], "sentence": sentence}  # fmt: skip
+
+
+def _layer_number(order: float) -> int | None:
+    """A layer as report.json writes it: None for a reranker's own last layer (its count is the model's)."""
+    return None if math.isinf(order) else int(order)
 
 
 def _sentences(outcome: BenchmarkOutcome) -> list[str]:

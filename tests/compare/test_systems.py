@@ -243,3 +243,17 @@ def test_sentences_say_what_the_set_can_and_cannot_tell(outcome):
     assert finding["last"] == "a" and finding["smallest"] in ("a", "a1")
     assert finding["sentence"] in outcome.sentences
     assert f"layer {finding['last_layer']} (a)" in finding["sentence"] and "layer 1" in finding["sentence"]
+
+
+def test_a_layerwise_reranker_at_several_cutoffs_gets_a_layer_finding(tiny_dir, tiny_engine):
+    layerwise = f"{tiny_dir}/minicpm-layerwise"
+    outcome = tiny_engine.benchmark(
+        ["bm25=bm25", f"c2=bm25>>{layerwise}[layer=2]@4", f"c4=bm25>>{layerwise}[layer=4]@4",
+         f"c6=bm25>>{layerwise}[layer=6]@4"],
+        max_queries=QUERIES, permutations=500, bootstrap=500,
+    )  # fmt: skip
+    findings = [f for f in outcome.layer_findings if f["metric"] == "nDCG@10"]
+    assert len(findings) == 1 and findings[0]["last"] == "c6" and findings[0]["last_layer"] == 6
+    assert findings[0]["smallest"] in ("c2", "c4", "c6")
+    assert "layer 6 (c6)" in findings[0]["sentence"] and findings[0]["sentence"] in outcome.sentences
+    assert len(set(map(str, (outcome.runs["c2"], outcome.runs["c6"])))) == 2  # the cutoffs score differently
