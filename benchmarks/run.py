@@ -28,7 +28,10 @@ from benchmarks.report import RESULTS_DIR, Report
 from flagdemo.models.backends.cpu import cpu_features, describe
 
 # app also times UMAP
-SECTIONS = ("matmul", "encode", "agreement", "coldstart", "cache", "rerank", "sweep", "load", "cuda", "app", "corpus")
+SECTIONS = (
+    "matmul", "encode", "agreement", "coldstart", "cache", "rerank", "sweep", "load", "cuda", "app", "statistics",
+    "corpus",
+)  # fmt: skip
 ST_MAX_LENGTH = 256  # all-MiniLM-L6-v2's max_seq_length in sentence-transformers; flagdemo gets the same
 
 
@@ -546,6 +549,11 @@ def main(argv: list[str] | None = None) -> int:
             bench_app(report, args)
         except Exception as error:  # the engine figures above are still worth writing out
             report.add("app", "failed", f"{type(error).__name__}: {str(error).splitlines()[0][:100]}")
+
+    if "statistics" in args.sections:  # the comparison's paired tests, 10 systems × 1,000 queries (compare_bench.py)
+        from benchmarks.compare_bench import bench_statistics
+
+        bench_statistics(report, args)
 
     if "corpus" in args.sections:  # embed local vs Ray, exact search vs the faiss index (benchmarks/corpus_bench.py)
         from benchmarks.corpus_bench import bench_corpus
