@@ -260,6 +260,7 @@ def render_systems(engine: Engine) -> common.TabParts:
     side = widgets.table_box("systems-side", "Their top 10 side by side", "systems-side")
     widgets.how_to_read("systems-side", "systems-side-help")
     passages = widgets.table_box("systems-passages", "The passages in that view", "systems-passages")
+    widgets.how_to_read("systems-passages", "systems-passages-help")
     files = gr.File(label="Runs (TREC), per-query measures (CSV) and the report (JSON)", file_count="multiple",
                     elem_id="systems-files")  # fmt: skip
     kept = gr.State()

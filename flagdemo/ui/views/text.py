@@ -319,6 +319,10 @@ HOW_TO_READ = {
         "its graded label (2 = very relevant, 1 = relevant, 0 = not or unjudged). *new* marks a passage the first "
         "column (the reference) does not have in its top 10; ↑n and ↓n how far it moved against the reference."
     ),
+    "systems-passages": (
+        "Every passage of the view above once, with its graded label for this query and its text (click a cell for "
+        "the whole text): read why a system put it where it did."
+    ),
     "cocktail-curve": (
         "Left: the training loss per step. Right: nDCG@10 of each blend w · fine-tuned + (1 − w) · base, w = 0 the "
         "base model and w = 1 the fine-tuned one, on the labelled queries of the ticked topics (in-domain) and of "
