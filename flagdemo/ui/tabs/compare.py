@@ -264,7 +264,7 @@ def render_systems(engine: Engine) -> common.TabParts:
     files = gr.File(label="Runs (TREC), per-query measures (CSV) and the report (JSON)", file_count="multiple",
                     elem_id="systems-files")  # fmt: skip
     kept = gr.State()
-    picker.change(side_by_side, [kept, picker], [side_title, side, passages], api_visibility="private", queue=False)
+    picker.input(side_by_side, [kept, picker], [side_title, side, passages], api_visibility="private", queue=False)
     start.change(lambda chosen: choices.get(chosen, gr.skip()), start, systems, api_visibility="private", queue=False)
     add.click(add_system, [systems, new_name, kind, model, over, number], systems, api_visibility="private",
               queue=False)  # fmt: skip
