@@ -90,6 +90,11 @@ def public_mode() -> bool:
     return bool(os.environ.get("SPACE_ID", "").strip())
 
 
+def zero_gpu() -> bool:
+    """SPACES_ZERO_GPU, which a Hugging Face Space on ZeroGPU hardware sets: a GPU is lent per decorated call."""
+    return flag("SPACES_ZERO_GPU")
+
+
 def debug_mode() -> bool:
     """FLAGDEMO_DEBUG=1: request log lines also carry the user's texts."""
     return flag("FLAGDEMO_DEBUG")

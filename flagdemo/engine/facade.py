@@ -15,11 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
+from flagdemo import limits
 from flagdemo.engine import benchmark, cocktail, compare, encoding, inventory, maps, menu, rerank
 from flagdemo.engine import layers as layer_ops
 from flagdemo.engine.access import ModelAccess
 from flagdemo.engine.outcomes import BenchmarkOutcome, CompareOutcome, MethodOutcome, ProjectionOutcome, SweepOutcome
-from flagdemo.models import catalog, sources
+from flagdemo.models import catalog, model_sets, sources
 from flagdemo.models.cache import MODEL_CACHE, ModelCache, WrapperCache
 from flagdemo.models.embedders.base import default_weights
 from flagdemo.models.records import EncodeResult, LayerSweepResult
@@ -34,6 +35,7 @@ class Engine:
     """Default model names and the operations behind each tab."""
 
     embedder: str = catalog.DEFAULT_EMBEDDER
+    multi_vector_embedder: str = NO_MODEL  # Similarity's default when set (BGE-M3: its three scores)
     llm_reranker: str = catalog.DEFAULT_RERANKER
     cross_encoder: str = NO_MODEL
     layerwise_reranker: str = catalog.DEFAULT_RERANKER
@@ -42,9 +44,18 @@ class Engine:
     weights: str = field(default_factory=default_weights)  # embedders' weights: fp16-rounded (FlagEmbedding's) | fp32
     extra_embedders: tuple[str, ...] = ()
     extra_rerankers: tuple[str, ...] = ()
+    model_set_note: str = ""  # what the page says about the models it opens on (model_sets.choose)
     cache: ModelCache = field(default=MODEL_CACHE, repr=False)
     embedding_cache: EmbeddingCache = field(default=EMBEDDING_CACHE, repr=False)
     access: ModelAccess = field(init=False, repr=False, compare=False)
+
+    @classmethod
+    def for_this_machine(cls, **settings) -> Engine:
+        """The engine on the model set that can load here (the BGE set where it can), saying which and why."""
+        chosen = model_sets.choose()
+        if limits.zero_gpu():
+            settings.setdefault("devices", "cuda")  # a ZeroGPU Space: models live on CUDA, lent per call
+        return cls(**chosen.model_set.engine_fields(), model_set_note=chosen.sentence, **settings)
 
     def __post_init__(self) -> None:
         self.access = ModelAccess(self.devices, self.weights, self.own_models, self.cache, self.embedding_cache)
@@ -65,17 +76,30 @@ class Engine:
 
     def own_models(self) -> set[str]:
         """The models this app was configured with (by its operator, not typed in by a visitor)."""
-        names = {self.embedder, self.llm_reranker, self.cross_encoder, self.layerwise_reranker}
+        names = {
+            self.embedder,
+            self.multi_vector_embedder,
+            self.llm_reranker,
+            self.cross_encoder,
+            self.layerwise_reranker,
+        }
         return (names | set(self.extra_embedders) | set(self.extra_rerankers)) - {NO_MODEL}
 
     # ---- model choices -------------------------------------------------------------------------------------
 
     def embedder_choices(self) -> list[str]:
         """Defaults first, then every embedder that loads offline right now."""
-        return menu.choices([self.embedder, *self.extra_embedders], "embedder")
+        return menu.choices([self.embedder, self.multi_vector_embedder, *self.extra_embedders], "embedder")
+
+    @property
+    def similarity_embedder(self) -> str:
+        """Similarity's default: the multi-vector model where the set has one, else the embedder."""
+        return self.embedder if self.multi_vector_embedder == NO_MODEL else self.multi_vector_embedder
 
     def reranker_choices(self) -> list[str]:
-        return menu.choices([self.llm_reranker, self.layerwise_reranker, *self.extra_rerankers], "reranker")
+        return menu.choices(
+            [self.cross_encoder, self.llm_reranker, self.layerwise_reranker, *self.extra_rerankers], "reranker"
+        )
 
     def model_menu(self, role: Role) -> list[tuple[str, str]]:
         own = self.embedder_choices() if role == "embedder" else self.reranker_choices()
@@ -179,6 +203,9 @@ class Engine:
 
     def cache_rows(self) -> list[dict]:
         return inventory.cache_rows(self.access)
+
+    def memory_rows(self) -> list[dict]:
+        return inventory.memory_rows(self.access)
 
     def unload(self, which: str) -> bool:
         return inventory.unload(self.access, which)

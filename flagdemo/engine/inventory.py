@@ -7,8 +7,10 @@ from pathlib import Path
 
 from flagdemo.engine.access import ModelAccess
 from flagdemo.models import catalog
+from flagdemo.models.cache import machine_memory_bytes
 from flagdemo.models.resolve import ModelSpec
 from flagdemo.models.sources import looks_like_path
+from flagdemo.serving.memory import ANONYMOUS, resident_account
 
 LOCATION_WORDS = {
     "bundled": "yes (bundled)",
@@ -68,6 +70,30 @@ def cache_rows(access: ModelAccess) -> list[dict]:
                 "runs on": " ".join(sorted(runs_on.get((str(entry.key[0]), graph_entry), ()))) or default,
             }
         )
+    return rows
+
+
+def memory_rows(access: ModelAccess) -> list[dict]:
+    """Where this process's resident memory is, in MB: the cached models' weights carved out of the heap, the
+    rest of the heap, libraries and mapped files; the rows add up to the resident total (the kernel's own figures,
+    so exactly, to rounding). Then the cache's budget against the machine's memory. Empty without /proc."""
+    account = resident_account()
+    if account is None:
+        return []
+    weights = sum(entry.nbytes for entry in access.cache.entries())
+    heap = account.get(ANONYMOUS, 0)
+    parts = {
+        "model weights in the cache": min(weights, heap),
+        "the rest of the heap (ONNX Runtime sessions and arenas, activations, Python objects)": max(heap - weights, 0),
+    }
+    parts.update((kind, size) for kind, size in account.items() if kind not in (ANONYMOUS, "total"))
+    rows = [{"what": kind, "MB": round(size / 2**20)} for kind, size in sorted(parts.items(), key=lambda p: -p[1])]
+    rows.append({"what": "resident in all", "MB": round(account["total"] / 2**20)})
+    budget, machine = access.cache.max_memory_bytes, machine_memory_bytes()
+    rows.append(
+        {"what": f"model budget ({budget / machine:.0%} of this machine's {machine / 2**30:.1f} GB)",
+         "MB": round(budget / 2**20)}
+    )  # fmt: skip
     return rows
 
 

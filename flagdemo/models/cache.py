@@ -2,7 +2,9 @@
 cache of model wrappers (tokenizer, settings) kept while their weights stay cached.
 
 Bounds come from the environment: ``FLAGDEMO_MAX_MODELS`` (default 4 models) and ``FLAGDEMO_MAX_MEMORY_GB``
-(default 8; the size of an entry is the bytes of the parameters and buffers of the torch modules inside it).
+(default: three quarters of this machine's memory, ``machine_memory_bytes``, the quarter left for the libraries,
+the runtime's arenas and the requests in flight; the size of an entry is the bytes of the parameters and buffers
+of the torch modules inside it).
 Past either bound the least recently used entries are dropped. A single model larger than the memory budget is
 still kept (everything else is evicted), because refusing it would make it unusable.
 """
@@ -16,8 +18,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
+import psutil
 import torch
 
 from flagdemo.errors import InvalidInputError
@@ -26,7 +30,29 @@ from flagdemo.limits import env_number
 T = TypeVar("T")
 
 DEFAULT_MAX_MODELS = 4
-DEFAULT_MAX_MEMORY_GB = 8.0
+MODEL_SHARE_OF_MEMORY = 0.75
+MEMORY_FILES = (
+    Path("/sys/fs/cgroup/memory.max"),  # cgroup v2: a container's or Space's own limit
+    Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"),  # cgroup v1
+)
+
+
+def machine_memory_bytes() -> int:
+    """The memory this process may use: the container's limit where one is set, else the machine's RAM."""
+    total = psutil.virtual_memory().total
+    for path in MEMORY_FILES:
+        try:
+            raw = path.read_text().strip()
+        except OSError:
+            continue
+        if raw.isdigit() and 0 < int(raw) < total:  # "max" or a huge v1 number mean: no limit
+            return int(raw)
+    return int(total)
+
+
+def default_memory_budget() -> int:
+    """The model cache's budget when FLAGDEMO_MAX_MEMORY_GB is unset: a share of ``machine_memory_bytes``."""
+    return int(machine_memory_bytes() * MODEL_SHARE_OF_MEMORY)
 
 
 @dataclass(frozen=True)
@@ -108,18 +134,16 @@ class ModelCache:
         if max_models < 1:
             raise InvalidInputError("The model cache must be allowed at least one model (max_models >= 1).")
         self.max_models = max_models
-        self.max_memory_bytes = (
-            int(DEFAULT_MAX_MEMORY_GB * 1024**3) if max_memory_bytes is None else int(max_memory_bytes)
-        )
+        self.max_memory_bytes = default_memory_budget() if max_memory_bytes is None else int(max_memory_bytes)
         self.load_count = 0
         self._lock = threading.Lock()
         self._slots: OrderedDict[Hashable, _Slot] = OrderedDict()
 
     @classmethod
     def from_env(cls) -> ModelCache:
-        """Bounds from FLAGDEMO_MAX_MODELS and FLAGDEMO_MAX_MEMORY_GB (defaults 4 and 8)."""
+        """Bounds from FLAGDEMO_MAX_MODELS and FLAGDEMO_MAX_MEMORY_GB (defaults 4, and the machine's share)."""
         max_models = int(env_number("FLAGDEMO_MAX_MODELS", DEFAULT_MAX_MODELS))
-        max_memory_gb = env_number("FLAGDEMO_MAX_MEMORY_GB", DEFAULT_MAX_MEMORY_GB, integer=False)
+        max_memory_gb = env_number("FLAGDEMO_MAX_MEMORY_GB", default_memory_budget() / 1024**3, integer=False)
         return cls(max_models=max_models, max_memory_bytes=int(max_memory_gb * 1024**3))
 
     def get_or_load(self, key: tuple, loader: Callable[[], T], *, describe: str = "") -> T:

@@ -28,8 +28,8 @@ from flagdemo.ui.views import text
 
 def build_demo(engine: Engine | None = None, *, only: str | None = None) -> gr.Blocks:
     """The whole app, or with ``only`` one tab (by its id). Pass an ``Engine`` to choose models (tests pass tiny
-    ones); default: the offline defaults."""
-    engine = engine or Engine()
+    ones); default: the models that load on this machine (the BGE set where it can), which the page names."""
+    engine = engine or Engine.for_this_machine()
     chosen = [tab for tab in TABS if only is None or only == tab.TAB_ID]
     if not chosen:
         raise ValueError(f"No tab {only!r}: choose one of {', '.join(tab.TAB_ID for tab in TABS)}.")
@@ -37,6 +37,8 @@ def build_demo(engine: Engine | None = None, *, only: str | None = None) -> gr.B
         gr.Markdown(text.TITLE)
         if only is None:
             gr.Markdown(text.INTRO)
+        if engine.model_set_note:
+            gr.Markdown(engine.model_set_note, elem_id="model-set-note")
         with gr.Tabs() as tabs:
             parts = {}
             for tab in chosen:

@@ -24,6 +24,7 @@ from flagdemo.engine import Engine
 from flagdemo.errors import FlagDemoError
 from flagdemo.models.backends.precision import default_precision
 from flagdemo.serving import request_log, result_cache
+from flagdemo.ui import zerogpu
 from flagdemo.ui.inputs import PRECISION_CHOICES, precision_label
 from flagdemo.ui.views import text
 
@@ -111,7 +112,8 @@ def for_visitors(message: str) -> str:
 
 
 def bind(handler: Callable, engine: Engine) -> Callable:
-    """``handler`` with ``engine`` filled in, keeping its name and the signature gradio documents for the API."""
+    """``handler`` with ``engine`` filled in, keeping its name and the signature gradio documents for the API (on a
+    ZeroGPU Space, inside the GPU decorator)."""
 
     @functools.wraps(handler)
     def bound(*args, **kwargs):
@@ -120,7 +122,7 @@ def bind(handler: Callable, engine: Engine) -> Callable:
     signature = inspect.signature(handler)
     bound.__signature__ = signature.replace(parameters=list(signature.parameters.values())[1:])
     del bound.__wrapped__  # gradio must read the bound signature, not the handler's
-    return bound
+    return zerogpu.on_gpu(bound)
 
 
 @dataclass

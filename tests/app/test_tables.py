@@ -243,6 +243,7 @@ def ordinary_views():
             ],
             columns=["model", "MB", "device", "load s", "runs on"],
         ),
+        "models-memory": pd.DataFrame(Engine().memory_rows(), columns=["what", "MB"]),
         **systems_views(),
     }
     return {name: (tables.for_display(table), tables.TABLE_WIDTH[name]) for name, table in views.items()}

@@ -19,6 +19,7 @@ HELP = (
     "docs/serving.md says how to add it). Any model field also accepts a local folder or a hub id."
 )
 CACHE_COLUMNS = ["model", "MB", "device", "load s", "runs on"]
+MEMORY_COLUMNS = ["what", "MB"]
 
 
 @common.user_errors("listing the models")
@@ -29,7 +30,8 @@ def models(engine: Engine):
 def _view(engine: Engine):
     catalog_table = pd.DataFrame(engine.catalog_rows())
     cache = pd.DataFrame(engine.cache_rows(), columns=CACHE_COLUMNS)
-    return catalog_table, cache, gr.Dropdown(choices=["all", *cache["model"].tolist()], value="all")
+    memory = pd.DataFrame(engine.memory_rows(), columns=MEMORY_COLUMNS)
+    return catalog_table, cache, gr.Dropdown(choices=["all", *cache["model"].tolist()], value="all"), memory
 
 
 @common.user_errors("unloading a model")
@@ -38,7 +40,7 @@ def unload(engine: Engine, key: str = "all"):
         raise inputs.InvalidInputError("This public demo manages its loaded models itself: unloading is turned off.")
     key = inputs.optional_text(key, "model to unload") or "all"
     dropped = engine.unload(key)
-    _, cache, dropdown = _view(engine)
+    _, cache, dropdown, _ = _view(engine)
     message = f"Unloaded {key}." if dropped else f"Nothing to unload for {key}: it is not loaded."
     return cache, dropdown, message
 
@@ -51,13 +53,16 @@ def render(engine: Engine) -> common.TabParts:
     widgets.how_to_read("models-catalog", "models-catalog-help")
     cache = widgets.table_box("models-cache", "Loaded models (cache)", "models-cache")
     widgets.how_to_read("models-cache", "models-cache-help")
+    memory = widgets.table_box("models-memory", "Where this server's memory is", "models-memory")
+    widgets.how_to_read("models-memory", "models-memory-help")
     with gr.Row():
         key = gr.Dropdown(["all"], value="all", label="Unload", allow_custom_value=True)
         unload_button = gr.Button("Unload", elem_id="models-unload")
     message = gr.Markdown(label="Message", elem_id="models-message")
     listing = common.bind(models, engine)
-    refresh.click(listing, None, [catalog_table, cache, key], api_name="models", **serving.event_kwargs("models"))
+    outputs = [catalog_table, cache, key, memory]
+    refresh.click(listing, None, outputs, api_name="models", **serving.event_kwargs("models"))
     unload_button.click(
         common.bind(unload, engine), key, [cache, key, message], api_name="unload", **serving.event_kwargs("unload")
     )
-    return common.TabParts(handler=listing, inputs=[], outputs=[catalog_table, cache, key], note=message, memo=False)
+    return common.TabParts(handler=listing, inputs=[], outputs=outputs, note=message, memo=False)

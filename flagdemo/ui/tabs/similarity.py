@@ -43,7 +43,7 @@ def similarity(  # noqa: PLR0917 (gradio passes widget values positionally)
     passage_bundled: list | None = None,
     progress: gr.Progress = gr.Progress(),  # noqa: B008 (gradio's way to ask for a progress bar)
 ):
-    name = inputs.model_name(model, engine.embedder)
+    name = inputs.model_name(model, engine.similarity_embedder)
     if engine.is_visual(name):
         images = (query_images, query_bundled, fuse_queries, passage_images, passage_bundled)
         return _visual(engine, name, queries, passages, all_pairs, top_k, score_mode, images, progress)
@@ -208,7 +208,9 @@ def render(engine: Engine) -> common.TabParts:
             text.SIMILARITY_PASSAGES, lines=6, label="Passages (one per line)", elem_id="similarity-passages"
         )
     with gr.Row():
-        model = common.model_box(engine.model_menu("embedder"), engine.embedder, "Embedder", "similarity-model")
+        model = common.model_box(
+            engine.model_menu("embedder"), engine.similarity_embedder, "Embedder", "similarity-model"
+        )
         all_pairs = gr.Checkbox(False, label="All pairs of the first list")
         use_instruction = gr.Checkbox(True, label="Use the query instruction")
         top_k = gr.Number(3, label="Top-k", precision=0, elem_id="similarity-top-k")
@@ -220,8 +222,8 @@ def render(engine: Engine) -> common.TabParts:
             fuse="Fuse each query image with a query line (one line for all, or one each)",
         )  # fmt: skip
         passage_picker = family.image_picker(engine, "similarity-passage-images", "Passage images")
-    is_m3 = engine.is_m3(engine.embedder)
-    with gr.Accordion("BGE-M3: dense / sparse / ColBERT", open=False):
+    is_m3 = engine.is_m3(engine.similarity_embedder)
+    with gr.Accordion("BGE-M3: dense / sparse / ColBERT", open=is_m3):
         with gr.Row():
             score_mode = gr.Radio(
                 list(SCORE_MODES),

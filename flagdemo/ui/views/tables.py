@@ -214,6 +214,7 @@ TABLE_WIDTH = {
     "cocktail-table": "full",
     "models-catalog": "full",
     "models-cache": "full",
+    "models-memory": "full",
 }
 
 

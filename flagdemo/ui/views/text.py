@@ -343,6 +343,12 @@ HOW_TO_READ = {
         "its first use took, *runs on* PyTorch or an ONNX Runtime graph (the faster exact path on a CPU). A model is "
         "loaded once and kept until the cache needs the room."
     ),
+    "models-memory": (
+        "This server's resident memory, from the kernel's own count, split by what holds it: the cached models' "
+        "weights, the rest of the heap, the libraries and the mapped files. The rows above *resident in all* add "
+        "up to it. The last row is the budget the model cache keeps to: past it, the least recently used model is "
+        "unloaded."
+    ),
 }
 
 
