@@ -636,26 +636,28 @@ class RepoWriter:
     def __init__(self, cache_dir: Path, repo: str):
         self.folder = cache_dir / ("models--" + repo.replace("/", "--"))
         if self.folder.exists():
-            if not any(self.folder.glob("snapshots/*/REHEARSAL.json")):
+            snapshots = list(self.folder.glob("snapshots/*"))
+            if any(not (snapshot / "REHEARSAL.json").exists() for snapshot in snapshots):
                 raise SystemExit(f"{self.folder} holds a cache this tool did not write; it is left alone.")
             shutil.rmtree(self.folder)
         (self.folder / "blobs").mkdir(parents=True)
         self.files: dict[str, str] = {}
         self.bytes = 0
 
-    def staging(self) -> Path:
-        handle, name = tempfile.mkstemp(dir=self.folder / "blobs", prefix=".staging-")
-        os.close(handle)
-        return Path(name)
+    def staging(self, filename: str) -> Path:
+        """A fresh path for ``filename`` inside blobs/ (same file system, so the move into place is a rename); it
+        keeps the file's own name, which torch.save writes into the archive as the real files have it."""
+        return Path(tempfile.mkdtemp(dir=self.folder / "blobs", prefix=".staging-")) / Path(filename).name
 
     def add_path(self, filename: str, staged: Path) -> None:
         blob = blob_id(filename, staged)
         self.bytes += staged.stat().st_size
         staged.replace(self.folder / "blobs" / blob)
+        staged.parent.rmdir()
         self.files[filename] = blob
 
     def add_text(self, filename: str, text: str) -> None:
-        staged = self.staging()
+        staged = self.staging(filename)
         staged.write_text(text, encoding="utf-8")
         self.add_path(filename, staged)
 
@@ -693,25 +695,24 @@ def _tensors(plan: list[Planned], *, seed: int, repo: str, dtype: torch.dtype) -
 def _write_weights(writer: RepoWriter, spec: RepoSpec, seed: int) -> dict[str, Any]:
     if spec.weights == "bin":
         state = {p.name: make_tensor(p, seed=seed, repo=spec.repo, dtype=spec.dtype) for p in spec.plan}
-        staged = writer.staging()
+        staged = writer.staging("pytorch_model.bin")
         torch.save(state, staged)
         del state
         writer.add_path("pytorch_model.bin", staged)
         return {"format": "pytorch_model.bin (single file, torch.save of the state dict)"}
     shards = [spec.plan] if spec.weights == "safetensors" else shard(spec.plan, spec.dtype)
     if len(shards) == 1:
-        staged = writer.staging()
+        staged = writer.staging("model.safetensors")
         write_safetensors(
             staged, spec.plan, _tensors(spec.plan, seed=seed, repo=spec.repo, dtype=spec.dtype), spec.dtype
         )
         writer.add_path("model.safetensors", staged)
         return {"format": "model.safetensors (single file)"}
-    weight_map, total = {}, 0
+    weight_map = {}
     for index, part in enumerate(shards, start=1):
         filename = f"model-{index:05d}-of-{len(shards):05d}.safetensors"
-        staged = writer.staging()
+        staged = writer.staging(filename)
         write_safetensors(staged, part, _tensors(part, seed=seed, repo=spec.repo, dtype=spec.dtype), spec.dtype)
-        total += staged.stat().st_size
         writer.add_path(filename, staged)
         weight_map.update(dict.fromkeys((p.name for p in part), filename))
     size = torch.tensor([], dtype=spec.dtype).element_size()
@@ -791,7 +792,7 @@ def write_repo(cache_dir: Path, repo: str, *, seed: int = 0, weights: bool = Tru
                 p.name.lstrip("."): make_tensor(p, seed=seed, repo=f"{repo}/{filename}", dtype=spec.dtype)
                 for p in plan
             }
-            staged = writer.staging()
+            staged = writer.staging(filename)
             torch.save(state, staged)
             writer.add_path(filename, staged)
     manifest = _manifest(spec, seed, written_weights)
