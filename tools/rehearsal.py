@@ -840,7 +840,9 @@ def main(argv: list[str] | None = None) -> int:
         print(describe(written), flush=True)
         for filename in written.files:
             print(f"    {filename}")
-    print(f"Read it with HF_HUB_CACHE={Path(args.cache).resolve()} HF_HUB_OFFLINE=1. {NOTICE}")
+    print(f"Read it with HF_HUB_CACHE={Path(args.cache).resolve()} HF_HUB_OFFLINE=1, and a FLAGDEMO_CACHE of its own:")
+    print("flagdemo's CPU default (ONNX) exports each model there on first load, GBs of random-weight graphs.")
+    print(NOTICE)
     return 0
 
 
