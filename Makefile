@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE ?= 1
 export GRADIO_ANALYTICS_ENABLED ?= False
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: cpu-info run test test-fast test-e2e screenshots lint format golden golden-family golden-family-check bench quality test-load chromium clean
+.PHONY: cpu-info run test test-fast test-e2e screenshots lint format golden golden-family golden-family-check rehearsal-cache bench quality test-load chromium clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -88,6 +88,12 @@ golden-family:
 # (`make test` replays every base item in batches).
 golden-family-check: $(VENV)/.test
 	$(PY) -m pytest -m full_golden tests/family
+
+# A full-size rehearsal hub cache (~20 GB of seeded random weights, real configs and file names; issue #26):
+# serve with HF_HUB_CACHE=$(REHEARSAL_CACHE) HF_HUB_OFFLINE=1. Its scores mean nothing; sizes and timings do.
+REHEARSAL_CACHE ?= .rehearsal/hub
+rehearsal-cache: $(VENV)/.runtime
+	$(PY) -m tools.rehearsal --cache $(REHEARSAL_CACHE)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
