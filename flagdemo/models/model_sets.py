@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from flagdemo.errors import InvalidInputError
 from flagdemo.models import catalog
@@ -58,22 +58,15 @@ class ModelSet:
         return [catalog.get(model).hub_id for model in self.models()]
 
     def engine_fields(self) -> dict[str, object]:
-        return {
-            "embedder": self.embedder,
-            "multi_vector_embedder": self.multi_vector_embedder,
-            "cross_encoder": self.cross_encoder,
-            "llm_reranker": self.llm_reranker,
-            "layerwise_reranker": self.layerwise_reranker,
-            "cutoff_layer": self.cutoff_layer,
-        }
+        """The Engine's model fields: every field but the set's own name and title."""
+        return {key: value for key, value in asdict(self).items() if key not in ("name", "title")}
 
     def described(self) -> str:
         """'bge-base-en-v1.5 (embedder), bge-m3 (dense, sparse and ColBERT scores) …': one phrase per model."""
         by_model: dict[str, list[str]] = {}
         for role, model in self.roles().items():
             by_model.setdefault(model, []).append(role)
-        parts = [f"{model} ({' and '.join(roles)})" for model, roles in by_model.items()]
-        return ", ".join(parts[:-1]) + f" and {parts[-1]}" if len(parts) > 1 else parts[0]
+        return _listed([f"{model} ({' and '.join(roles)})" for model, roles in by_model.items()])
 
 
 OFFLINE = ModelSet(

@@ -24,14 +24,15 @@ MEMORY_COLUMNS = ["what", "MB"]
 
 @common.user_errors("listing the models")
 def models(engine: Engine):
-    return _view(engine)
-
-
-def _view(engine: Engine):
     catalog_table = pd.DataFrame(engine.catalog_rows())
-    cache = pd.DataFrame(engine.cache_rows(), columns=CACHE_COLUMNS)
     memory = pd.DataFrame(engine.memory_rows(), columns=MEMORY_COLUMNS)
-    return catalog_table, cache, gr.Dropdown(choices=["all", *cache["model"].tolist()], value="all"), memory
+    return catalog_table, *_loaded(engine), memory
+
+
+def _loaded(engine: Engine):
+    """The cache table and the Unload menu that lists its models."""
+    cache = pd.DataFrame(engine.cache_rows(), columns=CACHE_COLUMNS)
+    return cache, gr.Dropdown(choices=["all", *cache["model"].tolist()], value="all")
 
 
 @common.user_errors("unloading a model")
@@ -40,7 +41,7 @@ def unload(engine: Engine, key: str = "all"):
         raise inputs.InvalidInputError("This public demo manages its loaded models itself: unloading is turned off.")
     key = inputs.optional_text(key, "model to unload") or "all"
     dropped = engine.unload(key)
-    _, cache, dropdown, _ = _view(engine)
+    cache, dropdown = _loaded(engine)
     message = f"Unloaded {key}." if dropped else f"Nothing to unload for {key}: it is not loaded."
     return cache, dropdown, message
 
