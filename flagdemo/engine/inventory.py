@@ -10,8 +10,9 @@ from flagdemo.models import catalog
 from flagdemo.models.cache import machine_memory_bytes
 from flagdemo.models.resolve import ModelSpec
 from flagdemo.models.sources import looks_like_path
-from flagdemo.serving.memory import ANONYMOUS, resident_account
+from flagdemo.serving.memory import resident_account
 
+WEIGHTS_ROW = "model weights in the cache"
 LOCATION_WORDS = {
     "bundled": "yes (bundled)",
     "local": "yes (models folder)",
@@ -74,21 +75,18 @@ def cache_rows(access: ModelAccess) -> list[dict]:
 
 
 def memory_rows(access: ModelAccess) -> list[dict]:
-    """Where this process's resident memory is, in MB: the cached models' weights carved out of the heap, the
-    rest of the heap, libraries and mapped files; the rows add up to the resident total (the kernel's own figures,
-    so exactly, to rounding). Then the cache's budget against the machine's memory. Empty without /proc."""
+    """Where this process's resident memory is, in MB, by the kernel's own per-mapping count: the kinds add up to
+    the resident total, to rounding. Then how much of it the cached models' weights are (they sit in the heap or,
+    loaded from safetensors, in mapped model files: the kernel cannot tell which bytes are whose), and the cache's
+    budget against the machine's memory. Empty without /proc."""
     account = resident_account()
     if account is None:
         return []
-    weights = sum(entry.nbytes for entry in access.cache.entries())
-    heap = account.get(ANONYMOUS, 0)
-    parts = {
-        "model weights in the cache": min(weights, heap),
-        "the rest of the heap (ONNX Runtime sessions and arenas, activations, Python objects)": max(heap - weights, 0),
-    }
-    parts.update((kind, size) for kind, size in account.items() if kind not in (ANONYMOUS, "total"))
-    rows = [{"what": kind, "MB": round(size / 2**20)} for kind, size in sorted(parts.items(), key=lambda p: -p[1])]
+    kinds = sorted(((size, kind) for kind, size in account.items() if kind != "total"), reverse=True)
+    rows = [{"what": kind, "MB": round(size / 2**20)} for size, kind in kinds]
     rows.append({"what": "resident in all", "MB": round(account["total"] / 2**20)})
+    weights = sum(entry.nbytes for entry in access.cache.entries())
+    rows.append({"what": f"{WEIGHTS_ROW} (part of the above)", "MB": round(weights / 2**20)})
     budget, machine = access.cache.max_memory_bytes, machine_memory_bytes()
     rows.append(
         {"what": f"model budget ({budget / machine:.0%} of this machine's {machine / 2**30:.1f} GB)",

@@ -15,13 +15,12 @@ from flagdemo.limits import env_number
 from flagdemo.models.threads import glibc_function
 
 MODEL_FILE_SUFFIXES = (".safetensors", ".bin", ".onnx", ".pt", ".gguf", ".data")
-ANONYMOUS = "anonymous (heap: tensors, ONNX Runtime sessions and arenas, Python objects)"
 
 
 def _kind(path: str) -> str:
     name = os.path.basename(path)
     if not path or path.startswith("[") or path.startswith("/memfd:") or path == "/dev/zero (deleted)":
-        return ANONYMOUS
+        return "anonymous (heap: tensors, ONNX Runtime sessions and arenas, Python objects)"
     if ".so" in name:
         if "torch" in path or name.startswith(("libgomp", "libtorch", "libc10", "libshm")):
             return "torch libraries"

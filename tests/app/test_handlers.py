@@ -397,9 +397,10 @@ def test_models_tab_lists_the_catalog_and_unloads(tiny_engine, handlers):
     handlers.encode("warm the cache")
     catalog_table, cache, _, memory = handlers.models()
     account = memory.set_index("what")["MB"]
-    weights = account["model weights in the cache"]
-    assert abs(weights - sum(entry.nbytes for entry in tiny_engine.cache.entries()) / 2**20) <= 1
-    assert abs(account.iloc[:-2].sum() - account["resident in all"]) <= len(account) - 2
+    weights = account["model weights in the cache (part of the above)"]
+    assert abs(weights - sum(entry.nbytes for entry in tiny_engine.cache.entries()) / 2**20) <= 0.5
+    assert account.index[-3] == "resident in all"
+    assert abs(account.iloc[:-3].sum() - account["resident in all"]) <= len(account) - 3
     minilm = catalog_table[catalog_table["model"] == "all-MiniLM-L6-v2"]
     assert minilm["here"].iloc[0] == "yes (bundled)"
     assert len(catalog_table) > 50

@@ -344,10 +344,10 @@ HOW_TO_READ = {
         "loaded once and kept until the cache needs the room."
     ),
     "models-memory": (
-        "This server's resident memory, from the kernel's own count, split by what holds it: the cached models' "
-        "weights, the rest of the heap, the libraries and the mapped files. The rows above *resident in all* add "
-        "up to it. The last row is the budget the model cache keeps to: past it, the least recently used model is "
-        "unloaded."
+        "This server's resident memory, from the kernel's own count, split by what holds it: the heap, the "
+        "libraries and the mapped files (model weights loaded from safetensors stay mapped). Those rows add up to "
+        "*resident in all*. Below it, how much of that the cached models' weights are, and the budget the model "
+        "cache keeps to: past it, the least recently used model is unloaded."
     ),
 }
 
