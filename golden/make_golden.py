@@ -463,6 +463,9 @@ def record_layerwise(rec: Recorder) -> None:
         cutoff_layers=[4, 6],
     )
     rec.case("layerwise-custom-prompt", *lw, {"prompt": "Is B relevant to A?"}, "compute_score", PAIRS[:4])
+    # use_bf16 on a CPU: FlagEmbedding loads and runs the model in bf16 there. (FlagLLMReranker's bf16 is left out:
+    # transformers 5's Llama and 4.57's differ in bf16 by up to 0.016 on these scores; docs/golden-parity.md.)
+    rec.case("layerwise-bf16-cpu", *lw, {"use_bf16": True}, "compute_score", PAIRS + LONG_PAIRS, cutoff_layers=[3, 6])
     rec.case(
         "layerwise-auto-from-finetuned",
         "FlagAutoReranker",

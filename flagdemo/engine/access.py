@@ -27,14 +27,16 @@ from flagdemo.serving.result_cache import ResultCache
 
 @dataclass
 class ModelAccess:
-    """Models for one engine: its device choice, its embedders' weights, the models its operator configured
-    (``own_models``), the shared caches, and what it keeps between calls (wrappers, results, labelled encodings)."""
+    """Models for one engine: its device choice, its embedders' weights, its LLM rerankers' precision, the models its
+    operator configured (``own_models``), the shared caches, and what it keeps between calls (wrappers, results,
+    labelled encodings)."""
 
     devices: str | None
     weights: str
     own_models: Callable[[], set[str]]
     cache: ModelCache
     embedding_cache: EmbeddingCache
+    llm_precision: str = "fp32"
     wrappers: WrapperCache = field(init=False, repr=False)
     results: ResultCache = field(init=False, repr=False)
     labelled: weakref.WeakKeyDictionary = field(init=False, repr=False)  # wrapper → its labelled-set encodings
@@ -60,7 +62,7 @@ class ModelAccess:
 
     def load_reranker(self, name: str | ModelSpec, role: Role = "reranker"):
         """A reranker for ``name`` (FlagAutoReranker's choices); its weights are shared through MODEL_CACHE."""
-        return build_reranker(self.spec(name, role))
+        return build_reranker(self.spec(name, role), llm_precision=self.llm_precision)
 
     @contextmanager
     def embedder_for(self, name: str | ModelSpec, *, normalize: bool = True, task: str | None = None) -> Iterator:

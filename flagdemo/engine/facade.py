@@ -42,6 +42,7 @@ class Engine:
     cutoff_layer: int = 12
     devices: str | None = None
     weights: str = field(default_factory=default_weights)  # embedders' weights: fp16-rounded (FlagEmbedding's) | fp32
+    llm_precision: str = "fp32"  # decoder rerankers: fp32 | bf16 (FlagEmbedding's use_bf16=True)
     extra_embedders: tuple[str, ...] = ()
     extra_rerankers: tuple[str, ...] = ()
     model_set_note: str = ""  # what the page says about the models it opens on (model_sets.choose)
@@ -58,7 +59,9 @@ class Engine:
         return cls(**chosen.model_set.engine_fields(), model_set_note=chosen.sentence, **settings)
 
     def __post_init__(self) -> None:
-        self.access = ModelAccess(self.devices, self.weights, self.own_models, self.cache, self.embedding_cache)
+        self.access = ModelAccess(
+            self.devices, self.weights, self.own_models, self.cache, self.embedding_cache, self.llm_precision
+        )
         sources.preload_transformers()  # before any request thread loads a model
 
     @property

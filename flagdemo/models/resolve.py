@@ -292,6 +292,16 @@ def build_embedder(spec: ModelSpec, *, normalize: bool = True, task: str | None 
     return embedder_class(spec.source, **common, **spec.kwargs())
 
 
-def build_reranker(spec: ModelSpec):
-    """The reranker ``spec`` describes, built from its resolved source (``reranker_recipe``'s class and settings)."""
-    return reranker_class_for(spec.model_class)(spec.source, use_fp16=False, devices=spec.devices, **spec.kwargs())
+LLM_PRECISIONS = ("fp32", "bf16")
+
+
+def build_reranker(spec: ModelSpec, *, llm_precision: str = "fp32"):
+    """The reranker ``spec`` describes, built from its resolved source (``reranker_recipe``'s class and settings).
+
+    ``llm_precision="bf16"`` is FlagEmbedding's ``use_bf16=True`` for the decoder rerankers (bf16 weights and
+    arithmetic, on a CPU too); cross-encoders load in fp32 whatever it says, as FlagEmbedding's do."""
+    if llm_precision not in LLM_PRECISIONS:
+        raise InvalidInputError(f"llm_precision must be one of {', '.join(LLM_PRECISIONS)}, not {llm_precision!r}.")
+    precision = {"use_bf16": True} if llm_precision == "bf16" and spec.model_class.startswith("decoder-only") else {}
+    reranker_class = reranker_class_for(spec.model_class)
+    return reranker_class(spec.source, use_fp16=False, devices=spec.devices, **precision, **spec.kwargs())

@@ -331,3 +331,18 @@ def model_file(source: ModelSource, filename: str, *, cache_dir: str | None = No
         return Path(hf_hub_download(source.path, filename, revision=source.revision, cache_dir=cache_dir))
     except Exception:  # missing on the hub, or offline without a cached copy: the caller reports which file
         return None
+
+
+def encoder_parameters(source: ModelSource, *, cache_dir: str | None = None) -> int | None:
+    """About how many parameters an encoder's config.json describes (embeddings, then per layer attention and the
+    feed-forward block), read before any weight loads; None when its config does not say. bge-small-en-v1.5 33 M,
+    bge-base 109 M, bge-m3 566 M: within 1% of their checkpoints."""
+    path = model_file(source, "config.json", cache_dir=cache_dir)
+    try:
+        config = json.loads(path.read_text(encoding="utf-8")) if path is not None else {}
+        hidden, layers = int(config["hidden_size"]), int(config["num_hidden_layers"])
+        feed_forward = int(config.get("intermediate_size", 4 * hidden))
+        tokens = int(config.get("vocab_size", 0)) + int(config.get("max_position_embeddings", 0))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return tokens * hidden + layers * (4 * hidden * hidden + 2 * hidden * feed_forward)

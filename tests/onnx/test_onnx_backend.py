@@ -160,6 +160,31 @@ def test_default_backend_is_onnx_on_a_cpu_and_the_environment_overrides(tiny_dir
         FlagModel(str(tiny_dir / "bert-embedder"))
 
 
+def test_big_encoders_default_to_torch_on_a_cpu_and_can_still_ask_for_onnx(tiny_dir, cache, monkeypatch):
+    """Above ONNX_DEFAULT_MAX_PARAMETERS (config.json's estimate) the CPU default is torch, with the reason; the
+    limit is lowered here so the tiny models fall on either side of it (bert-embedder ~503 k, xlmr-m3 ~57 k)."""
+    monkeypatch.delenv("FLAGDEMO_BACKEND", raising=False)
+    monkeypatch.setattr(onnx_backend, "ONNX_DEFAULT_MAX_PARAMETERS", 100_000)
+    big = FlagModel(str(tiny_dir / "bert-embedder"), use_fp16=False)
+    assert big.backend == "torch"
+    assert big.backend_info.summary() == (
+        "PyTorch (a 1 M-parameter model: exporting its ONNX graph would take minutes and about eight times its "
+        "weights in memory)."
+    )
+    assert FlagReranker(str(tiny_dir / "bert-cross-encoder")).backend == "torch"
+    assert BGEM3FlagModel(str(tiny_dir / "xlmr-m3"), use_fp16=False).backend == "onnx"  # small enough
+    assert FlagModel(str(tiny_dir / "bert-embedder"), use_fp16=False, backend="onnx").backend == "onnx"
+    monkeypatch.setenv("FLAGDEMO_BACKEND", "onnx")  # an operator's choice outranks the size rule
+    assert FlagModel(str(tiny_dir / "bert-embedder"), use_fp16=False).backend == "onnx"
+    assert onnx_backend.resolve_backend(None, torch.device("cpu"), owner="M", parameters=566_382_592)[0] == "onnx"
+    monkeypatch.delenv("FLAGDEMO_BACKEND")
+    assert onnx_backend.resolve_backend(None, torch.device("cpu"), owner="M", parameters=566_382_592) == (
+        "torch",
+        "a 566 M-parameter model: exporting its ONNX graph would take minutes and about eight times its weights in "
+        "memory",
+    )
+
+
 def test_backend_choice_per_device_and_class(monkeypatch):
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     monkeypatch.delenv("FLAGDEMO_BACKEND", raising=False)

@@ -139,3 +139,25 @@ def test_sweep_over_a_range_and_its_errors(llama_lens, bert_ce, pairs):
         layer_sweep(llama_lens, pairs, layers=[last + 1])
     with pytest.raises(InvalidInputError, match="cross-encoders"):
         layer_sweep(bert_ce, pairs)
+
+
+def test_an_engine_in_bf16_runs_its_llm_rerankers_in_bf16_and_its_cross_encoder_in_fp32(tiny_engine, pairs):
+    """The BGE set's llm_precision: FlagEmbedding's use_bf16=True for the decoders only, and refused by name when
+    it is not a precision the rerankers have."""
+    import dataclasses
+
+    from flagdemo.models.rerankers import LayerWiseFlagLLMReranker
+
+    bf16 = dataclasses.replace(tiny_engine, llm_precision="bf16")
+    layerwise = bf16.access.load_reranker(bf16.layerwise_reranker)
+    assert next(layerwise.model.parameters()).dtype == torch.bfloat16
+    reference = LayerWiseFlagLLMReranker(bf16.layerwise_reranker, use_bf16=True, devices="cpu")
+    assert layerwise.compute_score(pairs, cutoff_layers=[4]) == reference.compute_score(pairs, cutoff_layers=[4])
+    llm = bf16.access.load_reranker(bf16.llm_reranker)
+    assert next(llm.model.parameters()).dtype == torch.bfloat16
+    cross = bf16.access.load_reranker(bf16.cross_encoder)
+    assert next(cross.model.parameters()).dtype == torch.float32
+    fp32 = tiny_engine.access.load_reranker(tiny_engine.layerwise_reranker)
+    assert next(fp32.model.parameters()).dtype == torch.float32
+    with pytest.raises(InvalidInputError, match="llm_precision must be one of fp32, bf16, not 'fp16'"):
+        dataclasses.replace(tiny_engine, llm_precision="fp16").access.load_reranker(tiny_engine.layerwise_reranker)

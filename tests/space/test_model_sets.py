@@ -42,7 +42,7 @@ def test_the_bge_set_needs_four_models_and_names_each_role():
     assert model_sets.BGE.hub_ids() == [f"BAAI/{name}" for name in BGE_MODELS]
     assert model_sets.BGE.described() == (
         "bge-base-en-v1.5 (embedder), bge-m3 (dense, sparse and ColBERT scores), bge-reranker-base (cross-encoder) "
-        "and bge-reranker-v2-minicpm-layerwise (LLM reranker and layer-cutoff reranker)"
+        "and bge-reranker-v2-minicpm-layerwise (LLM reranker and layer-cutoff reranker, in bf16)"
     )
     assert model_sets.OFFLINE.models() == [catalog.MINILM_KEY, catalog.SMOLLM2_KEY]
     for name in BGE_MODELS:  # each plays its role: supported classes, the right kind

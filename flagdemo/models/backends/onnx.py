@@ -54,6 +54,10 @@ PROBE_TOLERANCE = 1e-4  # a faithful graph differs by ~1e-6; a stale or damaged 
 KINDS = ("last_hidden_state", "hidden_states", "logits")
 # Architectures onnxruntime's transformer optimizer fuses (attention, embedding and skip layer norms, bias-GELU).
 FUSED_MODEL_TYPES = frozenset({"bert", "roberta", "xlm-roberta"})
+# The largest encoder the CPU default exports to ONNX. An export holds about eight times the model's fp32 weights at
+# its peak (bge-m3, 566 M parameters: 89 s and 18.7 GB on 2 cores; bge-reranker-base, 278 M: 37 s and 9.5 GB;
+# bge-base, 109 M: 20 s and 4.0 GB; docs/serving.md), so bigger models run on torch unless ONNX is asked for.
+ONNX_DEFAULT_MAX_PARAMETERS = 150_000_000
 
 
 @dataclass(frozen=True)
@@ -181,11 +185,12 @@ def release_session_arenas() -> None:
 on_idle(release_session_arenas)
 
 
-def default_backend(device: torch.device) -> tuple[str, str]:
+def default_backend(device: torch.device, parameters: int | None = None) -> tuple[str, str]:
     """(backend, reason): ``FLAGDEMO_BACKEND`` if set, else the fastest exact backend for the device.
 
-    On a CPU that is ONNX Runtime when it imports (the fused graph beats PyTorch eager there, docs/performance.md);
-    on CUDA and MPS it is torch (fp16 kernels, and this backend runs ONNX Runtime on the CPU only).
+    On a CPU that is ONNX Runtime when it imports (the fused graph beats PyTorch eager there, docs/performance.md)
+    for models up to ONNX_DEFAULT_MAX_PARAMETERS (``parameters``: config.json's estimate); on CUDA and MPS, and for
+    bigger models, it is torch (fp16 kernels; an export too slow and too big for the machines the app runs on).
     """
     configured = os.environ.get("FLAGDEMO_BACKEND", "").strip().lower()
     if configured:
@@ -199,11 +204,21 @@ def default_backend(device: torch.device) -> tuple[str, str]:
         return "torch", f"the fastest exact backend on {device.type}"
     if not onnxruntime_available():
         return "torch", "onnxruntime is not installed"
+    if parameters is not None and parameters > ONNX_DEFAULT_MAX_PARAMETERS:
+        return "torch", (
+            f"a {parameters / 1e6:,.0f} M-parameter model: exporting its ONNX graph would take minutes and about "
+            "eight times its weights in memory"
+        )
     return "onnx", "the fastest exact backend on a CPU"
 
 
 def resolve_backend(
-    backend: str | None, device: torch.device, *, owner: str, supports_onnx: bool = True
+    backend: str | None,
+    device: torch.device,
+    *,
+    owner: str,
+    supports_onnx: bool = True,
+    parameters: int | None = None,
 ) -> tuple[str, str]:
     """(backend, reason) for a model object; InvalidInputError with a sentence when the request cannot be met.
 
@@ -211,7 +226,7 @@ def resolve_backend(
     model class without an ONNX path and says so in the reason.
     """
     if backend is None:
-        chosen, reason = default_backend(device)
+        chosen, reason = default_backend(device, parameters)
         explicit = False
     elif backend in BACKENDS:
         chosen, reason, explicit = backend, "chosen when the model was loaded", True

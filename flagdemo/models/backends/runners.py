@@ -101,14 +101,16 @@ TORCH_LOGITS, ONNX_LOGITS = TorchLogits(), OnnxLogits()
 
 
 def body_runner(
-    backend: str | None, device: torch.device, *, owner: str, supports_onnx: bool = True
+    backend: str | None, device: torch.device, *, owner: str, supports_onnx: bool = True, parameters: int | None = None
 ) -> tuple[TorchBody | OnnxBody, str]:
     """(runner, reason) for an embedder: ``resolve_backend``'s choice, made once."""
-    chosen, reason = resolve_backend(backend, device, owner=owner, supports_onnx=supports_onnx)
+    chosen, reason = resolve_backend(backend, device, owner=owner, supports_onnx=supports_onnx, parameters=parameters)
     return (ONNX_BODY if chosen == "onnx" else TORCH_BODY), reason
 
 
-def logits_runner(backend: str | None, device: torch.device, *, owner: str) -> tuple[TorchLogits | OnnxLogits, str]:
+def logits_runner(
+    backend: str | None, device: torch.device, *, owner: str, parameters: int | None = None
+) -> tuple[TorchLogits | OnnxLogits, str]:
     """(runner, reason) for a cross-encoder: ``resolve_backend``'s choice, made once."""
-    chosen, reason = resolve_backend(backend, device, owner=owner)
+    chosen, reason = resolve_backend(backend, device, owner=owner, parameters=parameters)
     return (ONNX_LOGITS if chosen == "onnx" else TORCH_LOGITS), reason

@@ -36,7 +36,13 @@ from flagdemo.models.backends.runners import body_runner
 from flagdemo.models.devices import resolve_device, resolve_dtype, shrink_on_out_of_memory
 from flagdemo.models.positions import ensure_inputs_fit
 from flagdemo.models.records import EncodeResult, Timings
-from flagdemo.models.sources import ModelSource, load_tokenizer, resolve_source, rounding_words
+from flagdemo.models.sources import (
+    ModelSource,
+    encoder_parameters,
+    load_tokenizer,
+    resolve_source,
+    rounding_words,
+)
 
 POOLING_METHODS = ("cls", "mean", "last_token")
 # Keyword arguments FlagEmbedding 1.4's embedder constructors accept beyond their named parameters (kept as
@@ -221,7 +227,11 @@ class BaseEmbedder:
         self.cache_dir = cache_dir
         self.tokenizer = load_tokenizer(self.source, trust_remote_code=trust_remote_code, cache_dir=cache_dir)
         self.runner, reason = body_runner(
-            backend, self.device, owner=type(self).__name__, supports_onnx=self.SUPPORTS_ONNX
+            backend,
+            self.device,
+            owner=type(self).__name__,
+            supports_onnx=self.SUPPORTS_ONNX,
+            parameters=encoder_parameters(self.source, cache_dir=cache_dir),
         )
         self._model_lock = threading.Lock()
         self._graph_variant: GraphVariant | None = None  # e.g. the int8 graph of fastpath.with_precision

@@ -11,7 +11,7 @@ from flagdemo.models.backends.onnx import PROBE_TEXTS, BackendInfo, OnnxGraph, l
 from flagdemo.models.backends.runners import logits_runner
 from flagdemo.models.rerankers.base import BaseReranker
 from flagdemo.models.rerankers.inputs import PairBuilder, length_order, pad_batch, tokenize_texts
-from flagdemo.models.sources import load_pretrained
+from flagdemo.models.sources import encoder_parameters, load_pretrained
 
 
 class FlagReranker(BaseReranker):
@@ -69,7 +69,8 @@ class FlagReranker(BaseReranker):
         )
         self.pair_builder = PairBuilder(self.tokenizer)
         started = time.perf_counter()
-        self.runner, reason = logits_runner(backend, self.device, owner="FlagReranker")
+        parameters = encoder_parameters(self.source, cache_dir=self.cache_dir)
+        self.runner, reason = logits_runner(backend, self.device, owner="FlagReranker", parameters=parameters)
         self._probe = self._pad(self._probe_features())
         self.backend_info = self.runner.info(self, reason)
         self.load_seconds += time.perf_counter() - started

@@ -90,10 +90,11 @@ class DecoderReranker(BaseReranker):
 
     # --- loading ------------------------------------------------------------------------------------------------
     def _dtypes(self) -> tuple[torch.dtype, torch.dtype]:
-        """(weights dtype, run dtype): bf16 weights if use_bf16, halved on an accelerator if use_fp16; CPU: fp32."""
-        if self.device.type == "cpu":
-            return torch.float32, torch.float32
+        """(weights dtype, run dtype), FlagEmbedding's rule: bf16 if use_bf16, else fp32, on every device (a CPU
+        included); halved on an accelerator if use_fp16 (a CPU ignores use_fp16)."""
         weights = torch.bfloat16 if self.use_bf16 else torch.float32
+        if self.device.type == "cpu":
+            return weights, weights
         return weights, torch.float16 if self.use_fp16 else weights
 
     def _config_dict(self) -> dict[str, Any]:
