@@ -11,19 +11,31 @@ How a tab is made (the contract every tab module follows, so new tabs are added 
   result into figures and tables. It returns one value per output; one output is the tab's note (status line).
 - Add the module to ``tabs.TABS``. The composer then opens the tab with its example computed (once per process
   for ``memo`` tabs), selects it from a link, and fills the inputs a link carries (``parts.link``).
+
+``compute_examples_in_background(demo)`` (what app.py calls as the server starts) computes the remembered examples
+in a thread, so a visitor who arrives later finds them ready instead of waiting minutes for full-size models.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+import weakref
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 
 import gradio as gr
 
-from flagdemo import serving
+from flagdemo import limits, serving
 from flagdemo.engine import Engine
 from flagdemo.ui import common
 from flagdemo.ui.tabs import TABS
 from flagdemo.ui.views import text
+
+logger = logging.getLogger(__name__)
+
+
+_EXAMPLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # demo → its remembered examples and inputs
 
 
 def build_demo(engine: Engine | None = None, *, only: str | None = None) -> gr.Blocks:
@@ -46,6 +58,7 @@ def build_demo(engine: Engine | None = None, *, only: str | None = None) -> gr.B
                     parts[tab.TAB_ID] = tab.render(engine)
         link_inputs = [c for tab in parts.values() for section in tab.sections() for c in section.link.values()]
         opened = demo.load(open_link(parts), None, [tabs, *link_inputs], api_visibility="private", queue=False)
+        remembered = []
         for tab_id, tab in parts.items():
             for section in tab.sections():
                 name = tab_id if section is tab else section.handler.__name__
@@ -53,8 +66,31 @@ def build_demo(engine: Engine | None = None, *, only: str | None = None) -> gr.B
                 opened.then(
                     example, section.inputs, section.outputs, api_visibility="private", **serving.event_kwargs(tab_id)
                 )
+                if section.memo:
+                    remembered.append((example, section.inputs))
     demo.queue(**serving.queue_kwargs())
+    _EXAMPLES[demo] = remembered
     return demo
+
+
+def compute_examples_in_background(demo: gr.Blocks) -> threading.Thread | None:
+    """Start computing the demo's remembered examples in a thread (none on ZeroGPU, where a GPU is lent only
+    inside a visitor's request); the thread, or None."""
+    if limits.zero_gpu():
+        return None
+    thread = threading.Thread(target=compute_examples, args=(_EXAMPLES.get(demo, []),), name="examples", daemon=True)
+    thread.start()
+    return thread
+
+
+def compute_examples(examples: Sequence[tuple[Callable, Sequence[gr.components.Component]]]) -> None:
+    """Run each remembered example on its widgets' opening values, in page order: what the page load then asks
+    for is already there (or being computed, and the result cache lets the visitor's request wait for it)."""
+    for example, inputs in examples:
+        try:
+            example(*(component.value for component in inputs))
+        except Exception:  # the visitor's own page load will run it again and show its sentence
+            logger.exception("computing the example of %s in advance failed", example.__name__)
 
 
 def theme() -> gr.themes.Base:
@@ -99,8 +135,10 @@ def link_value(component, name: str, raw: str):
 
 def first_run(name: str, tab: common.TabParts):
     """The tab's handler, remembered for the inputs it opens with: every visitor sees the example at once, and the
-    server computes it once (a link with other inputs runs them)."""
+    server computes it once (a link with other inputs runs them). A call that arrives while the same inputs are
+    being computed (a visitor while the start-up precompute runs) waits for that run instead of starting its own."""
     remembered: dict[tuple, object] = {}
+    running: dict[tuple, Future] = {}
     lock = threading.Lock()
 
     def run(*values):
@@ -108,10 +146,24 @@ def first_run(name: str, tab: common.TabParts):
         with lock:
             if key in remembered:
                 return remembered[key]
-        result = tab.handler(*values)
+            pending = running.get(key)
+            owner = pending is None
+            if owner:
+                pending = running[key] = Future()
+        if not owner:
+            return pending.result()
+        try:
+            result = tab.handler(*values)
+        except BaseException as error:
+            with lock:
+                running.pop(key, None)
+            pending.set_exception(error)
+            raise
         with lock:
+            running.pop(key, None)
             if len(remembered) < 8:
                 remembered[key] = result
+        pending.set_result(result)
         return result
 
     run.__name__ = f"{name}_example"

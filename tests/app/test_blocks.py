@@ -76,11 +76,14 @@ def test_app_module_builds_demo_without_launching(monkeypatch):
     assert isinstance(app.demo, gr.Blocks)
     monkeypatch.setattr(app.demo, "launch", lambda **kwargs: launched.update(kwargs))
     monkeypatch.setattr(app, "start_warm_up", lambda: None)
+    started = []
+    monkeypatch.setattr(app, "compute_examples_in_background", started.append)
     monkeypatch.setenv("GRADIO_SERVER_NAME", "0.0.0.0")
     monkeypatch.setenv("GRADIO_SERVER_PORT", "7999")
     app.main([])
     assert isinstance(launched.pop("theme"), gr.themes.Base)  # the bundled regular and bold faces
     assert launched == {"server_name": "0.0.0.0", "server_port": 7999, "share": False}
+    assert started == [app.demo]  # the examples start computing as the server starts
     app.main(["--host", "127.0.0.2", "--port", "8123", "--share"])
     assert launched.pop("theme") is not None
     assert launched == {"server_name": "127.0.0.2", "server_port": 8123, "share": True}
@@ -142,6 +145,51 @@ def test_an_example_is_computed_once_per_process():
     assert run("a", 1) == run("a", 1) == ("result", "a", 1)
     assert run("b", 1) == ("result", "b", 1)
     assert calls == [("a", 1), ("b", 1)]
+
+
+def test_examples_computed_in_advance_are_what_the_page_load_gets(tiny_engine, engine_copy, monkeypatch):
+    from flagdemo.ui import build_demo
+    from flagdemo.ui.blocks import _EXAMPLES, compute_examples_in_background
+
+    engine = engine_copy(tiny_engine)  # no result cache: only the example's memory can spare a second encode
+    calls = []
+    encode = engine.encode
+    monkeypatch.setattr(engine, "encode", lambda *args, **kwargs: calls.append(args) or encode(*args, **kwargs))
+    demo = build_demo(engine, only="encode")
+    compute_examples_in_background(demo).join(120)
+    assert len(calls) == 1
+    ((example, inputs),) = _EXAMPLES[demo]
+    opened = example(*(component.value for component in inputs))  # the page load's call, with the same values
+    assert len(calls) == 1 and all(Path(file).is_file() for file in opened[-1])  # the download files
+    monkeypatch.setenv("SPACES_ZERO_GPU", "true")  # a GPU is lent only inside a visitor's request
+    assert compute_examples_in_background(demo) is None
+
+
+def test_a_visitor_arriving_while_the_example_runs_waits_for_that_run():
+    import threading
+
+    from flagdemo.ui.blocks import first_run
+    from flagdemo.ui.common import TabParts
+
+    calls, release = [], threading.Event()
+
+    def slow(*values):
+        calls.append(values)
+        release.wait(10)
+        return ("result", *values)
+
+    run = first_run("demo", TabParts(handler=slow, inputs=[], outputs=[], note=gr.Markdown()))
+    answers = []
+    threads = [threading.Thread(target=lambda: answers.append(run("a", 1))) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    while not calls:  # the first call is computing; the other two arrive meanwhile
+        threading.Event().wait(0.01)
+    threading.Event().wait(0.1)
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    assert calls == [("a", 1)] and answers == [("result", "a", 1)] * 3
 
 
 def test_one_tab_alone_for_a_notebook(tiny_engine):

@@ -55,9 +55,11 @@ KINDS = ("last_hidden_state", "hidden_states", "logits")
 # Architectures onnxruntime's transformer optimizer fuses (attention, embedding and skip layer norms, bias-GELU).
 FUSED_MODEL_TYPES = frozenset({"bert", "roberta", "xlm-roberta"})
 # The largest encoder the CPU default exports to ONNX. An export holds about eight times the model's fp32 weights at
-# its peak (bge-m3, 566 M parameters: 89 s and 18.7 GB on 2 cores; bge-reranker-base, 278 M: 37 s and 9.5 GB;
-# bge-base, 109 M: 20 s and 4.0 GB; docs/serving.md), so bigger models run on torch unless ONNX is asked for.
-ONNX_DEFAULT_MAX_PARAMETERS = 150_000_000
+# its peak, and a Space exports again after every restart (bge-m3, 566 M parameters: 89 s and 18.7 GB on 2 cores;
+# bge-reranker-base, 278 M: 37 s and 9.5 GB; bge-base, 109 M: 20 s and 4.0 GB, which beside the BGE set's other
+# models took the whole app to a 14.6 GB peak; bge-small, 33 M: 5 s and 0.7 GB; docs/serving.md). Bigger models run
+# on torch unless ONNX is asked for (backend="onnx" or FLAGDEMO_BACKEND=onnx).
+ONNX_DEFAULT_MAX_PARAMETERS = 50_000_000
 
 
 @dataclass(frozen=True)
