@@ -17,10 +17,20 @@ from dataclasses import dataclass, field
 
 from flagdemo import limits, serving
 from flagdemo.engine import visual
-from flagdemo.errors import InvalidInputError
-from flagdemo.models.cache import ModelCache, WrapperCache
+from flagdemo.errors import InvalidInputError, ResourceLimitError
+from flagdemo.models.cache import ModelCache, WrapperCache, machine_memory_bytes
+from flagdemo.models.devices import resolve_device
 from flagdemo.models.embedders.base import check_weights
-from flagdemo.models.resolve import ModelSpec, Role, build_embedder, build_reranker, ensure_public_model, resolve
+from flagdemo.models.resolve import (
+    ModelSpec,
+    Role,
+    build_embedder,
+    build_reranker,
+    ensure_public_model,
+    resolve,
+    runs_in_bf16,
+)
+from flagdemo.models.sources import stored_weights
 from flagdemo.serving.embedding_cache import EmbeddingCache
 from flagdemo.serving.result_cache import ResultCache
 
@@ -58,11 +68,32 @@ class ModelAccess:
     def load_embedder(self, name: str | ModelSpec, *, normalize: bool = True, task: str | None = None):
         """An embedder for ``name`` (FlagAutoModel's choices; ``task`` for LLM-Embedder); its weights are shared
         through MODEL_CACHE."""
-        return build_embedder(self.spec(name, "embedder"), normalize=normalize, task=task, weights=self.weights)
+        spec = self.spec(name, "embedder")
+        self.check_fits(spec, bytes_per_value=4)  # fp32 on a CPU, fp16-rounded or not
+        return build_embedder(spec, normalize=normalize, task=task, weights=self.weights)
 
     def load_reranker(self, name: str | ModelSpec, role: Role = "reranker"):
         """A reranker for ``name`` (FlagAutoReranker's choices); its weights are shared through MODEL_CACHE."""
-        return build_reranker(self.spec(name, role), llm_precision=self.llm_precision)
+        spec = self.spec(name, role)
+        self.check_fits(spec, bytes_per_value=2 if runs_in_bf16(spec, self.llm_precision) else 4)
+        return build_reranker(spec, llm_precision=self.llm_precision)
+
+    def check_fits(self, spec: ModelSpec, *, bytes_per_value: int) -> None:
+        """Refuse, before anything loads, a CPU model whose weights (as it will hold them) cannot fit in this
+        machine's memory even with every other model unloaded; a sentence instead of the kernel's OOM kill."""
+        if resolve_device(spec.devices).type != "cpu" or self.cache.holds_source(spec.source.path):
+            return
+        stored = stored_weights(spec.source)
+        if stored is None:
+            return  # not on this machine yet: its size is known only once it has downloaded
+        nbytes, stored_bytes_per_value = stored
+        needed, room = nbytes * bytes_per_value // stored_bytes_per_value, self.cache.room_for_a_model()
+        if needed > room:
+            raise ResourceLimitError(
+                f"{spec.short_name} needs about {needed / 1e9:.1f} GB of memory to run here, and this server can "
+                f"give a model at most {room / 1e9:.1f} GB of its {machine_memory_bytes() / 1e9:.1f} GB, even with "
+                "every other model unloaded: choose a smaller model."
+            )
 
     @contextmanager
     def embedder_for(self, name: str | ModelSpec, *, normalize: bool = True, task: str | None = None) -> Iterator:

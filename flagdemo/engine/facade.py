@@ -40,6 +40,7 @@ class Engine:
     cross_encoder: str = NO_MODEL
     layerwise_reranker: str = catalog.DEFAULT_RERANKER
     cutoff_layer: int = 12
+    cocktail_base: str = NO_MODEL  # Cocktail's default base when set, else the embedder
     devices: str | None = None
     weights: str = field(default_factory=default_weights)  # embedders' weights: fp16-rounded (FlagEmbedding's) | fp32
     llm_precision: str = "fp32"  # decoder rerankers: fp32 | bf16 (FlagEmbedding's use_bf16=True)
@@ -85,6 +86,7 @@ class Engine:
             self.llm_reranker,
             self.cross_encoder,
             self.layerwise_reranker,
+            self.cocktail_base,
         }
         return (names | set(self.extra_embedders) | set(self.extra_rerankers)) - {NO_MODEL}
 
@@ -92,7 +94,13 @@ class Engine:
 
     def embedder_choices(self) -> list[str]:
         """Defaults first, then every embedder that loads offline right now."""
-        return menu.choices([self.embedder, self.multi_vector_embedder, *self.extra_embedders], "embedder")
+        own = [self.embedder, self.multi_vector_embedder, self.cocktail_base, *self.extra_embedders]
+        return menu.choices(own, "embedder")
+
+    @property
+    def fine_tuning_base(self) -> str:
+        """Cocktail's default base: the set's own choice where it has one, else the embedder."""
+        return self.embedder if self.cocktail_base == NO_MODEL else self.cocktail_base
 
     @property
     def similarity_embedder(self) -> str:

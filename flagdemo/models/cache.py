@@ -234,6 +234,16 @@ class ModelCache:
             for key, slot in slots
         ]
 
+    def room_for_a_model(self) -> int:
+        """Bytes a model that is not loaded yet may take: this machine's (or container's) memory, less what the
+        process holds now, plus what unloading every cached model would give back."""
+        held = sum(entry.nbytes for entry in self.entries())
+        return machine_memory_bytes() - psutil.Process().memory_info().rss + held
+
+    def holds_source(self, path: str) -> bool:
+        """Whether a cached entry was loaded from ``path`` (its key starts with the source's path)."""
+        return any(isinstance(entry.key, tuple) and entry.key[:1] == (path,) for entry in self.entries())
+
     def __contains__(self, key: object) -> bool:
         with self._lock:
             slot = self._slots.get(key)

@@ -346,3 +346,31 @@ def encoder_parameters(source: ModelSource, *, cache_dir: str | None = None) -> 
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return tokens * hidden + layers * (4 * hidden * hidden + 2 * hidden * feed_forward)
+
+
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
+
+
+def stored_weights(source: ModelSource) -> tuple[int, int] | None:
+    """(bytes of the checkpoint's weight files, bytes per stored value) where they are on this machine (a folder or
+    the hub cache), read before anything loads; None when they are not here yet (a download) or cannot be read."""
+    folder = Path(source.path) if source.is_local else _cached_snapshot(source)
+    if folder is None:
+        return None
+    files = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("pytorch_model*.bin"))
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        total = sum(path.stat().st_size for path in files)
+    except (OSError, ValueError):
+        return None
+    dtype = str(config.get("torch_dtype") or config.get("dtype") or "float32")
+    return (total, DTYPE_BYTES.get(dtype, 4)) if total else None
+
+
+def _cached_snapshot(source: ModelSource) -> Path | None:
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(source.path, revision=source.revision, local_files_only=True))
+    except Exception:  # not (fully) in the hub cache: nothing to measure before the download
+        return None

@@ -214,5 +214,9 @@ def test_the_cocktail_tab_opens_without_fine_tuning(tiny_demo):
 
     opening = next(fn for fn in tiny_demo.fns.values() if getattr(fn.fn, "__name__", "") == "cocktail_example")
     *results, note = opening.fn(*[component.value for component in opening.inputs])
-    assert results == [None, None, None, None] and note == cocktail.OPENING_NOTE
-    assert "Nothing has run yet" in note and "0.521" in note  # the defaults' measured result, labelled as such
+    assert results == [None, None, None, None] and note == cocktail.opening_note("x/bert-embedder")
+    assert "Nothing has run yet" in note and "0.521" in note  # MiniLM's measured result, labelled as such
+    assert "Its base here is bert-embedder, larger" in note and "one run on all-MiniLM-L6-v2 measured" in note
+    minilm = cocktail.opening_note("all-MiniLM-L6-v2")
+    assert "one run of these defaults measured" in minilm and "Its base here" not in minilm
+    assert cocktail.opening_note("sentence-transformers/all-MiniLM-L6-v2") == minilm

@@ -152,3 +152,40 @@ def test_onnx_embedders_share_the_session_through_the_cache_and_match_after_relo
     assert MODEL_CACHE.load_count == loads + 1 and reloaded.backend_info.source == "disk cache"
     assert reloaded._onnx_graph("last_hidden_state")[0] is not graph
     np.testing.assert_array_equal(reloaded.encode(texts), before)
+
+
+def test_a_model_that_cannot_fit_is_refused_before_it_loads(tiny_engine, engine_copy, tiny_dir, monkeypatch):
+    """The weights on disk, as the model will hold them (fp32; bf16 for an LLM reranker in bf16), against the room
+    the cache reports: a sentence, and nothing loaded."""
+    from flagdemo.errors import ResourceLimitError
+    from flagdemo.models.sources import resolve_source, stored_weights
+
+    folder = tiny_dir / "minicpm-layerwise"
+    on_disk = sum(path.stat().st_size for path in folder.glob("*.safetensors"))
+    assert stored_weights(resolve_source(str(folder))) == (on_disk, 4)  # its config says float32
+    engine = engine_copy(tiny_engine, cache=ModelCache(max_models=8))
+    monkeypatch.setattr(engine.cache, "room_for_a_model", lambda: on_disk // 2)  # room for bf16, not for fp32
+    with pytest.raises(ResourceLimitError, match=r"^minicpm-layerwise needs about \d+\.\d GB of memory to run here, "
+                       r"and this server can give a model at most \d+\.\d GB of its \d+\.\d GB, even with every "
+                       r"other model unloaded: choose a smaller model\.$"):  # fmt: skip
+        engine.access.load_reranker(str(folder))
+    assert engine.cache.entries() == []  # refused before anything loaded
+    bf16 = engine_copy(engine, llm_precision="bf16")
+    assert next(bf16.access.load_reranker(str(folder)).model.parameters()).dtype == torch.bfloat16
+    assert MODEL_CACHE.holds_source(str(folder.resolve()))  # where the layer-wise module is kept, by its source
+
+
+def test_the_room_for_a_model_is_the_machine_less_the_process_plus_the_cached_models(monkeypatch):
+    import types
+
+    from flagdemo.models import cache as cache_module
+
+    resident = types.SimpleNamespace(memory_info=lambda: types.SimpleNamespace(rss=3 * 10**9))
+    monkeypatch.setattr(cache_module, "machine_memory_bytes", lambda: 16 * 10**9)
+    monkeypatch.setattr(cache_module.psutil, "Process", lambda: resident)
+    cache = ModelCache(max_models=8)
+    assert cache.room_for_a_model() == 13 * 10**9
+    cache.get_or_load(("x",), lambda: torch.nn.Linear(1000, 1000), describe="a linear layer")
+    # the 4 MB it holds count as room too: unloading it gives them back
+    assert [entry.nbytes for entry in cache.entries()] == [4_004_000]
+    assert cache.room_for_a_model() == 13 * 10**9 + 4_004_000

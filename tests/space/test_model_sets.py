@@ -15,7 +15,13 @@ from flagdemo.models import catalog, model_sets
 from flagdemo.models.resolve import NO_MODEL
 from flagdemo.ui import build_demo, common, zerogpu
 
-BGE_MODELS = ["bge-base-en-v1.5", "bge-m3", "bge-reranker-base", "bge-reranker-v2-minicpm-layerwise"]
+BGE_MODELS = [
+    "bge-base-en-v1.5",
+    "bge-m3",
+    "bge-reranker-base",
+    "bge-reranker-v2-minicpm-layerwise",
+    "bge-small-en-v1.5",
+]
 
 
 @pytest.fixture
@@ -37,12 +43,13 @@ def _store(models_dir, names):
         (folder / "config.json").write_text(json.dumps({"architectures": ["BertModel"]}))
 
 
-def test_the_bge_set_needs_four_models_and_names_each_role():
+def test_the_bge_set_needs_five_models_and_names_each_role():
     assert model_sets.BGE.models() == BGE_MODELS
     assert model_sets.BGE.hub_ids() == [f"BAAI/{name}" for name in BGE_MODELS]
     assert model_sets.BGE.described() == (
-        "bge-base-en-v1.5 (embedder), bge-m3 (dense, sparse and ColBERT scores), bge-reranker-base (cross-encoder) "
-        "and bge-reranker-v2-minicpm-layerwise (LLM reranker and layer-cutoff reranker, in bf16)"
+        "bge-base-en-v1.5 (embedder), bge-m3 (dense, sparse and ColBERT scores), bge-reranker-base (cross-encoder), "
+        "bge-reranker-v2-minicpm-layerwise (LLM reranker and layer-cutoff reranker, in bf16) and bge-small-en-v1.5 "
+        "(Cocktail's base)"
     )
     assert model_sets.OFFLINE.models() == [catalog.MINILM_KEY, catalog.SMOLLM2_KEY]
     for name in BGE_MODELS:  # each plays its role: supported classes, the right kind
@@ -52,9 +59,9 @@ def test_the_bge_set_needs_four_models_and_names_each_role():
 def test_offline_the_app_opens_on_the_stand_ins_and_says_why(offline_machine):
     chosen = model_sets.choose()
     assert chosen.model_set is model_sets.OFFLINE
-    assert chosen.sentence.startswith("This app runs the offline models, all-MiniLM-L6-v2 (embedder) and ")
+    assert chosen.sentence.startswith("This app runs the offline models, all-MiniLM-L6-v2 (embedder and Cocktail's base) and ")
     assert "not BGE models" in chosen.sentence
-    assert "bge-base-en-v1.5, bge-m3, bge-reranker-base and bge-reranker-v2-minicpm-layerwise are not stored" in (
+    assert "bge-base-en-v1.5, bge-m3, bge-reranker-base, bge-reranker-v2-minicpm-layerwise and bge-small-en-v1.5 are not stored" in (
         chosen.sentence
     )
     assert chosen.sentence.endswith("this app runs offline.")
@@ -68,12 +75,13 @@ def test_with_every_bge_model_stored_the_app_opens_on_them(offline_machine):
     engine = Engine.for_this_machine()
     assert (engine.embedder, engine.similarity_embedder, engine.cross_encoder) == tuple(BGE_MODELS[:3])
     assert engine.llm_reranker == engine.layerwise_reranker == BGE_MODELS[3]
+    assert engine.fine_tuning_base == BGE_MODELS[4] and engine.llm_precision == "bf16"
     assert engine.cutoff_layer == 28 and engine.model_set_note == chosen.sentence
     assert set(BGE_MODELS) <= engine.own_models()
 
 
 def test_one_missing_model_keeps_the_offline_set_and_is_named(offline_machine):
-    _store(offline_machine, BGE_MODELS[:3])
+    _store(offline_machine, [*BGE_MODELS[:3], BGE_MODELS[4]])
     chosen = model_sets.choose()
     assert chosen.model_set is model_sets.OFFLINE
     assert "because bge-reranker-v2-minicpm-layerwise is not stored on this machine" in chosen.sentence
@@ -112,7 +120,7 @@ def test_an_operator_pins_the_set(offline_machine, monkeypatch):
     chosen = model_sets.choose()
     assert chosen.model_set is model_sets.OFFLINE and chosen.sentence.endswith("as its operator chose.")
     monkeypatch.setenv("FLAGDEMO_MODEL_SET", "BGE")
-    for name in BGE_MODELS[2:]:
+    for name in BGE_MODELS[2:4]:
         (offline_machine / name / "config.json").unlink()
     chosen = model_sets.choose()
     assert chosen.model_set is model_sets.BGE
