@@ -4,6 +4,8 @@ The line is JSON on the ``flagdemo.requests`` logger (also attached to the recor
 can count failures and slow endpoints without reading anyone's texts: those are added only with FLAGDEMO_DEBUG=1.
 A handler runs inside :func:`logged_request` and fills in the model and inputs once it knows them (:func:`note`);
 the result cache adds how it served each operation (:func:`note_cache`: ``"cache": "hit"`` on a repeated request).
+Each computed request also leaves its duration behind (:func:`last_run`), so a heavy tab can say before it runs how
+long the same work took on this server the last time.
 """
 
 from __future__ import annotations
@@ -36,6 +38,14 @@ class RequestRecord:
 
 
 _current: ContextVar[RequestRecord | None] = ContextVar("flagdemo_request", default=None)
+_durations: dict[tuple[str, tuple[str, ...]], tuple[float, int]] = {}  # (endpoint, models) → (seconds, inputs)
+
+
+def last_run() -> tuple[float, int] | None:
+    """(seconds, inputs) of the last computed run of the current request's endpoint on the same models, on this
+    server; None outside a request or before any such run (results served from the cache do not count)."""
+    record = _current.get()
+    return None if record is None else _durations.get((record.endpoint, tuple(record.models)))
 
 
 def note(*, models: Sequence[str | None] = (), inputs: Sequence[str] = ()) -> None:
@@ -82,12 +92,15 @@ def logged_request(endpoint: str) -> Iterator[RequestRecord]:
         raise
     finally:
         _current.reset(token)
+        seconds = time.perf_counter() - started
+        if record.outcome == "ok" and "hit" not in record.cache:
+            _durations[(endpoint, tuple(record.models))] = (seconds, record.n_inputs)
         payload = {
             "event": "request",
             "endpoint": endpoint,
             "model": ",".join(record.models),
             "inputs": record.n_inputs,
-            "seconds": round(time.perf_counter() - started, 4),
+            "seconds": round(seconds, 4),
             "outcome": record.outcome,
         }
         if record.cache:  # one entry per cached operation, e.g. "hit" or "miss,hit"

@@ -187,6 +187,16 @@ def copy_link_js(tab_id: str, names: Sequence[str]) -> str:
     )
 
 
+def progress_with_last_run(progress: gr.Progress) -> Callable[[float, str], None]:
+    """The engine's progress callback for a heavy tab: each step also says how long the same work (this endpoint,
+    these models) took on this server the last time it was computed, read once the request has named its models."""
+    last = request_log.last_run()
+    hint = "" if last is None else (
+        f" (last time on this server: {text.duration(last[0])} for {text.plural(last[1], 'input')})"
+    )  # fmt: skip
+    return lambda fraction, desc: progress(fraction, desc=desc + hint)
+
+
 def model_box(menu: Sequence[tuple[str, str]], value: str, label: str, elem_id: str) -> gr.Dropdown:
     """A model picker listing ``menu`` ((label, name) pairs) that also accepts a hub id or a folder typed in."""
     choices = list(menu)

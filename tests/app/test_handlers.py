@@ -523,3 +523,26 @@ def test_the_builder_row_writes_a_spec_line_that_parses():
         add_system(text, "f", "a kind that is not there", None, "bm25", 10)
     with pytest.raises(gr.Error, match="given twice"):
         add_system(text, "rr", "BM25", None, "", 10)
+
+
+def test_a_heavy_tab_says_how_long_the_same_work_took_here_last_time(tiny_engine, engine_copy):
+    import re
+
+    from flagdemo.serving import request_log
+
+    bound = endpoints(engine_copy(tiny_engine))  # no result cache: both runs compute
+    request_log._durations.clear()
+    steps = []
+
+    def progress(fraction, desc=None, **_):
+        steps.append(desc)
+
+    bound.layer_sweep(model=tiny_engine.layerwise_reranker, step=2, progress=progress)
+    assert steps and not any("last time" in step for step in steps)  # nothing to go by yet
+    steps.clear()
+    bound.layer_sweep(model=tiny_engine.layerwise_reranker, step=2, query="Another question?", progress=progress)
+    hint = re.compile(r" \(last time on this server: [\d.,]+ m?s for \d+ inputs\)$")
+    assert steps and all(hint.search(step) for step in steps), steps
+    steps.clear()
+    bound.layer_sweep(model=tiny_engine.llm_reranker, step=2, progress=progress)  # other models: their own record
+    assert steps and not any("last time" in step for step in steps)

@@ -183,7 +183,8 @@ def cocktail(  # noqa: PLR0917 (gradio passes widget values positionally)
     started = time.perf_counter()
     workdir, blend_to = _workspace(), _blend_folder()
     try:
-        progress(0.0, desc="Loading the base model")
+        step = common.progress_with_last_run(progress)
+        step(0.0, "Loading the base model")
         run = engine.tune_and_blend(
             base,
             examples,
@@ -193,7 +194,7 @@ def cocktail(  # noqa: PLR0917 (gradio passes widget values positionally)
             learning_rate=learning_rate,
             temperature=temperature,
             blend_to=blend_to,
-            progress=lambda fraction, message: progress(fraction, desc=message),
+            progress=step,
         )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -56,6 +56,7 @@ def compare_systems(  # noqa: PLR0917 (gradio passes widget values positionally)
     max_queries = inputs.whole_number(max_queries, "The number of queries", minimum=0, maximum=1_000_000)
     permutations = inputs.whole_number(permutations, "The number of permutations", minimum=100, maximum=100_000)
     request_log.note(models=[spec.partition("=")[2] for spec in specs])
+    step = common.progress_with_last_run(progress)
     outcome = engine.benchmark(
         specs,
         baseline=baseline,
@@ -63,7 +64,7 @@ def compare_systems(  # noqa: PLR0917 (gradio passes widget values positionally)
         max_queries=max_queries,
         permutations=permutations,
         max_pairs=int(limits.MAX_RERANKED_PAIRS.value()),
-        progress=lambda fraction, desc: progress(fraction, desc=f"running {desc}"),
+        progress=lambda fraction, desc: step(fraction, f"running {desc}"),
     )
     return _present_systems(outcome)
 

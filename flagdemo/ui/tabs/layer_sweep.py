@@ -49,7 +49,7 @@ def layer_sweep(  # noqa: PLR0917 (gradio passes widget values positionally)
         step=step,
         grades=grades,
         k=k,
-        progress=lambda fraction, desc: progress(fraction, desc=desc),
+        progress=common.progress_with_last_run(progress),
         task=task,
     )
     sweep = outcome.sweep

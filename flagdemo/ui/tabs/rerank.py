@@ -45,7 +45,7 @@ def rerank(  # noqa: PLR0917 (gradio passes widget values positionally)
         lines,
         **chosen,
         cutoff_layer=None if cutoff == 0 else cutoff,
-        progress=lambda fraction, desc: progress(fraction, desc=desc),
+        progress=common.progress_with_last_run(progress),
     )
     ran = [o for o in outcomes if o.ran]
     failed = [o for o in outcomes if not o.ran]
