@@ -27,8 +27,8 @@ def _kind(path: str) -> str:
         if "onnxruntime" in path:
             return "ONNX Runtime library"
         return "other libraries"
-    if name.endswith(MODEL_FILE_SUFFIXES):
-        return "memory-mapped model files"
+    if name.endswith(MODEL_FILE_SUFFIXES) or ("/models--" in path and "/blobs/" in path):
+        return "memory-mapped model files"  # the hub cache keeps every file as a blob named by its hash
     return "other mapped files (python, fonts, data)"
 
 

@@ -14,8 +14,8 @@ LABEL_CHARS = 40
 TITLE = "# flagdemo: explore BGE / FlagEmbedding embedders and rerankers"
 
 INTRO = (
-    "Every tab opens with an example that runs offline on the bundled models (all-MiniLM-L6-v2 as embedder, "
-    "SmolLM2-135M-Instruct as LLM reranker). Change the texts, pick another model, press the button. "
+    "Every tab opens with an example computed on this app's models, named below. Change the texts, pick another "
+    "model, press the button. "
     "Numbers are the ones FlagEmbedding 1.4 computes for the same model and settings."
 )
 
