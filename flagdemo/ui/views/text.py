@@ -241,10 +241,11 @@ HOW_TO_READ = {
         "Rerankers read every query–passage pair together, so they cost more per passage than a bi-encoder."
     ),
     "sweep-plot": (
-        "The logit lens: after each layer of the model, its intermediate state is read as if it were the last one, "
-        "giving a score per passage per layer. Lines that separate early mean the model 'knows' early, and a cutoff "
-        "layer there saves the time of the later layers. The lower panel shows ranking quality (nDCG and MRR, 1 = "
-        "perfect) and the time to reach each layer."
+        "A score per passage per layer: a layer-wise reranker (bge-reranker-v2-minicpm-layerwise) reads each layer "
+        "with its own trained head; any other causal LM is read through the logit lens, its intermediate state "
+        "taken as if it were the last one (the chart's title says which). Lines that separate early mean the model "
+        "'knows' early, and a cutoff layer there saves the time of the later layers. The lower panel shows ranking "
+        "quality (nDCG and MRR, 1 = perfect) and the time to reach each layer."
     ),
     "sweep-ranks": (
         "Where each passage ranks at each layer (1 = best). *settled at layer* is the first layer from which its "
