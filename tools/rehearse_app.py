@@ -10,8 +10,9 @@ cache ``--cache``, by default the rehearsal cache ``make rehearsal-cache`` write
    tabs are visited in page order, so a tab's time includes the tabs before it);
 3. a warm answer per endpoint through gradio_client, each with one input changed from the example, so it computes
    on the loaded models rather than coming from the result cache; then Cocktail's default run, its first;
-4. the app's resident memory (the process and its children) at each step, its peak, and the model budget the
-   Models tab reports.
+4. that what public mode turns off (unloading, the data folder's endpoints) answers with a sentence;
+5. the app's resident memory (the process and its children) at each step, its peak, and the Models tab's account
+   of it at the end (part by part, and the model budget).
 
 The rehearsal cache holds seeded random weights: its times and memory carry over to the real models, its scores
 do not. ``--out`` writes the figures as JSON; the table is printed as Markdown for docs/serving.md.
@@ -62,6 +63,12 @@ WARM = (
     ("/compare_systems", {"permutations": 2000}),
     ("/models", {}),
     ("/cocktail", {}),  # its first run (the tab opens without one): fine-tuning the set's embedder, then blending
+)
+# What public mode turns off answers with a sentence: unloading, and the data folder's two endpoints.
+REFUSED = (
+    ("/unload", {"key": "all"}),
+    ("/project_stored", {}),  # the page's own values: nothing chosen from an empty list
+    ("/compare_beir", {}),
 )
 
 
@@ -164,12 +171,30 @@ def warm_answers(url: str, watch: MemoryWatch, timeout_s: float) -> list[dict]:
     return answers
 
 
-def model_budget(url: str) -> str:
+def refusals(url: str) -> list[dict]:
+    """Each endpoint public mode turns off, and the sentence it answered with (or what came back instead)."""
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    client = Client(url, verbose=False)
+    answers = []
+    for api_name, given in REFUSED:
+        try:
+            client.predict(**given, api_name=api_name)
+            outcome = "answered (not refused)"
+        except AppError as error:
+            outcome = f"refused: {error}"
+        answers.append({"endpoint": api_name, "outcome": outcome})
+        print(f"  {api_name}: {outcome}", flush=True)
+    return answers
+
+
+def memory_account(url: str) -> list[list]:
+    """The Models tab's memory account, as its rows ([what, MB])."""
     from gradio_client import Client
 
     _, _, _, memory = Client(url, verbose=False).predict(api_name="/models")
-    rows = memory["data"] if isinstance(memory, dict) else memory
-    return next((f"{row[0]}: {row[1]}" for row in rows if "budget" in str(row[0])), "not shown")
+    return memory["data"] if isinstance(memory, dict) else memory
 
 
 def gb(nbytes: int) -> float:
@@ -215,7 +240,8 @@ def main(argv: list[str] | None = None) -> None:
         rss_loaded = watch.now()
         print(f"every example shown; {gb(rss_loaded)} GB resident, peak so far {gb(watch.peak)} GB", flush=True)
         answers = warm_answers(url, watch, args.timeout)
-        budget = model_budget(url)
+        refused = refusals(url)
+        account = memory_account(url)
     finally:
         watch.stop()
         process.terminate()
@@ -232,8 +258,9 @@ def main(argv: list[str] | None = None) -> None:
         "page_load": arrivals,
         "rss_after_page_load_gb": gb(rss_loaded),
         "warm": answers,
+        "refused": refused,
         "peak_rss_gb": gb(watch.peak),
-        "budget": budget,
+        "memory_account": account,
         "total_s": round(time.monotonic() - started, 1),
         "log": str(work / "app.log"),
     }
@@ -248,7 +275,12 @@ def main(argv: list[str] | None = None) -> None:
     print("\n| endpoint | warm answer (s) | outcome | resident after (GB) |\n|---|---|---|---|")
     for answer in answers:
         print(f"| `{answer['endpoint']}` | {answer['seconds']} | {answer['outcome']} | {answer['rss_gb']} |")
-    print(f"\nPeak resident memory {figures['peak_rss_gb']} GB; {budget}. App log: {figures['log']}")
+    for answer in refused:
+        print(f"| `{answer['endpoint']}` | | {answer['outcome']} | |")
+    print("\n| the Models tab's memory account, at the end | MB |\n|---|---|")
+    for what, size in account:
+        print(f"| {what} | {size} |")
+    print(f"\nPeak resident memory {figures['peak_rss_gb']} GB. App log: {figures['log']}")
 
 
 if __name__ == "__main__":

@@ -10,9 +10,10 @@ from flagdemo.models import catalog
 from flagdemo.models.cache import machine_memory_bytes
 from flagdemo.models.resolve import ModelSpec
 from flagdemo.models.sources import looks_like_path
-from flagdemo.serving.memory import resident_account
+from flagdemo.serving.memory import ANONYMOUS, MAPPED_MODEL_FILES, resident_account
 
-WEIGHTS_ROW = "model weights in the cache"
+TOTAL_ROW = "resident in all"
+UNATTRIBUTED_ROW = "not attributed to a part above"
 LOCATION_WORDS = {
     "bundled": "yes (bundled)",
     "local": "yes (models folder)",
@@ -75,18 +76,31 @@ def cache_rows(access: ModelAccess) -> list[dict]:
 
 
 def memory_rows(access: ModelAccess) -> list[dict]:
-    """Where this process's resident memory is, in MB, by the kernel's own per-mapping count: the kinds add up to
-    the resident total, to rounding. Then how much of it the cached models' weights are (they sit in the heap or,
-    loaded from safetensors, in mapped model files: the kernel cannot tell which bytes are whose), and the cache's
-    budget against the machine's memory. Empty without /proc."""
+    """Where this process's resident memory is, in MB, part by part: each cached model's weights (in the heap or
+    mapped from its file), the embedding and result caches, what the process held before its first model, the
+    libraries' code (the kernel's own per-mapping count), and what none of these claims, so the rows add up to the
+    resident total. Then the cache's budget against the machine's memory. Empty without /proc.
+
+    Freed heap has no row: glibc's count of it (``mallinfo2``) includes the pages ``malloc_trim`` gave back when the
+    server went idle, which are no longer resident (on the full-size rehearsal it would have claimed 1.8 GB too
+    much)."""
     account = resident_account()
     if account is None:
         return []
-    kinds = sorted(((size, kind) for kind, size in account.items() if kind != "total"), reverse=True)
-    rows = [{"what": kind, "MB": round(size / 2**20)} for size, kind in kinds]
-    rows.append({"what": "resident in all", "MB": round(account["total"] / 2**20)})
-    weights = sum(entry.nbytes for entry in access.cache.entries())
-    rows.append({"what": f"{WEIGHTS_ROW} (part of the above)", "MB": round(weights / 2**20)})
+    total = account["total"]
+    models = sorted(access.cache.entries(), key=lambda entry: -entry.nbytes)
+    parts = [(f"model: {shown_name(entry.describe)}", entry.nbytes) for entry in models]
+    parts.append((f"embedding cache (vectors kept: {len(access.embedding_cache)})", access.embedding_cache.nbytes))
+    parts.append((f"result cache (results kept: {len(access.results)})", access.results.nbytes))
+    before = access.cache.anonymous_before_first_load
+    if before is not None:
+        parts.append(("Python, torch, Gradio and the app before the first model loaded", before))
+    code = sum(size for kind, size in account.items() if kind not in (ANONYMOUS, MAPPED_MODEL_FILES, "total"))
+    parts.append(("program code and libraries (torch, ONNX Runtime, the rest)", code))
+    rest = total - sum(size for _, size in parts)
+    parts.append((f"{UNATTRIBUTED_ROW} ({abs(rest) / total:.0%} of the total)", rest))
+    rows = [{"what": what, "MB": round(size / 2**20)} for what, size in parts]
+    rows.append({"what": TOTAL_ROW, "MB": round(total / 2**20)})
     budget, machine = access.cache.max_memory_bytes, machine_memory_bytes()
     rows.append(
         {"what": f"model budget ({budget / machine:.0%} of this machine's {machine / 2**30:.1f} GB)",

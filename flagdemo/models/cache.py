@@ -127,6 +127,30 @@ class _Slot:
 LOADING = threading.RLock()
 
 
+class LoadClock:
+    """Seconds this process has spent loading models, every cache together (a load inside another counts once):
+    a request's time less the loading done meanwhile is what the same work takes once its models are loaded."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._depth = threading.local()
+
+    @contextmanager
+    def timing(self) -> Iterator[None]:
+        depth = getattr(self._depth, "value", 0)
+        self._depth.value = depth + 1
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._depth.value = depth
+            if depth == 0:
+                self.seconds += time.perf_counter() - started  # loads run one at a time (LOADING): no race
+
+
+LOAD_CLOCK = LoadClock()
+
+
 class ModelCache:
     """Thread-safe LRU cache of loaded models; concurrent requests for one key run the loader once."""
 
@@ -136,6 +160,9 @@ class ModelCache:
         self.max_models = max_models
         self.max_memory_bytes = default_memory_budget() if max_memory_bytes is None else int(max_memory_bytes)
         self.load_count = 0
+        # The process's anonymous resident memory before this cache loaded anything (Python, torch, the page):
+        # the Models tab's memory account counts it apart from what the models brought.
+        self.anonymous_before_first_load: int | None = None
         self._lock = threading.Lock()
         self._slots: OrderedDict[Hashable, _Slot] = OrderedDict()
 
@@ -155,7 +182,7 @@ class ModelCache:
                 self._slots.move_to_end(key)
                 slot.last_used = time.time()
                 return slot.value
-        with LOADING:
+        with LOADING, LOAD_CLOCK.timing():
             return self._load_once(key, loader, describe)
 
     def _load_once(self, key: tuple, loader: Callable[[], T], describe: str) -> T:
@@ -173,6 +200,9 @@ class ModelCache:
                 raise slot.error
             slot.last_used = time.time()
             return slot.value
+        if self.anonymous_before_first_load is None:
+            info = psutil.Process().memory_info()  # shared: the resident pages backed by files
+            self.anonymous_before_first_load = info.rss - info.shared
         started = time.perf_counter()
         try:
             value = loader()

@@ -333,17 +333,27 @@ def model_file(source: ModelSource, filename: str, *, cache_dir: str | None = No
         return None
 
 
+def config_of(source: ModelSource, *, cache_dir: str | None = None) -> dict[str, Any] | None:
+    """The model's config.json as plain data, read without transformers (so no remote code runs), from its folder
+    or the hub (cache); None when it has none or it cannot be read."""
+    path = model_file(source, "config.json", cache_dir=cache_dir)
+    try:
+        config = json.loads(path.read_text(encoding="utf-8")) if path is not None else None
+    except (OSError, ValueError):
+        return None
+    return config if isinstance(config, dict) else None
+
+
 def encoder_parameters(source: ModelSource, *, cache_dir: str | None = None) -> int | None:
     """About how many parameters an encoder's config.json describes (embeddings, then per layer attention and the
     feed-forward block), read before any weight loads; None when its config does not say. bge-small-en-v1.5 33 M,
     bge-base 109 M, bge-m3 566 M: within 1% of their checkpoints."""
-    path = model_file(source, "config.json", cache_dir=cache_dir)
+    config = config_of(source, cache_dir=cache_dir) or {}
     try:
-        config = json.loads(path.read_text(encoding="utf-8")) if path is not None else {}
         hidden, layers = int(config["hidden_size"]), int(config["num_hidden_layers"])
         feed_forward = int(config.get("intermediate_size", 4 * hidden))
         tokens = int(config.get("vocab_size", 0)) + int(config.get("max_position_embeddings", 0))
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):
         return None
     return tokens * hidden + layers * (4 * hidden * hidden + 2 * hidden * feed_forward)
 
@@ -358,10 +368,12 @@ def stored_weights(source: ModelSource) -> tuple[int, int] | None:
     if folder is None:
         return None
     files = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("pytorch_model*.bin"))
+    config = config_of(source)
     try:
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
         total = sum(path.stat().st_size for path in files)
-    except (OSError, ValueError):
+    except OSError:
+        return None
+    if config is None:
         return None
     dtype = str(config.get("torch_dtype") or config.get("dtype") or "float32")
     return (total, DTYPE_BYTES.get(dtype, 4)) if total else None

@@ -15,12 +15,14 @@ from flagdemo.limits import env_number
 from flagdemo.models.threads import glibc_function
 
 MODEL_FILE_SUFFIXES = (".safetensors", ".bin", ".onnx", ".pt", ".gguf", ".data")
+ANONYMOUS = "anonymous (heap: tensors, ONNX Runtime sessions and arenas, Python objects)"
+MAPPED_MODEL_FILES = "memory-mapped model files"
 
 
 def _kind(path: str) -> str:
     name = os.path.basename(path)
     if not path or path.startswith("[") or path.startswith("/memfd:") or path == "/dev/zero (deleted)":
-        return "anonymous (heap: tensors, ONNX Runtime sessions and arenas, Python objects)"
+        return ANONYMOUS
     if ".so" in name:
         if "torch" in path or name.startswith(("libgomp", "libtorch", "libc10", "libshm")):
             return "torch libraries"
@@ -28,7 +30,7 @@ def _kind(path: str) -> str:
             return "ONNX Runtime library"
         return "other libraries"
     if name.endswith(MODEL_FILE_SUFFIXES) or ("/models--" in path and "/blobs/" in path):
-        return "memory-mapped model files"  # the hub cache keeps every file as a blob named by its hash
+        return MAPPED_MODEL_FILES  # the hub cache keeps every file as a blob named by its hash
     return "other mapped files (python, fonts, data)"
 
 

@@ -4,8 +4,8 @@ The line is JSON on the ``flagdemo.requests`` logger (also attached to the recor
 can count failures and slow endpoints without reading anyone's texts: those are added only with FLAGDEMO_DEBUG=1.
 A handler runs inside :func:`logged_request` and fills in the model and inputs once it knows them (:func:`note`);
 the result cache adds how it served each operation (:func:`note_cache`: ``"cache": "hit"`` on a repeated request).
-Each computed request also leaves its duration behind (:func:`last_run`), so a heavy tab can say before it runs how
-long the same work took on this server the last time.
+Each computed request also leaves its duration behind, less the model loading done meanwhile (:func:`last_run`),
+so a heavy tab can say before it runs about how long its work will take on this server.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from flagdemo.limits import debug_mode
+from flagdemo.models.cache import LOAD_CLOCK
 
 logger = logging.getLogger("flagdemo.requests")
 
@@ -43,9 +44,21 @@ _durations: dict[tuple[str, tuple[str, ...]], tuple[float, int]] = {}  # (endpoi
 
 def last_run() -> tuple[float, int] | None:
     """(seconds, inputs) of the last computed run of the current request's endpoint on the same models, on this
-    server; None outside a request or before any such run (results served from the cache do not count)."""
+    server, not counting model loading; None outside a request or before any such run (results served from the
+    cache do not count)."""
     record = _current.get()
     return None if record is None else _durations.get((record.endpoint, tuple(record.models)))
+
+
+def estimate() -> tuple[float, float, int] | None:
+    """(estimated seconds, last run's seconds, last run's inputs) for the current request once its models are
+    loaded: the last run's time scaled by the number of inputs (the heavy tabs' work grows with it); None when
+    :func:`last_run` is."""
+    record, last = _current.get(), last_run()
+    if record is None or last is None:
+        return None
+    seconds, inputs = last
+    return (seconds * record.n_inputs / inputs if inputs and record.n_inputs else seconds), seconds, inputs
 
 
 def note(*, models: Sequence[str | None] = (), inputs: Sequence[str] = ()) -> None:
@@ -83,7 +96,7 @@ def logged_request(endpoint: str) -> Iterator[RequestRecord]:
     """Time the block and log its line when it ends, however it ends."""
     record = RequestRecord(endpoint)
     token = _current.set(record)
-    started = time.perf_counter()
+    started, loading_before = time.perf_counter(), LOAD_CLOCK.seconds
     try:
         yield record
     except BaseException as exc:
@@ -94,7 +107,8 @@ def logged_request(endpoint: str) -> Iterator[RequestRecord]:
         _current.reset(token)
         seconds = time.perf_counter() - started
         if record.outcome == "ok" and "hit" not in record.cache:
-            _durations[(endpoint, tuple(record.models))] = (seconds, record.n_inputs)
+            computing = max(seconds - (LOAD_CLOCK.seconds - loading_before), 0.0)
+            _durations[(endpoint, tuple(record.models))] = (computing, record.n_inputs)
         payload = {
             "event": "request",
             "endpoint": endpoint,

@@ -188,11 +188,13 @@ def copy_link_js(tab_id: str, names: Sequence[str]) -> str:
 
 
 def progress_with_last_run(progress: gr.Progress) -> Callable[[float, str], None]:
-    """The engine's progress callback for a heavy tab: each step also says how long the same work (this endpoint,
-    these models) took on this server the last time it was computed, read once the request has named its models."""
-    last = request_log.last_run()
-    hint = "" if last is None else (
-        f" (last time on this server: {text.duration(last[0])} for {text.plural(last[1], 'input')})"
+    """The engine's progress callback for a heavy tab: each step also says about how long the work will take here,
+    from the last run of the same work (this endpoint, these models) on this server, scaled to this request's
+    inputs; read once the request has named its models and inputs."""
+    guess = request_log.estimate()
+    hint = "" if guess is None else (
+        f" (about {text.duration(guess[0])} here once the models are loaded; "
+        f"the last run: {text.plural(guess[2], 'input')} in {text.duration(guess[1])})"
     )  # fmt: skip
     return lambda fraction, desc: progress(fraction, desc=desc + hint)
 

@@ -42,7 +42,9 @@ def entry_choices(kind: str | None = None) -> tuple[list[tuple[str, str]], str]:
 
 
 def chosen_entry(name) -> browse.DataEntry:
-    """The listed entry called ``name``; anything else (a path, ``..``, nothing) is refused."""
+    """The listed entry called ``name``; anything else (a path, ``..``, nothing) is refused, after saying why there
+    is no list where there is none (public mode, no data folder)."""
+    browse.data_dir()
     if not isinstance(name, str) or not name.strip():
         raise inputs.InvalidInputError("Choose a stored set or a BEIR folder from the list first.")
     return browse.find_entry(name)

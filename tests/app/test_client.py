@@ -327,11 +327,11 @@ def test_models_and_unload(client):
     catalog, cache, choices, memory = client.predict(api_name="/models")
     catalog_frame = _frame(catalog)
     account = _frame(memory).set_index("what")["MB"]
-    parts = account.iloc[:-3]  # the kinds, then "resident in all", the cached weights, the budget
-    assert account.index[-3] == "resident in all" and account.index[-1].startswith("model budget (75% of")
+    parts = account.iloc[:-2]  # the parts, then "resident in all" and the budget
+    assert account.index[-2] == "resident in all" and account.index[-1].startswith("model budget (75% of")
     assert abs(parts.sum() - account["resident in all"]) <= len(parts)  # each row rounded to 1 MB
-    weights = account["model weights in the cache (part of the above)"]
-    assert 0 <= weights <= account["resident in all"] and account["resident in all"] > 100
+    code = account["program code and libraries (torch, ONNX Runtime, the rest)"]
+    assert 0 < code < account["resident in all"] and account["resident in all"] > 100
     assert [choice[0] for choice in choices["choices"]] == ["all", *_frame(cache)["model"]]
     assert "yes (bundled)" in set(catalog_frame["here"])
     assert {"bge-m3", "bge-reranker-v2-minicpm-layerwise"} <= set(catalog_frame["model"])

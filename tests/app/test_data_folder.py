@@ -138,7 +138,9 @@ def test_public_mode_and_no_folder_refuse(private, tiny_engine, monkeypatch):
     monkeypatch.setenv("FLAGDEMO_PUBLIC", "1")
     assert data_folder.entry_choices() == ([], "Opening stored sets is switched off on this public app.")
     for call in (lambda: data_folder.project_stored(tiny_engine, "docs"),
-                 lambda: data_folder.compare_beir(tiny_engine, "beir-mini")):  # fmt: skip
+                 lambda: data_folder.compare_beir(tiny_engine, "beir-mini"),
+                 lambda: data_folder.project_stored(tiny_engine),  # nothing chosen: the reason there is no list
+                 lambda: data_folder.compare_beir(tiny_engine, None)):  # fmt: skip
         with pytest.raises(gr.Error, match="switched off on this public app"):
             call()
     monkeypatch.delenv("FLAGDEMO_PUBLIC")

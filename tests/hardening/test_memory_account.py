@@ -9,8 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-from flagdemo.models.threads import glibc_function
+from flagdemo.engine import Engine
+from flagdemo.models.cache import ModelCache
+from flagdemo.models.threads import glibc_function, release_freed_memory
 from flagdemo.serving.memory import describe_account, resident_account
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,6 +26,7 @@ def rss_bytes() -> int:
 
 @linux
 def test_the_account_adds_up_to_the_resident_memory_and_sees_a_new_array():
+    release_freed_memory()  # earlier tests' freed heap, still resident, could hold the new array without growing
     before = resident_account()
     held = np.ones(64 * 2**20 // 8)  # 64 MB of anonymous memory, touched
     after, rss = resident_account(), rss_bytes()
@@ -68,3 +72,27 @@ def test_the_arena_cap_holds_eight_busy_threads_to_two_arenas():
     uncapped, arenas = arenas_used({**environment, "FLAGDEMO_MALLOC_ARENAS": "0"})
     assert uncapped == "None"
     assert arenas > 2  # glibc's own limit lets busy threads have arenas of their own
+
+
+@linux
+def test_the_models_tab_account_names_a_new_model_and_keeps_adding_up():
+    cache = ModelCache()
+    engine = Engine(cache=cache)
+    cache.get_or_load(("first",), lambda: torch.nn.Linear(8, 8), describe="a first model")
+
+    def account() -> dict[str, int]:
+        release_freed_memory()  # as the server does when it goes idle: freed heap is then no longer resident
+        rows = engine.memory_rows()
+        parts = {row["what"]: row["MB"] for row in rows[:-2]}
+        assert rows[-2]["what"] == "resident in all"
+        assert abs(sum(parts.values()) - rows[-2]["MB"]) <= len(parts)  # the parts add up, to each row's rounding
+        return parts
+
+    before = account()
+    assert before["Python, torch, Gradio and the app before the first model loaded"] > 50
+    cache.get_or_load(("linear",), lambda: torch.nn.Linear(4096, 4096), describe="a 64 MB layer")  # weights touched
+    after = account()
+    assert after["model: a 64 MB layer"] == 64
+    unattributed = [next(size for what, size in parts.items() if what.startswith("not attributed"))
+                    for parts in (before, after)]  # fmt: skip
+    assert abs(unattributed[1] - unattributed[0]) <= 16  # the new 64 MB are the model's row, not left unexplained

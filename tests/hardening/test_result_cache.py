@@ -7,11 +7,14 @@ import json
 import logging
 import pickle
 import threading
+import time
 
 import numpy as np
 import pytest
+import torch
 
 from flagdemo.errors import InvalidInputError, ModelLoadError
+from flagdemo.models.cache import ModelCache
 from flagdemo.serving import request_log
 from flagdemo.serving.result_cache import ResultCache, model_identity, result_key, reuse_note
 
@@ -173,3 +176,19 @@ def test_each_request_line_says_how_the_cache_served_it(caplog):
     lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "flagdemo.requests"]
     assert [line.get("cache") for line in lines] == ["miss", "hit", None]
     assert notes[0] == "" and notes[1].startswith("Served from the result cache")
+
+
+def test_the_estimate_scales_the_last_run_by_its_inputs_and_leaves_model_loading_out():
+    request_log._durations.clear()
+    cache = ModelCache()
+    with request_log.logged_request("layer_sweep"):
+        request_log.note(models=["estimated-model"], inputs=["q", "p1", "p2", "p3"])
+        assert request_log.estimate() is None  # nothing to go by yet
+        cache.get_or_load(("slow",), lambda: time.sleep(0.3) or torch.nn.Linear(2, 2))  # 0.3 s of loading
+        time.sleep(0.1)  # 0.1 s of work
+    seconds, inputs = request_log._durations[("layer_sweep", ("estimated-model",))]
+    assert inputs == 4 and 0.09 <= seconds < 0.3  # the load is not part of the work
+    with request_log.logged_request("layer_sweep"):
+        request_log.note(models=["estimated-model"], inputs=["q", *"abcdefg"])  # twice the inputs
+        about, last, last_inputs = request_log.estimate()
+    assert (last, last_inputs) == (seconds, 4) and about == pytest.approx(2 * seconds)

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,7 +30,7 @@ from flagdemo.models.rerankers.inputs import (
 )
 from flagdemo.models.rerankers.lens import LogitLens
 from flagdemo.models.rerankers.minicpm import is_layerwise_minicpm
-from flagdemo.models.sources import load_pretrained
+from flagdemo.models.sources import config_of, load_pretrained
 
 CAUSAL_SUFFIXES = ("ForCausalLM", "LMHeadModel")
 LENS_CHECK_PAIR = ("What is the capital of France?", "Paris is the capital of France.")
@@ -99,23 +97,12 @@ class DecoderReranker(BaseReranker):
 
     def _config_dict(self) -> dict[str, Any]:
         """The checkpoint's config.json as plain data (read without transformers, so no remote code is involved)."""
-        if self.source.is_local:
-            path: str | None = str(Path(self.source.path) / "config.json")
-        else:
-            from transformers.utils import cached_file
-
-            path = cached_file(
-                self.source.path,
-                "config.json",
-                revision=self.source.revision,
-                cache_dir=self.cache_dir,
-                _raise_exceptions_for_missing_entries=False,
-            )
-        if path is None or not Path(path).is_file():
+        config = config_of(self.source, cache_dir=self.cache_dir)
+        if config is None:
             raise ModelLoadError(
                 f"{self.model_name!r} has no config.json, so it cannot be loaded as a language model."
             )
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        return config
 
     def _load_causal_lm(self, config: dict[str, Any]) -> torch.nn.Module:
         from transformers import AutoModelForCausalLM

@@ -345,10 +345,14 @@ HOW_TO_READ = {
         "loaded once and kept until the cache needs the room."
     ),
     "models-memory": (
-        "This server's resident memory, from the kernel's own count, split by what holds it: the heap, the "
-        "libraries and the mapped files (model weights loaded from safetensors stay mapped). Those rows add up to "
-        "*resident in all*. Below it, how much of that the cached models' weights are, and the budget the model "
-        "cache keeps to: past it, the least recently used model is unloaded."
+        "This server's resident memory part by part: each loaded model's weights (in the heap or mapped from its "
+        "file), the embedding and result caches, what the server held before its first model (Python, torch, this "
+        "page), and the libraries' code. *not attributed* is the rest: memory a running request holds, freed memory "
+        "not yet given back (that happens when the server goes idle), ONNX Runtime's working memory, objects made "
+        "since; negative when a part counts bytes the kernel does not keep in memory (weights mapped from a file "
+        "and not read yet). The rows add "
+        "up to *resident in all*; below it, the budget the model cache keeps to: past it, the least recently used "
+        "model is unloaded."
     ),
 }
 
