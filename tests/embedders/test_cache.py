@@ -180,7 +180,7 @@ def test_the_room_for_a_model_is_the_machine_less_the_process_plus_the_cached_mo
 
     from flagdemo.models import cache as cache_module
 
-    resident = types.SimpleNamespace(memory_info=lambda: types.SimpleNamespace(rss=3 * 10**9))
+    resident = types.SimpleNamespace(memory_info=lambda: types.SimpleNamespace(rss=3 * 10**9, shared=10**8))
     monkeypatch.setattr(cache_module, "machine_memory_bytes", lambda: 16 * 10**9)
     monkeypatch.setattr(cache_module.psutil, "Process", lambda: resident)
     cache = ModelCache(max_models=8)
