@@ -336,7 +336,11 @@ def model_file(source: ModelSource, filename: str, *, cache_dir: str | None = No
 def config_of(source: ModelSource, *, cache_dir: str | None = None) -> dict[str, Any] | None:
     """The model's config.json as plain data, read without transformers (so no remote code runs), from its folder
     or the hub (cache); None when it has none or it cannot be read."""
-    path = model_file(source, "config.json", cache_dir=cache_dir)
+    return read_config(model_file(source, "config.json", cache_dir=cache_dir))
+
+
+def read_config(path: Path | None) -> dict[str, Any] | None:
+    """A config.json file as plain data; None when there is none or it cannot be read."""
     try:
         config = json.loads(path.read_text(encoding="utf-8")) if path is not None else None
     except (OSError, ValueError):
@@ -368,7 +372,7 @@ def stored_weights(source: ModelSource) -> tuple[int, int] | None:
     if folder is None:
         return None
     files = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("pytorch_model*.bin"))
-    config = config_of(source)
+    config = read_config(folder / "config.json")  # the folder found above: no second lookup on the hub
     try:
         total = sum(path.stat().st_size for path in files)
     except OSError:
