@@ -142,7 +142,7 @@ def first_run(name: str, tab: common.TabParts):
     lock = threading.Lock()
 
     def run(*values):
-        key = tuple(repr(value) for value in values)
+        key = memo_key(values)
         with lock:
             if key in remembered:
                 return remembered[key]
@@ -168,3 +168,10 @@ def first_run(name: str, tab: common.TabParts):
 
     run.__name__ = f"{name}_example"
     return run
+
+
+def memo_key(values: Sequence) -> tuple[str, ...]:
+    """The remembered example's key: a whole float counts as its int, because the browser sends a slider's or a
+    number box's 1.0 as 1, so the key from the widgets' opening values (the start-up precompute) differed from the
+    page load's and the example was computed twice."""
+    return tuple(repr(int(value) if isinstance(value, float) and value.is_integer() else value) for value in values)

@@ -147,6 +147,20 @@ def test_an_example_is_computed_once_per_process():
     assert calls == [("a", 1), ("b", 1)]
 
 
+def test_the_browser_s_whole_numbers_find_the_example_the_start_up_computed():
+    """A slider opening at 1.0 arrives from the browser as 1 (JavaScript writes whole floats without ".0"); the
+    start-up precompute used 1.0. Both must be one example, or the page load computes it again."""
+    from flagdemo.ui.blocks import first_run
+    from flagdemo.ui.common import TabParts
+
+    calls = []
+    run = first_run("demo", TabParts(handler=lambda *values: calls.append(values) or len(calls), inputs=[],
+                                     outputs=[], note=gr.Markdown()))  # fmt: skip
+    assert run("a", 1.0, 5.0, True, 0.3) == run("a", 1, 5, True, 0.3) == 1
+    assert run("a", 1, 5, False, 0.3) == 2  # a changed input is another example
+    assert len(calls) == 2
+
+
 def test_examples_computed_in_advance_are_what_the_page_load_gets(tiny_engine, engine_copy, monkeypatch):
     from flagdemo.ui import build_demo
     from flagdemo.ui.blocks import _EXAMPLES, compute_examples_in_background
