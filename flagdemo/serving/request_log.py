@@ -5,7 +5,8 @@ can count failures and slow endpoints without reading anyone's texts: those are 
 A handler runs inside :func:`logged_request` and fills in the model and inputs once it knows them (:func:`note`);
 the result cache adds how it served each operation (:func:`note_cache`: ``"cache": "hit"`` on a repeated request).
 Each computed request also leaves its duration behind, less the model loading done meanwhile (:func:`last_run`),
-so a heavy tab can say before it runs about how long its work will take on this server.
+so a heavy tab can say before it runs about how long its work will take on this server (:func:`estimate`), also
+for models it has not run yet, scaled by their size from the last run on others.
 """
 
 from __future__ import annotations
@@ -17,9 +18,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from pathlib import PurePath
 
+from flagdemo.errors import FlagDemoError
 from flagdemo.limits import debug_mode
 from flagdemo.models.cache import LOAD_CLOCK
+from flagdemo.models.sources import resolve_source, stored_weights
 
 logger = logging.getLogger("flagdemo.requests")
 
@@ -40,6 +44,19 @@ class RequestRecord:
 
 _current: ContextVar[RequestRecord | None] = ContextVar("flagdemo_request", default=None)
 _durations: dict[tuple[str, tuple[str, ...]], tuple[float, int]] = {}  # (endpoint, models) → (seconds, inputs)
+_latest: dict[str, tuple[str, ...]] = {}  # endpoint → the models of its last computed run
+_parameters: dict[str, int] = {}  # model name → parameters in its stored weights (only those found)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """How long the current request's work should take once its models are loaded, and what that is from: the
+    last run of this endpoint on the same models, or (``scaled_from`` names them) on other models, by size."""
+
+    seconds: float
+    last_seconds: float
+    last_inputs: int
+    scaled_from: tuple[str, ...] = ()
 
 
 def last_run() -> tuple[float, int] | None:
@@ -50,15 +67,43 @@ def last_run() -> tuple[float, int] | None:
     return None if record is None else _durations.get((record.endpoint, tuple(record.models)))
 
 
-def estimate() -> tuple[float, float, int] | None:
-    """(estimated seconds, last run's seconds, last run's inputs) for the current request once its models are
-    loaded: the last run's time scaled by the number of inputs (the heavy tabs' work grows with it); None when
-    :func:`last_run` is."""
-    record, last = _current.get(), last_run()
-    if record is None or last is None:
+def estimate() -> Estimate | None:
+    """The current request's :class:`Estimate`: the last run's time scaled by the number of inputs (the heavy tabs'
+    work grows with it) and, for models not run yet, by their parameters against the last run's models (work per
+    input grows about linearly with a model's size); None outside a request, before any run of its endpoint, or
+    when a model's size cannot be read before it loads (a name that is not a model, a download)."""
+    record = _current.get()
+    if record is None:
         return None
-    seconds, inputs = last
-    return (seconds * record.n_inputs / inputs if inputs and record.n_inputs else seconds), seconds, inputs
+    models = tuple(record.models)
+    scaled_from = () if (record.endpoint, models) in _durations else _latest.get(record.endpoint, ())
+    seconds, inputs = _durations.get((record.endpoint, scaled_from or models), (None, 0))
+    if seconds is None:
+        return None
+    about = seconds * record.n_inputs / inputs if inputs and record.n_inputs else seconds
+    if scaled_from:
+        now, then = parameters(models), parameters(scaled_from)
+        if not now or not then:
+            return None
+        about *= now / then
+    return Estimate(about, seconds, inputs, tuple(PurePath(name).name for name in scaled_from))
+
+
+def parameters(models: Sequence[str]) -> int | None:
+    """The parameters of ``models`` together, read from their weight files (nothing loads); None when one cannot be
+    read here."""
+    total = 0
+    for name in models:
+        if name not in _parameters:
+            try:
+                stored = stored_weights(resolve_source(name))
+            except (FlagDemoError, OSError, ValueError):  # not a model name (e.g. a fusion), or not here
+                stored = None
+            if stored is None:
+                return None
+            _parameters[name] = stored[0] // stored[1]
+        total += _parameters[name]
+    return total
 
 
 def note(*, models: Sequence[str | None] = (), inputs: Sequence[str] = ()) -> None:
@@ -109,6 +154,7 @@ def logged_request(endpoint: str) -> Iterator[RequestRecord]:
         if record.outcome == "ok" and "hit" not in record.cache:
             computing = max(seconds - (LOAD_CLOCK.seconds - loading_before), 0.0)
             _durations[(endpoint, tuple(record.models))] = (computing, record.n_inputs)
+            _latest[endpoint] = tuple(record.models)
         payload = {
             "event": "request",
             "endpoint": endpoint,

@@ -188,14 +188,20 @@ def copy_link_js(tab_id: str, names: Sequence[str]) -> str:
 
 
 def progress_with_last_run(progress: gr.Progress) -> Callable[[float, str], None]:
-    """The engine's progress callback for a heavy tab: each step also says about how long the work will take here,
-    from the last run of the same work (this endpoint, these models) on this server, scaled to this request's
-    inputs; read once the request has named its models and inputs."""
+    """The engine's progress callback for a heavy tab: each step also says about how long the work will take here
+    (``request_log.estimate``: the last run of this endpoint on these models, or on others scaled by their size, and
+    to this request's inputs); read once the request has named its models and inputs."""
     guess = request_log.estimate()
-    hint = "" if guess is None else (
-        f" (about {text.duration(guess[0])} here once the models are loaded; "
-        f"the last run: {text.plural(guess[2], 'input')} in {text.duration(guess[1])})"
-    )  # fmt: skip
+    if guess is None:
+        hint = ""
+    else:
+        basis = f"scaled by size from the last run on {text.listed(guess.scaled_from)}" if guess.scaled_from else (
+            "the last run"
+        )  # fmt: skip
+        hint = (
+            f" (about {text.duration(guess.seconds)} here once the models are loaded; {basis}: "
+            f"{text.plural(guess.last_inputs, 'input')} in {text.duration(guess.last_seconds)})"
+        )
     return lambda fraction, desc: progress(fraction, desc=desc + hint)
 
 

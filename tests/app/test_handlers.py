@@ -549,5 +549,9 @@ def test_a_heavy_tab_says_how_long_the_same_work_took_here_last_time(tiny_engine
     about, inputs, took = hint.search(steps[0]).groups()
     assert about == took and int(inputs) > 1  # the same number of inputs: the same time
     steps.clear()
-    bound.layer_sweep(model=tiny_engine.llm_reranker, step=2, progress=progress)  # other models: their own record
-    assert steps and not any("the last run" in step for step in steps)
+    bound.layer_sweep(model=tiny_engine.llm_reranker, step=2, progress=progress)  # a model not run yet: by size
+    scaled = re.compile(
+        r" \(about ([\d.,]+ m?s) here once the models are loaded; scaled by size from the last run on "
+        r"minicpm-layerwise: (\d+) inputs in ([\d.,]+ m?s)\)$"
+    )
+    assert steps and all(scaled.search(step) for step in steps), steps

@@ -190,5 +190,38 @@ def test_the_estimate_scales_the_last_run_by_its_inputs_and_leaves_model_loading
     assert inputs == 4 and 0.09 <= seconds < 0.3  # the load is not part of the work
     with request_log.logged_request("layer_sweep"):
         request_log.note(models=["estimated-model"], inputs=["q", *"abcdefg"])  # twice the inputs
-        about, last, last_inputs = request_log.estimate()
-    assert (last, last_inputs) == (seconds, 4) and about == pytest.approx(2 * seconds)
+        guess = request_log.estimate()
+    assert (guess.last_seconds, guess.last_inputs, guess.scaled_from) == (seconds, 4, ())
+    assert guess.seconds == pytest.approx(2 * seconds)
+
+
+def test_a_model_not_run_yet_is_estimated_from_another_by_the_size_of_its_weights(tiny_dir):
+    small, large = str(tiny_dir / "bert-embedder"), str(tiny_dir / "minicpm-layerwise")
+    request_log._durations.clear()
+    with request_log.logged_request("rerank"):
+        request_log.note(models=[small], inputs=["q", "p1"])
+        time.sleep(0.05)
+    with request_log.logged_request("rerank"):
+        request_log.note(models=[large], inputs=["q", "p1", "p2", "p3"])  # twice the inputs, another model
+        guess = request_log.estimate()
+    ratio = request_log.parameters([large]) / request_log.parameters([small])
+    assert request_log.parameters([small]) == pytest.approx(
+        stored_values(tiny_dir / "bert-embedder"), rel=0.01
+    )  # the file size counts its header too
+    assert ratio > 1.5  # the layer-wise model is the larger: the estimate grows with it
+    assert guess.scaled_from == ("bert-embedder",)
+    assert guess.seconds == pytest.approx(guess.last_seconds * 2 * ratio)
+    with request_log.logged_request("rerank"):
+        request_log.note(models=["rrf(bm25,embedder)"], inputs=["q"])  # no weights to size: no guess
+        assert request_log.estimate() is None
+
+
+def stored_values(folder) -> int:
+    """The number of values in a folder's safetensors files, read tensor by tensor."""
+    from safetensors import safe_open
+
+    total = 0
+    for path in folder.glob("*.safetensors"):
+        with safe_open(str(path), "pt") as weights:
+            total += sum(int(np.prod(weights.get_slice(name).get_shape())) for name in weights.keys())  # noqa: SIM118 (safe_open is not iterable)
+    return total

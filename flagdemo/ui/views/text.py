@@ -109,7 +109,7 @@ def describe_projection(method: str, params: Mapping[str, object]) -> str:
     name = method.upper() if method.lower() in ("pca", "umap") else "t-SNE" if method.lower() == "tsne" else method
     if "explained_variance" in params:
         shares = [f"{100 * float(v):.1f}%" for v in params["explained_variance"]]  # type: ignore[union-attr]
-        return f"{name}: the axes keep {_join(shares)} of the spread of the vectors."
+        return f"{name}: the axes keep {listed(shares)} of the spread of the vectors."
     parts = []
     if "n_neighbors" in params:
         parts.append(f"{params['n_neighbors']} neighbours")
@@ -119,10 +119,10 @@ def describe_projection(method: str, params: Mapping[str, object]) -> str:
         parts.append(f"perplexity {number(float(params['perplexity']), 3)}")  # type: ignore[arg-type]
     if "seed" in params:
         parts.append(f"seed {params['seed']}")
-    return f"{name} with {_join(parts)}." if parts else f"{name}."
+    return f"{name} with {listed(parts)}." if parts else f"{name}."
 
 
-def _join(items: Sequence[str]) -> str:
+def listed(items: Sequence[str]) -> str:
     """``a``, ``a and b``, ``a, b and c``."""
     if len(items) <= 1:
         return "".join(items)
