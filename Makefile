@@ -99,7 +99,8 @@ rehearsal-cache: $(VENV)/.runtime
 # chromium, a warm answer per endpoint, resident memory; the README's full-size table comes from this (~10 min).
 rehearsal: $(VENV)/.test chromium
 	test -d $(REHEARSAL_CACHE) || $(MAKE) rehearsal-cache
-	$(PY) -m tools.rehearse_app --cache $(REHEARSAL_CACHE) --out .rehearsal/figures.json
+	$(PY) -m tools.rehearse_app --cache $(REHEARSAL_CACHE) --out .rehearsal/figures.json \
+		--screenshot .rehearsal/models-tab.png
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

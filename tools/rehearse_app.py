@@ -12,7 +12,8 @@ cache ``--cache``, by default the rehearsal cache ``make rehearsal-cache`` write
    on the loaded models rather than coming from the result cache; then Cocktail's default run, its first;
 4. that what public mode turns off (unloading, the data folder's endpoints) answers with a sentence;
 5. the app's resident memory (the process and its children) at each step, its peak, and the Models tab's account
-   of it at the end (part by part, and the model budget).
+   of it at the end (part by part, and the model budget), read through gradio_client and, with ``--screenshot``,
+   as a visitor's browser shows it at 1400 px (a full-page PNG, and whether any of its tables scrolls sideways).
 
 The rehearsal cache holds seeded random weights: its times and memory carry over to the real models, its scores
 do not. ``--out`` writes the figures as JSON; the table is printed as Markdown for docs/serving.md.
@@ -197,6 +198,35 @@ def memory_account(url: str) -> list[list]:
     return memory["data"] if isinstance(memory, dict) else memory
 
 
+def models_tab(url: str, screenshot: Path, timeout_s: float) -> dict[str, int]:
+    """The Models tab after Refresh, as a 1400 px browser shows it, saved to ``screenshot``; per table, how many of
+    its elements scroll sideways (0 is what a reader needs)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.set_default_timeout(timeout_s * 1000)
+        page.goto(url)
+        page.get_by_role("tab", name="Models", exact=True).click()
+        page.locator("#models-refresh").click()
+        page.locator("#models-memory [role=gridcell]").filter(has_text="resident in all").first.wait_for()
+        page.evaluate("document.fonts.ready")
+        scrolls = {
+            table: page.evaluate(
+                """(id) => [...document.querySelectorAll(`#${id} *`)].filter(e => e.scrollWidth > e.clientWidth + 1
+                    && ['auto', 'scroll'].includes(getComputedStyle(e).overflowX)).length""",
+                table,
+            )
+            for table in ("models-catalog", "models-cache", "models-memory")
+        }
+        screenshot.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(screenshot), full_page=True)
+        browser.close()
+    print(f"  the Models tab at 1400 px: {screenshot}; elements scrolling sideways per table: {scrolls}", flush=True)
+    return scrolls
+
+
 def gb(nbytes: int) -> float:
     return round(nbytes / 1e9, 2)
 
@@ -205,6 +235,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cache", default=str(ROOT / ".rehearsal" / "hub"), help="the hub cache to serve from")
     parser.add_argument("--out", help="write the figures here as JSON")
+    parser.add_argument("--screenshot", type=Path, help="save the Models tab at the end here (a full-page PNG)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds allowed for each step")
     parser.add_argument(
         "--budget-gb", type=float, default=12.0, help="the model budget to run with (12: a free 16 GB Space's 75%%)"
@@ -242,6 +273,7 @@ def main(argv: list[str] | None = None) -> None:
         answers = warm_answers(url, watch, args.timeout)
         refused = refusals(url)
         account = memory_account(url)
+        scrolls = models_tab(url, args.screenshot, args.timeout) if args.screenshot else None
     finally:
         watch.stop()
         process.terminate()
@@ -261,6 +293,7 @@ def main(argv: list[str] | None = None) -> None:
         "refused": refused,
         "peak_rss_gb": gb(watch.peak),
         "memory_account": account,
+        "models_tab_scrolling_sideways": scrolls,
         "total_s": round(time.monotonic() - started, 1),
         "log": str(work / "app.log"),
     }
