@@ -14,15 +14,17 @@ import pandas as pd
 from flagdemo.ui.views import tables, text
 
 
-def table_box(name: str, label: str, elem_id: str) -> gr.DataFrame:
-    """A result table that, whenever a result arrives, sets its column widths and types from that result."""
+def table_box(name: str, label: str, elem_id: str, *, max_height: int = tables.MAX_HEIGHT) -> gr.DataFrame:
+    """A result table that, whenever a result arrives, sets its column widths and types from that result; past
+    ``max_height`` pixels it scrolls (a table whose last rows carry its point, like a total, should show them all)."""
     width = tables.TABLE_WIDTH[name]
-    box = gr.DataFrame(label=label, elem_id=elem_id, **tables.dataframe_settings(pd.DataFrame(), width=width))
+    settings = {"width": width, "max_height": max_height}
+    box = gr.DataFrame(label=label, elem_id=elem_id, **tables.dataframe_settings(pd.DataFrame(), **settings))
 
     def fit(shown: pd.DataFrame | None):
         if shown is None or len(shown.columns) == 0:
             return gr.skip()
-        return gr.DataFrame(**tables.dataframe_settings(shown, width=width))
+        return gr.DataFrame(**tables.dataframe_settings(shown, **settings))
 
     box.change(fit, box, box, api_visibility="private", queue=False, show_progress="hidden")
     return box

@@ -193,8 +193,19 @@ def test_ordinary_passages_fit_without_sideways_scrolling(page):
     open_tab(page, "Models")
     page.locator("#models-refresh").click()
     page.locator("#models-catalog [role=gridcell]").filter(has_text="bge-m3").first.wait_for()
-    for table in ("models-catalog", "models-cache"):
+    for table in ("models-catalog", "models-cache", "models-memory"):
         assert scrolls_sideways(page, table) == 0, f"{table} scrolls sideways"
+    page.locator("#models-memory [role=gridcell]").filter(has_text="resident in all").first.wait_for()
+    assert scrolls_down(page, "models-memory") == 0, "the memory account hides its total below a scroll"
+
+
+def scrolls_down(page, elem_id: str) -> int:
+    """How many elements of a table hide rows below a vertical scroll bar."""
+    return page.evaluate(
+        """(id) => [...document.querySelectorAll(`#${id} *`)].filter(e => e.scrollHeight > e.clientHeight + 1
+            && ['auto', 'scroll'].includes(getComputedStyle(e).overflowY)).length""",
+        elem_id,
+    )
 
 
 def scrolls_sideways(page, elem_id: str) -> int:

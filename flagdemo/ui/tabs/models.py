@@ -20,6 +20,7 @@ HELP = (
 )
 CACHE_COLUMNS = ["model", "MB", "device", "load s", "runs on"]
 MEMORY_COLUMNS = ["what", "MB"]
+MEMORY_TABLE_HEIGHT = 800  # pixels: every row of the account with six models cached, so nothing scrolls
 
 
 @common.user_errors("listing the models")
@@ -54,7 +55,9 @@ def render(engine: Engine) -> common.TabParts:
     widgets.how_to_read("models-catalog", "models-catalog-help")
     cache = widgets.table_box("models-cache", "Loaded models (cache)", "models-cache")
     widgets.how_to_read("models-cache", "models-cache-help")
-    memory = widgets.table_box("models-memory", "Where this server's memory is", "models-memory")
+    memory = widgets.table_box(  # tall enough for every row: the total and the budget come last
+        "models-memory", "Where this server's memory is", "models-memory", max_height=MEMORY_TABLE_HEIGHT
+    )
     widgets.how_to_read("models-memory", "models-memory-help")
     with gr.Row():
         key = gr.Dropdown(["all"], value="all", label="Unload", allow_custom_value=True)

@@ -191,6 +191,8 @@ TEXT_COLUMN_CHARS = {"full": 48, "half": 26}
 # The narrowest numeric column: a 4-digit number or a short header word.
 MIN_COLUMN_CHARS = 5
 # How wide each result table is laid out (keys as in text.HOW_TO_READ): "half" when two tables share a row.
+MAX_HEIGHT = 420  # pixels: about ten rows of one line, then the table scrolls
+
 TABLE_WIDTH = {
     "encode-table": "full",
     "encode-summary": "half",
@@ -276,7 +278,7 @@ def row_chars(table: pd.DataFrame, *, width: str = "full") -> int:
     return sum(chars + CELL_PADDING_CHARS for chars in column_chars(table, width=width))
 
 
-def dataframe_settings(table: pd.DataFrame, *, width: str = "full", max_height: int = 420) -> dict:
+def dataframe_settings(table: pd.DataFrame, *, width: str = "full", max_height: int = MAX_HEIGHT) -> dict:
     """Keyword arguments for gr.DataFrame (or its update) that show ``table`` without sideways scrolling.
 
     Column widths are percentages of the table's own width, in proportion to what each column needs (so they always
