@@ -279,7 +279,7 @@ def rerank_pairs(
     return pairs, index
 
 
-def _flat_scores(scores: Any, n_pairs: int) -> np.ndarray:
+def flat_scores(scores: Any, n_pairs: int) -> np.ndarray:
     """compute_score output as a float array: a list of floats, one float for one pair (older FlagEmbedding)."""
     if hasattr(scores, "detach"):
         scores = scores.detach().float().cpu().numpy()
@@ -338,7 +338,7 @@ def rerank(
     """
     pairs, index = rerank_pairs(retrieval_set, first_stage_run, top_k)
     start = time.perf_counter()
-    scores = _flat_scores(reranker.compute_score(pairs, **score_kwargs), len(pairs))
+    scores = flat_scores(reranker.compute_score(pairs, **score_kwargs), len(pairs))
     seconds = time.perf_counter() - start
     run = reranked_run(index, scores, first_stage_run)
     return evaluate_run(run, retrieval_set, k, name=name or model_name_of(reranker, "reranker"), seconds=seconds)

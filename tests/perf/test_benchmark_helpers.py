@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from benchmarks.app_bench import percentile
+from benchmarks.llm_precision import agreement
 from benchmarks.report import Report
 from benchmarks.run import (
     alternate,
@@ -101,3 +102,15 @@ def test_umap_size_reports_its_time_and_its_own_peak_memory(capsys):
     assert measured["runs"] == 2 and measured["seconds"] > 0
     assert measured["peak_rss_mb"] >= measured["warm_up_peak_rss_mb"] > 50
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == measured
+
+
+def test_precision_agreement_counts_changed_tops_and_orders():
+    import pandas as pd
+
+    index = pd.DataFrame({"query_id": ["q1", "q1", "q1", "q2", "q2", "q2"]})
+    exact = np.array([3.0, 2.0, 1.0, 0.0, 5.0, 4.0])
+    rounded = np.array([3.0, 2.0, 1.0, 0.0, 4.0, 4.5])  # q2's top two swap
+    found = agreement(index, exact, rounded)
+    assert found["queries whose top passage changes"] == 1
+    assert found["largest score difference"] == 1.0 and found["largest difference / fp32 spread"] == 0.2
+    assert found["mean Kendall tau per query"] == pytest.approx((1.0 + 1 / 3) / 2, abs=1e-4)
