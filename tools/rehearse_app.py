@@ -211,6 +211,8 @@ def models_tab(url: str, screenshot: Path, timeout_s: float) -> dict[str, int]:
         page.get_by_role("tab", name="Models", exact=True).click()
         page.locator("#models-refresh").click()
         page.locator("#models-memory [role=gridcell]").filter(has_text="resident in all").first.wait_for()
+        page.wait_for_load_state("networkidle")  # the tables' column fitting runs after the rows arrive
+        page.wait_for_timeout(1000)
         page.evaluate("document.fonts.ready")
         scrolls = {
             table: page.evaluate(
