@@ -30,10 +30,7 @@ def measure(*, embedder: str, reranker: str, top_k: int, k: int, per_topic: int 
     from flagdemo.analysis import evaluation
     from flagdemo.data.datasets import load_retrieval_set
 
-    labelled = load_retrieval_set()
-    if per_topic is not None:
-        chosen = labelled.queries.groupby("topic", sort=False).head(per_topic)["id"].tolist()
-        labelled = labelled.subset(query_ids=chosen)
+    labelled = load_retrieval_set().subset(per_topic=per_topic)
     started = time.perf_counter()
     first_stage = evaluation.retrieve(FlagAutoModel.from_finetuned(embedder), labelled, k, name=embedder)
     reranked = evaluation.rerank(

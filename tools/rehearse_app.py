@@ -214,19 +214,22 @@ def models_tab(url: str, screenshot: Path, timeout_s: float) -> dict[str, int]:
         page.wait_for_load_state("networkidle")  # the tables' column fitting runs after the rows arrive
         page.wait_for_timeout(1000)
         page.evaluate("document.fonts.ready")
-        scrolls = {
-            table: page.evaluate(
-                """(id) => [...document.querySelectorAll(`#${id} *`)].filter(e => e.scrollWidth > e.clientWidth + 1
-                    && ['auto', 'scroll'].includes(getComputedStyle(e).overflowX)).length""",
-                table,
-            )
-            for table in ("models-catalog", "models-cache", "models-memory")
-        }
+        tables = ("models-catalog", "models-cache", "models-memory")
+        scrolls = {table: scrolls_sideways(page, table) for table in tables}
         screenshot.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(screenshot), full_page=True)
         browser.close()
     print(f"  the Models tab at 1400 px: {screenshot}; elements scrolling sideways per table: {scrolls}", flush=True)
     return scrolls
+
+
+def scrolls_sideways(page, elem_id: str) -> int:
+    """How many elements of a table scroll sideways (wider content than box, with a horizontal scroll bar)."""
+    return page.evaluate(
+        """(id) => [...document.querySelectorAll(`#${id} *`)].filter(e => e.scrollWidth > e.clientWidth + 1
+            && ['auto', 'scroll'].includes(getComputedStyle(e).overflowX)).length""",
+        elem_id,
+    )
 
 
 def gb(nbytes: int) -> float:

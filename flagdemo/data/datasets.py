@@ -75,9 +75,11 @@ class RetrievalSet:
         langs: list[str] | None = None,
         query_ids: list[str] | None = None,
         max_queries: int | None = None,
+        per_topic: int | None = None,
         restrict_passages: bool = False,
     ) -> RetrievalSet:
-        """A smaller set for quick demos: filter queries by topic / language / id and keep at most ``max_queries``.
+        """A smaller set for quick demos: filter queries by topic / language / id, keep the first ``per_topic`` of
+        each topic (a quick run that still covers every topic) and at most ``max_queries``.
 
         Passages are kept whole unless ``restrict_passages`` is set (then only passages of the chosen topics remain),
         because a smaller corpus makes retrieval easier and the numbers less comparable.
@@ -97,6 +99,8 @@ class RetrievalSet:
             if missing:
                 raise InvalidInputError(f"Unknown query id(s) {missing[:5]}; ids look like 'q-cook-01'.")
             queries = queries[queries["id"].isin(query_ids)]
+        if per_topic is not None:
+            queries = queries.groupby("topic", sort=False).head(per_topic)
         if max_queries is not None:
             queries = queries.head(max_queries)
         if queries.empty:

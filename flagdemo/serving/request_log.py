@@ -4,9 +4,9 @@ The line is JSON on the ``flagdemo.requests`` logger (also attached to the recor
 can count failures and slow endpoints without reading anyone's texts: those are added only with FLAGDEMO_DEBUG=1.
 A handler runs inside :func:`logged_request` and fills in the model and inputs once it knows them (:func:`note`);
 the result cache adds how it served each operation (:func:`note_cache`: ``"cache": "hit"`` on a repeated request).
-Each computed request also leaves its duration behind, less the model loading done meanwhile (:func:`last_run`),
-so a heavy tab can say before it runs about how long its work will take on this server (:func:`estimate`), also
-for models it has not run yet, scaled by their size from the last run on others.
+Each computed request also leaves its duration behind, less the model loading done meanwhile, so a heavy tab can say
+before it runs about how long its work will take on this server (:func:`estimate`), also for models it has not run
+yet, scaled by their size from the last run on others.
 """
 
 from __future__ import annotations
@@ -59,19 +59,12 @@ class Estimate:
     scaled_from: tuple[str, ...] = ()
 
 
-def last_run() -> tuple[float, int] | None:
-    """(seconds, inputs) of the last computed run of the current request's endpoint on the same models, on this
-    server, not counting model loading; None outside a request or before any such run (results served from the
-    cache do not count)."""
-    record = _current.get()
-    return None if record is None else _durations.get((record.endpoint, tuple(record.models)))
-
-
 def estimate() -> Estimate | None:
     """The current request's :class:`Estimate`: the last run's time scaled by the number of inputs (the heavy tabs'
     work grows with it) and, for models not run yet, by their parameters against the last run's models (work per
-    input grows about linearly with a model's size); None outside a request, before any run of its endpoint, or
-    when a model's size cannot be read before it loads (a name that is not a model, a download)."""
+    input grows about linearly with a model's size). Only computed runs count (results served from the cache do
+    not), model loading left out. None outside a request, before any run of its endpoint, or when a model's size
+    cannot be read before it loads (a name that is not a model, a download)."""
     record = _current.get()
     if record is None:
         return None

@@ -191,13 +191,11 @@ def progress_with_last_run(progress: gr.Progress) -> Callable[[float, str], None
     """The engine's progress callback for a heavy tab: each step also says about how long the work will take here
     (``request_log.estimate``: the last run of this endpoint on these models, or on others scaled by their size, and
     to this request's inputs); read once the request has named its models and inputs."""
-    guess = request_log.estimate()
-    if guess is None:
-        hint = ""
-    else:
-        basis = f"scaled by size from the last run on {text.listed(guess.scaled_from)}" if guess.scaled_from else (
-            "the last run"
-        )  # fmt: skip
+    guess, hint = request_log.estimate(), ""
+    if guess is not None:
+        basis = "the last run"
+        if guess.scaled_from:
+            basis = f"scaled by size from the last run on {text.listed(guess.scaled_from)}"
         hint = (
             f" (about {text.duration(guess.seconds)} here once the models are loaded; {basis}: "
             f"{text.plural(guess.last_inputs, 'input')} in {text.duration(guess.last_seconds)})"

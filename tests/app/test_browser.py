@@ -22,6 +22,7 @@ from flagdemo.models import catalog
 from flagdemo.ui.common import FAILED_NOTE
 from flagdemo.ui.inputs import parse_labelled_lines
 from flagdemo.ui.views import text
+from tools.rehearse_app import scrolls_sideways
 
 pytestmark = pytest.mark.e2e
 
@@ -204,15 +205,6 @@ def scrolls_down(page, elem_id: str) -> int:
     return page.evaluate(
         """(id) => [...document.querySelectorAll(`#${id} *`)].filter(e => e.scrollHeight > e.clientHeight + 1
             && ['auto', 'scroll'].includes(getComputedStyle(e).overflowY)).length""",
-        elem_id,
-    )
-
-
-def scrolls_sideways(page, elem_id: str) -> int:
-    """How many elements of a table scroll sideways (wider content than box, with a horizontal scroll bar)."""
-    return page.evaluate(
-        """(id) => [...document.querySelectorAll(`#${id} *`)].filter(e => e.scrollWidth > e.clientWidth + 1
-            && ['auto', 'scroll'].includes(getComputedStyle(e).overflowX)).length""",
         elem_id,
     )
 

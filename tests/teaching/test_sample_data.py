@@ -212,6 +212,10 @@ class TestLoaders:
         whole_corpus = data.subset(langs=["zh"])
         assert set(whole_corpus.queries["lang"]) == {"zh"}
         assert len(whole_corpus.passages) == len(data.passages)
+        two_each = data.subset(per_topic=2)
+        first_two = data.queries.groupby("topic", sort=False)["id"].apply(lambda ids: list(ids)[:2])
+        assert two_each.queries["id"].tolist() == [i for i in data.queries["id"] if any(i in f for f in first_two)]
+        assert two_each.queries["topic"].value_counts().eq(2).all() and len(two_each.passages) == len(data.passages)
         with pytest.raises(InvalidInputError, match="Unknown topic"):
             data.subset(topics=["knitting"])
         with pytest.raises(InvalidInputError, match="Unknown query id"):
