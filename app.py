@@ -15,7 +15,7 @@ import os
 # before torch loads, and only as a default.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from flagdemo.analysis.projection import start_warm_up
+from flagdemo.analysis.warm_up import start_warm_up
 from flagdemo.serving.memory import limit_heap_arenas
 from flagdemo.ui import build_demo
 from flagdemo.ui.blocks import compute_examples_in_background, theme
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("flagdemo").setLevel(logging.INFO)
-    start_warm_up()  # compile UMAP in the background so the first map is quick
+    start_warm_up()  # compile UMAP and ranx in the background so the first map and fusion are quick
     compute_examples_in_background(demo)  # every tab's example, ready before the first visitor arrives
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, theme=theme())
 

@@ -14,11 +14,14 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 
+from flagdemo.analysis import numba_cache
 from flagdemo.errors import InvalidInputError
 
 METHODS = {"rrf": "rrf", "combsum": "sum", "combmnz": "mnz", "combmax": "max", "combmin": "min"}
 NORMS = ("min-max", "max", "sum", "zmuv", "rank", "borda")
 RRF_K = 60
+
+numba_cache.configure()  # before ranx, and with it numba, is first imported
 
 
 @functools.cache

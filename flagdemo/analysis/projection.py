@@ -1,46 +1,25 @@
 """2D / 3D maps of embeddings with UMAP (default), PCA or t-SNE, seeded so the same input gives the same map.
 
 UMAP is JIT-compiled by numba: the first fit in a fresh process takes 10-20 s. Two things keep that off the user's
-path: numba's cache goes to a writable folder (site-packages is read-only on Spaces, and numba then refuses to
-cache), set here BEFORE umap is first imported; and :func:`start_warm_up` compiles it in a background thread at app
-start-up. Corpora too small for a method are still drawn: parameters shrink or the method falls back to PCA, and
-the result says so in ``note``.
+path: numba's cache goes to a writable folder (:mod:`flagdemo.analysis.numba_cache`), and
+:mod:`flagdemo.analysis.warm_up` compiles it in a background thread at app start-up. Corpora too small for a
+method are still drawn: parameters shrink or the method falls back to PCA, and the result says so in ``note``.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import tempfile
-import threading
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
+from flagdemo.analysis import numba_cache
 from flagdemo.errors import EmptyInputError, InvalidInputError
-
-logger = logging.getLogger(__name__)
 
 METHODS = ("umap", "pca", "tsne")
 MIN_UMAP_POINTS = 6
 
-
-def numba_cache_dir() -> Path:
-    """A writable folder for numba's compiled functions: $FLAGDEMO_CACHE/numba, else a temp folder."""
-    base = Path(os.environ.get("FLAGDEMO_CACHE", Path.home() / ".cache" / "flagdemo"))
-    for candidate in (base / "numba", Path(tempfile.gettempdir()) / "flagdemo-numba"):
-        try:
-            candidate.mkdir(parents=True, exist_ok=True)
-        except OSError:
-            continue
-        if os.access(candidate, os.W_OK):
-            return candidate
-    return Path(tempfile.mkdtemp(prefix="flagdemo-numba-"))
-
-
-os.environ.setdefault("NUMBA_CACHE_DIR", str(numba_cache_dir()))
+numba_cache.configure()  # before umap, and with it numba, is first imported
 
 
 @dataclass
@@ -169,33 +148,12 @@ def _pca(corpus: np.ndarray, extra: np.ndarray | None, dims: int, notes: list[st
     return pad(coords), (pad(query_coords) if query_coords is not None else None), params
 
 
-_warm_up_lock = threading.Lock()
-_warm_up_threads: list[threading.Thread] = []
-
-
 def warm_up() -> None:
     """Fit a tiny UMAP once so numba compiles (or loads from its cache) before a user asks for a map."""
     points = np.random.default_rng(0).normal(size=(40, 8)).astype(np.float32)
     queries = points[:2] + 0.01
     for dims in (2, 3):
         project(points, method="umap", dims=dims, n_neighbors=5, queries=queries)
-
-
-def start_warm_up() -> threading.Thread:
-    """Start :func:`warm_up` in a daemon thread (once per process) and return it."""
-    with _warm_up_lock:
-        if not _warm_up_threads:
-
-            def run() -> None:
-                try:
-                    warm_up()
-                except Exception:
-                    logger.exception("UMAP warm-up failed; the first map will just be slower")
-
-            thread = threading.Thread(target=run, name="umap-warm-up", daemon=True)
-            thread.start()
-            _warm_up_threads.append(thread)
-        return _warm_up_threads[0]
 
 
 def colour_groups(colour_by: str, labels: list[str], vectors: np.ndarray) -> list[str]:

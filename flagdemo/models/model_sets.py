@@ -14,8 +14,12 @@ import logging
 import os
 from dataclasses import asdict, dataclass
 
+import torch
+
+from flagdemo import limits
 from flagdemo.errors import InvalidInputError
 from flagdemo.models import catalog
+from flagdemo.models.backends.cpu import has_bf16_arithmetic
 from flagdemo.models.resolve import NO_MODEL
 
 logger = logging.getLogger(__name__)
@@ -23,6 +27,20 @@ logger = logging.getLogger(__name__)
 MODEL_SET_ENV = "FLAGDEMO_MODEL_SET"
 CHOICES = ("auto", "bge", "offline")
 HUB_PROBE_SECONDS = 3.0
+
+
+def decoder_precision() -> str:
+    """bf16 where this machine multiplies bf16 natively (a GPU, a CPU with bf16 instructions), else bf16 weights
+    computed in fp32 (see the BGE set's note)."""
+    native = has_bf16_arithmetic() or limits.zero_gpu() or torch.cuda.is_available()
+    return "bf16" if native else "bf16-weights"
+
+
+PRECISION_PHRASES = {
+    "fp32": "in fp32",
+    "bf16": "in bf16",
+    "bf16-weights": "bf16 weights computed in fp32",
+}
 
 
 @dataclass(frozen=True)
@@ -38,7 +56,7 @@ class ModelSet:
     layerwise_reranker: str
     cutoff_layer: int
     cocktail_base: str  # the embedder Cocktail fine-tunes by default (its own fp32 copy, with optimiser state)
-    llm_precision: str  # the decoder rerankers' precision: fp32 | bf16 (FlagEmbedding's use_bf16=True)
+    llm_precision: str  # the decoder rerankers' precision: one of resolve.LLM_PRECISIONS
 
     def roles(self) -> dict[str, str]:
         """Role → model, in the order the page names them; empty roles left out."""
@@ -70,9 +88,10 @@ class ModelSet:
         for role, model in self.roles().items():
             by_model.setdefault(model, []).append(role)
         llms = {self.llm_reranker, self.layerwise_reranker} if self.llm_precision != "fp32" else set()
+        precision = PRECISION_PHRASES[self.llm_precision]
         return _listed(
             [
-                f"{model} ({' and '.join(roles)}{f', in {self.llm_precision}' if model in llms else ''})"
+                f"{model} ({' and '.join(roles)}{f', {precision}' if model in llms else ''})"
                 for model, roles in by_model.items()
             ]
         )
@@ -92,10 +111,12 @@ OFFLINE = ModelSet(
 )
 # bge-base-en-v1.5 with its query instruction, BGE-M3 for its three scores, the base cross-encoder (278 M
 # parameters: the large one doubles every rerank on a 2-core Space), and the layer-wise MiniCPM for both LLM roles:
-# one 2.7 B model in memory instead of two. Its cutoff defaults to layer 28, FlagEmbedding's own example. MiniCPM runs
-# in bf16, the precision its checkpoint is published in (FlagEmbedding's use_bf16=True, which flagdemo matches
-# exactly on a CPU too): 5.5 GB instead of fp32's 10.9, which with the other three would not fit a free Space's
-# 12 GB budget, and about twice as fast on a CPU with bf16 instructions.
+# one 2.7 B model in memory instead of two. Its cutoff defaults to layer 28, FlagEmbedding's own example. MiniCPM
+# holds its weights in bf16, the precision its checkpoint is published in: 5.5 GB instead of fp32's 10.9, which
+# with the other three would not fit a free Space's 12 GB budget. Where the CPU multiplies bf16 natively it also
+# computes in bf16 (FlagEmbedding's use_bf16=True, about twice as fast as fp32 there); elsewhere bf16 products are
+# emulated, five times slower than fp32, so it computes in fp32 on the bf16 weights: FlagEmbedding's fp32 scores,
+# exactly (flagdemo.models.backends.widened).
 BGE = ModelSet(
     name="bge",
     title="BGE models",
@@ -108,7 +129,7 @@ BGE = ModelSet(
     # Fine-tuning bge-base-en-v1.5 took 385 s on 2 cores and lifted the app to a 16.05 GB peak (above a free Space's
     # 16 GB): bge-small-en-v1.5 is the same family at a third of the size; bge-base stays one choice away.
     cocktail_base="bge-small-en-v1.5",
-    llm_precision="bf16",
+    llm_precision=decoder_precision(),
 )
 MODEL_SETS = {model_set.name: model_set for model_set in (BGE, OFFLINE)}
 

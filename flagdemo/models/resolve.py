@@ -292,22 +292,27 @@ def build_embedder(spec: ModelSpec, *, normalize: bool = True, task: str | None 
     return embedder_class(spec.source, **common, **spec.kwargs())
 
 
-LLM_PRECISIONS = ("fp32", "bf16")
+# The decoder rerankers' precisions: fp32; bf16, FlagEmbedding's use_bf16=True (bf16 weights and arithmetic);
+# bf16-weights, flagdemo's own: bf16 weights widened to fp32 as they are used (flagdemo.models.backends.widened).
+LLM_PRECISIONS = ("fp32", "bf16", "bf16-weights")
 
 
 def runs_in_bf16(spec: ModelSpec, llm_precision: str) -> bool:
-    """Whether the reranker ``spec`` describes runs in bf16 under ``llm_precision``: the decoders do, as
-    FlagEmbedding's ``use_bf16=True``; cross-encoders stay fp32. A precision rerankers lack is refused."""
+    """Whether the reranker ``spec`` describes holds its weights in bf16 under ``llm_precision``: the decoders do
+    under bf16 and bf16-weights; cross-encoders stay fp32. A precision rerankers lack is refused."""
     if llm_precision not in LLM_PRECISIONS:
         raise InvalidInputError(f"llm_precision must be one of {', '.join(LLM_PRECISIONS)}, not {llm_precision!r}.")
-    return llm_precision == "bf16" and spec.model_class.startswith("decoder-only")
+    return llm_precision != "fp32" and spec.model_class.startswith("decoder-only")
 
 
 def build_reranker(spec: ModelSpec, *, llm_precision: str = "fp32"):
     """The reranker ``spec`` describes, built from its resolved source (``reranker_recipe``'s class and settings).
 
     ``llm_precision="bf16"`` is FlagEmbedding's ``use_bf16=True`` for the decoder rerankers (bf16 weights and
-    arithmetic, on a CPU too); cross-encoders load in fp32 whatever it says, as FlagEmbedding's do."""
-    precision = {"use_bf16": True} if runs_in_bf16(spec, llm_precision) else {}
+    arithmetic, on a CPU too); ``"bf16-weights"`` computes in fp32 on the bf16 weights. Cross-encoders load in fp32
+    whatever it says, as FlagEmbedding's do."""
+    precision = {}
+    if runs_in_bf16(spec, llm_precision):
+        precision = {"use_bf16": True, "fp32_arithmetic": llm_precision == "bf16-weights"}
     reranker_class = reranker_class_for(spec.model_class)
     return reranker_class(spec.source, use_fp16=False, devices=spec.devices, **precision, **spec.kwargs())

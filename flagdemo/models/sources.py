@@ -26,6 +26,7 @@ from flagdemo.errors import (
     UnknownModelError,
 )
 from flagdemo.models import catalog
+from flagdemo.models.backends.widened import compute_in_fp32
 from flagdemo.models.cache import MODEL_CACHE
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -292,25 +293,34 @@ def load_pretrained(
     trust_remote_code: bool = False,
     cache_dir: str | None = None,
     weights_dtype: torch.dtype | None = None,
+    fp32_arithmetic: bool = False,
 ) -> torch.nn.Module:
     """``auto_class.from_pretrained`` in eval mode on ``device`` in ``dtype``, shared through MODEL_CACHE.
 
     ``weights_dtype`` (default: ``dtype``) is the dtype the weights are loaded in before the cast to ``dtype``.
     FlagEmbedding loads embedders in fp16 by default and upcasts to fp32 on CPU, which rounds every weight to
-    fp16 first; passing ``weights_dtype=torch.float16`` reproduces that exactly.
+    fp16 first; passing ``weights_dtype=torch.float16`` reproduces that exactly. ``fp32_arithmetic`` keeps a bf16
+    model's weights in bf16 and computes in fp32 (:mod:`flagdemo.models.backends.widened`).
     """
     weights_dtype = weights_dtype or dtype
     key = (source.path, source.revision, auto_class.__name__, str(device), str(dtype))
     if weights_dtype != dtype:
         key += (f"weights={weights_dtype}",)
+    if fp32_arithmetic:
+        key += ("fp32 arithmetic",)
 
     def load() -> torch.nn.Module:
         model = instantiate_pretrained(
             source, auto_class, dtype=weights_dtype, trust_remote_code=trust_remote_code, cache_dir=cache_dir
         )
+        if fp32_arithmetic:  # without a cast: buffers computed in fp32 at init (rotary tables) stay fp32
+            return compute_in_fp32(model.to(device=device).eval())
         return model.to(device=device, dtype=dtype).eval()
 
-    describe = f"{source.name} ({auto_class.__name__}, {dtype}{rounding_words(dtype, weights_dtype)}, {device})"
+    arithmetic = " weights, float32 arithmetic" if fp32_arithmetic else ""
+    describe = (
+        f"{source.name} ({auto_class.__name__}, {dtype}{arithmetic}{rounding_words(dtype, weights_dtype)}, {device})"
+    )
     return MODEL_CACHE.get_or_load(key, load, describe=describe.replace("torch.", ""))
 
 

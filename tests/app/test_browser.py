@@ -72,8 +72,8 @@ def engine() -> Engine:
 
 @pytest.fixture(scope="module")
 def default_app_url(engine):
-    """The app as `make run` builds it: MiniLM, SmolLM2, UMAP warmed up in the background."""
-    from flagdemo.analysis.projection import start_warm_up
+    """The app as `make run` builds it: MiniLM, SmolLM2, UMAP and ranx warmed up in the background."""
+    from flagdemo.analysis.warm_up import start_warm_up
     from flagdemo.ui import build_demo
     from flagdemo.ui.blocks import theme
 

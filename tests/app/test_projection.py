@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
@@ -19,11 +17,6 @@ def clusters():
     centres[0, 0], centres[1, 1] = 5.0, 5.0
     points = np.vstack([centres[i] + rng.normal(scale=0.3, size=(12, 16)) for i in range(2)])
     return points.astype(np.float32)
-
-
-def test_numba_cache_dir_is_set_and_writable():
-    folder = os.environ["NUMBA_CACHE_DIR"]
-    assert os.path.isdir(folder) and os.access(folder, os.W_OK)
 
 
 def test_pca_is_exact_on_a_plane():
@@ -81,13 +74,6 @@ def test_bad_arguments_are_sentences(clusters):
         projection.project(clusters, dims=4)
     with pytest.raises(EmptyInputError):
         projection.project(np.zeros((0, 4)))
-
-
-def test_warm_up_thread_runs_once():
-    thread = projection.start_warm_up()
-    assert projection.start_warm_up() is thread
-    thread.join(timeout=120)
-    assert not thread.is_alive()
 
 
 def test_a_single_point_sits_at_the_origin():

@@ -159,5 +159,41 @@ def test_an_engine_in_bf16_runs_its_llm_rerankers_in_bf16_and_its_cross_encoder_
     assert next(cross.model.parameters()).dtype == torch.float32
     fp32 = tiny_engine.access.load_reranker(tiny_engine.layerwise_reranker)
     assert next(fp32.model.parameters()).dtype == torch.float32
-    with pytest.raises(InvalidInputError, match="llm_precision must be one of fp32, bf16, not 'fp16'"):
+    with pytest.raises(InvalidInputError, match="llm_precision must be one of fp32, bf16, bf16-weights, not 'fp16'"):
         dataclasses.replace(tiny_engine, llm_precision="fp16").access.load_reranker(tiny_engine.layerwise_reranker)
+
+
+@pytest.mark.parametrize("model", ["minicpm-layerwise", "llama-decoder"])
+def test_bf16_weights_computed_in_fp32_give_the_fp32_scores_exactly(tiny_path, tmp_path, pairs, model):
+    """bf16-weights holds a bf16 checkpoint as is and widens each weight as it is used: on a checkpoint published
+    in bf16 (as MiniCPM-layerwise is) that is the fp32 model, so the scores are equal to the last bit; bf16
+    arithmetic (FlagEmbedding's use_bf16=True) is not."""
+    from flagdemo.models.backends.widened import WidenedEmbedding, WidenedLinear
+    from flagdemo.models.cache import MODEL_CACHE
+    from flagdemo.models.rerankers import FlagLLMReranker, LayerWiseFlagLLMReranker
+
+    folder = tmp_path / model
+    shutil.copytree(tiny_path(model), folder)
+    for weights in folder.glob("*.safetensors"):  # published in bf16, as the real checkpoint is
+        save_file({k: v.to(torch.bfloat16) for k, v in load_file(weights).items()}, weights, metadata={"format": "pt"})
+    reranker_class = LayerWiseFlagLLMReranker if model == "minicpm-layerwise" else FlagLLMReranker
+    layer = {"cutoff_layers": [4]} if model == "minicpm-layerwise" else {}
+    fp32 = reranker_class(str(folder), use_bf16=False, use_fp16=False, devices="cpu")
+    widened = reranker_class(str(folder), use_bf16=True, fp32_arithmetic=True, devices="cpu")
+    bf16 = reranker_class(str(folder), use_bf16=True, devices="cpu")
+    assert widened.model is not bf16.model  # cached apart: one computes in fp32, the other in bf16
+    kinds = {type(module) for module in widened.model.modules()}
+    assert WidenedLinear in kinds and WidenedEmbedding in kinds and torch.nn.Linear not in kinds
+    assert {p.dtype for p in widened.model.parameters() if p.dim() == 2} == {torch.bfloat16}
+    expected = fp32.compute_score(pairs, **layer)
+    assert widened.compute_score(pairs, **layer) == expected
+    assert bf16.compute_score(pairs, **layer) != expected
+    described = [entry.describe for entry in MODEL_CACHE.entries() if str(folder) in str(entry.key)]
+    assert any("bfloat16 weights, float32 arithmetic" in text for text in described), described
+
+
+def test_fp32_arithmetic_needs_bf16_weights(tiny_path):
+    from flagdemo.models.rerankers import FlagLLMReranker
+
+    with pytest.raises(InvalidInputError, match="it needs use_bf16=True"):
+        FlagLLMReranker(tiny_path("llama-decoder"), fp32_arithmetic=True, devices="cpu")

@@ -46,14 +46,40 @@ def _store(models_dir, names):
 def test_the_bge_set_needs_five_models_and_names_each_role():
     assert model_sets.BGE.models() == BGE_MODELS
     assert model_sets.BGE.hub_ids() == [f"BAAI/{name}" for name in BGE_MODELS]
+    precision = model_sets.PRECISION_PHRASES[model_sets.BGE.llm_precision]
     assert model_sets.BGE.described() == (
         "bge-base-en-v1.5 (embedder), bge-m3 (dense, sparse and ColBERT scores), bge-reranker-base (cross-encoder), "
-        "bge-reranker-v2-minicpm-layerwise (LLM reranker and layer-cutoff reranker, in bf16) and bge-small-en-v1.5 "
-        "(Cocktail's base)"
+        f"bge-reranker-v2-minicpm-layerwise (LLM reranker and layer-cutoff reranker, {precision}) and "
+        "bge-small-en-v1.5 (Cocktail's base)"
     )
     assert model_sets.OFFLINE.models() == [catalog.MINILM_KEY, catalog.SMOLLM2_KEY]
     for name in BGE_MODELS:  # each plays its role: supported classes, the right kind
         assert catalog.get(name).supported
+
+
+def test_minicpm_computes_in_bf16_only_where_bf16_is_multiplied_natively(monkeypatch):
+    """On an AVX2-only CPU torch emulates bf16 products (five times slower than fp32): there the bf16 weights are
+    computed in fp32; a CPU with bf16 instructions, a GPU or a ZeroGPU Space computes in bf16."""
+    monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
+    monkeypatch.setattr(model_sets.torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(model_sets, "has_bf16_arithmetic", lambda: False)
+    assert model_sets.decoder_precision() == "bf16-weights"
+    monkeypatch.setattr(model_sets, "has_bf16_arithmetic", lambda: True)
+    assert model_sets.decoder_precision() == "bf16"
+    monkeypatch.setattr(model_sets, "has_bf16_arithmetic", lambda: False)
+    monkeypatch.setenv("SPACES_ZERO_GPU", "true")
+    assert model_sets.decoder_precision() == "bf16"
+    assert model_sets.BGE.llm_precision in ("bf16", "bf16-weights")
+    described = dataclasses.replace(model_sets.BGE, llm_precision="bf16-weights").described()
+    assert "(LLM reranker and layer-cutoff reranker, bf16 weights computed in fp32)" in described
+
+
+def test_the_cpus_bf16_instructions_are_read_from_its_flags(monkeypatch):
+    from flagdemo.models.backends import cpu
+
+    for flags, native in ((set(), False), ({"avx2", "fma"}, False), ({"avx512_bf16"}, True), ({"amx_bf16"}, True)):
+        monkeypatch.setattr(cpu, "cpu_features", lambda flags=flags: flags)
+        assert cpu.has_bf16_arithmetic() is native, flags
 
 
 def test_offline_the_app_opens_on_the_stand_ins_and_says_why(offline_machine):
@@ -78,7 +104,7 @@ def test_with_every_bge_model_stored_the_app_opens_on_them(offline_machine):
     engine = Engine.for_this_machine()
     assert (engine.embedder, engine.similarity_embedder, engine.cross_encoder) == tuple(BGE_MODELS[:3])
     assert engine.llm_reranker == engine.layerwise_reranker == BGE_MODELS[3]
-    assert engine.fine_tuning_base == BGE_MODELS[4] and engine.llm_precision == "bf16"
+    assert engine.fine_tuning_base == BGE_MODELS[4] and engine.llm_precision == model_sets.decoder_precision()
     assert engine.cutoff_layer == 28 and engine.model_set_note == chosen.sentence
     assert set(BGE_MODELS) <= engine.own_models()
 

@@ -42,6 +42,12 @@ def cpu_features() -> set[str]:
     return flags.intersection(VECTOR_EXTENSIONS)
 
 
+def has_bf16_arithmetic() -> bool:
+    """Whether the CPU multiplies bf16 natively (AVX512-BF16 or AMX-BF16 on x86, BF16 on Arm); elsewhere torch
+    emulates bf16 products, about five times slower than fp32 on an AVX2-only CPU."""
+    return bool({"avx512_bf16", "amx_bf16", "bf16"} & cpu_features())
+
+
 def cpu_model() -> str:
     """The model name, with the family and model numbers where a VM shows only a brand ("AMD EPYC")."""
     info = _cpuinfo()

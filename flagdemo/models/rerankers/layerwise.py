@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from flagdemo.errors import InvalidInputError
+from flagdemo.models.backends.widened import compute_in_fp32
 from flagdemo.models.cache import MODEL_CACHE
 from flagdemo.models.devices import resolve_device
 from flagdemo.models.records import RerankResult
@@ -101,11 +102,17 @@ class LayerWiseFlagLLMReranker(DecoderReranker):
             _, dtype = self._dtypes()
             files = weight_files(self.source.path if self.source.is_local else self._hub_resolver())
             key = (self.source.path, self.source.revision, "LayerWiseMiniCPM", str(self.device), str(dtype))
-            model = MODEL_CACHE.get_or_load(
-                key,
-                lambda: build_layerwise_minicpm(config, files, dtype=dtype, device=self.device),
-                describe=f"{self.model_name} (LayerWiseMiniCPM, {dtype}, {self.device})".replace("torch.", ""),
-            )
+            arithmetic = ""
+            if self.fp32_arithmetic:
+                key += ("fp32 arithmetic",)
+                arithmetic = " weights, float32 arithmetic"
+
+            def build() -> LayerWiseMiniCPM:
+                model = build_layerwise_minicpm(config, files, dtype=dtype, device=self.device)
+                return compute_in_fp32(model) if self.fp32_arithmetic else model
+
+            describe = f"{self.model_name} (LayerWiseMiniCPM, {dtype}{arithmetic}, {self.device})"
+            model = MODEL_CACHE.get_or_load(key, build, describe=describe.replace("torch.", ""))
             self.scorer: LayerWiseMiniCPM | LogitLens = model
             return model
         model = self._load_causal_lm(config)  # the lens keeps FlagLLMReranker's BOS rule: its last layer equals it

@@ -59,6 +59,7 @@ class DecoderReranker(BaseReranker):
         query_max_length: int | None = None,
         max_length: int = 512,
         normalize: bool = False,
+        fp32_arithmetic: bool = False,
         **kwargs: Any,
     ):
         if peft_path:
@@ -66,7 +67,10 @@ class DecoderReranker(BaseReranker):
                 "flagdemo does not load PEFT adapters; merge the adapter into the model (merge_and_unload) and save "
                 "it as a folder, then load that folder."
             )
+        if fp32_arithmetic and not use_bf16:
+            raise InvalidInputError("fp32_arithmetic keeps bf16 weights and computes in fp32: it needs use_bf16=True.")
         self.use_bf16 = use_bf16
+        self.fp32_arithmetic = fp32_arithmetic  # flagdemo's own: bf16 weights widened to fp32 as they are used
         self.prompt = prompt
         super().__init__(
             model_name_or_path,
@@ -122,6 +126,7 @@ class DecoderReranker(BaseReranker):
             trust_remote_code=self.trust_remote_code,
             cache_dir=self.cache_dir,
             weights_dtype=weights_dtype,
+            fp32_arithmetic=self.fp32_arithmetic,
         )
 
     # --- inputs -------------------------------------------------------------------------------------------------
