@@ -96,7 +96,8 @@ rehearsal-cache: $(VENV)/.runtime
 	$(PY) -m tools.rehearsal --cache $(REHEARSAL_CACHE)
 
 # The whole app on that cache as a Space runs it (SPACE_ID set, offline): server start, two visitors' page loads in
-# chromium, a warm answer per endpoint, resident memory; the README's full-size table comes from this (~10 min).
+# chromium, a warm answer per endpoint, resident memory; the README's full-size table comes from this (~10 min on
+# a Zen 4 with AVX512-BF16, ~25 on an AVX2-only CPU).
 rehearsal: $(VENV)/.test chromium
 	test -d $(REHEARSAL_CACHE) || $(MAKE) rehearsal-cache
 	$(PY) -m tools.rehearse_app --cache $(REHEARSAL_CACHE) --out .rehearsal/figures.json \

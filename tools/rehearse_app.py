@@ -211,8 +211,9 @@ def models_tab(url: str, screenshot: Path, timeout_s: float) -> dict[str, int]:
         page.get_by_role("tab", name="Models", exact=True).click()
         page.locator("#models-refresh").click()
         page.locator("#models-memory [role=gridcell]").filter(has_text="resident in all").first.wait_for()
-        page.wait_for_load_state("networkidle")  # the tables' column fitting runs after the rows arrive
-        page.wait_for_timeout(1000)
+        # the tables' column fitting runs after the rows arrive; "networkidle" is no signal here, since after a
+        # long run the page can keep a request open for more than 15 minutes
+        page.wait_for_timeout(3000)
         page.evaluate("document.fonts.ready")
         tables = ("models-catalog", "models-cache", "models-memory")
         scrolls = {table: scrolls_sideways(page, table) for table in tables}
