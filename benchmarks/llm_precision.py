@@ -1,13 +1,15 @@
 """bf16 against fp32 for a decoder reranker, on the labelled set: what running it in bf16 on a CPU costs in rankings.
 
 ``python -m benchmarks.llm_precision --reranker NAME`` retrieves each query's top-k with the embedder, scores the same
-pairs with the reranker loaded twice (fp32, then bf16 as FlagEmbedding's ``use_bf16=True`` loads it), and reports for
-each precision nDCG@k and its time, and between them: the largest score difference (also as a share of the fp32
-scores' spread), the queries whose top passage changes, and the mean Kendall tau of the two orders per query. A
-layer-wise reranker is scored at ``--cutoff-layer``. Writes ``benchmarks/results/llm_precision-<reranker>.json``.
+pairs with the reranker loaded three times (fp32; bf16 as FlagEmbedding's ``use_bf16=True`` loads it; bf16 weights
+computed in fp32, flagdemo's ``bf16-weights``), and reports for each precision nDCG@k and its time, and against fp32:
+the largest score difference (also as a share of the fp32 scores' spread), the queries whose top passage changes,
+and the mean Kendall tau of the two orders per query. A layer-wise reranker is scored at ``--cutoff-layer``. Writes
+``benchmarks/results/llm_precision-<reranker>.json``.
 
-The app's BGE set runs bge-reranker-v2-minicpm-layerwise in bf16 (fp32 would not fit a free Space's budget); this
-is the command that measures it against fp32 where the real weights can load (the hub reachable, or in its cache).
+The app's BGE set holds bge-reranker-v2-minicpm-layerwise in bf16 (fp32 would not fit a free Space's budget) and
+computes in bf16 or, on a CPU without bf16 instructions, in fp32; this is the command that measures both against
+fp32 where the real weights can load (the hub reachable, or in its cache).
 Seeded rehearsal weights load too, but their differences mean nothing, so the report names the model it ran.
 """
 
@@ -24,6 +26,11 @@ import numpy as np
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 RESULTS = Path(__file__).resolve().parent / "results"
+PRECISIONS = {
+    "fp32": {"use_bf16": False},
+    "bf16": {"use_bf16": True},
+    "bf16-weights": {"use_bf16": True, "fp32_arithmetic": True},
+}
 
 
 def measure(*, embedder: str, reranker: str, top_k: int, k: int, per_topic: int | None, cutoff_layer: int | None):
@@ -37,8 +44,8 @@ def measure(*, embedder: str, reranker: str, top_k: int, k: int, per_topic: int 
     pairs, index = evaluation.rerank_pairs(labelled, first_stage, top_k)
     extra = {} if cutoff_layer is None else {"cutoff_layers": [cutoff_layer]}
     scores, report = {}, {}
-    for precision in ("fp32", "bf16"):
-        model = FlagAutoReranker.from_finetuned(reranker, use_bf16=precision == "bf16")
+    for precision, settings in PRECISIONS.items():
+        model = FlagAutoReranker.from_finetuned(reranker, **settings)
         model.compute_score(pairs[:4], **extra)  # untimed warm-up: one-off set-up is not the precision's
         started = time.perf_counter()
         scores[precision] = evaluation.flat_scores(model.compute_score(pairs, **extra), len(pairs))
@@ -57,6 +64,10 @@ def measure(*, embedder: str, reranker: str, top_k: int, k: int, per_topic: int 
         "top_k": top_k,
         **report,
         **agreement(index, scores["fp32"], scores["bf16"]),
+        **{
+            f"bf16-weights: {key}": value
+            for key, value in agreement(index, scores["fp32"], scores["bf16-weights"]).items()
+        },
     }
 
 

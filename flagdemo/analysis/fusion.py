@@ -14,14 +14,14 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 
-from flagdemo.analysis import numba_cache
+from flagdemo.analysis import jit
 from flagdemo.errors import InvalidInputError
 
 METHODS = {"rrf": "rrf", "combsum": "sum", "combmnz": "mnz", "combmax": "max", "combmin": "min"}
 NORMS = ("min-max", "max", "sum", "zmuv", "rank", "borda")
 RRF_K = 60
 
-numba_cache.configure()  # before ranx, and with it numba, is first imported
+jit.configure()  # before ranx, and with it numba, is first imported
 
 
 @functools.cache
@@ -56,9 +56,11 @@ def fuse(
         if chosen_norm not in NORMS:
             raise InvalidInputError(f"Unknown normalisation {chosen_norm!r}: choose one of {', '.join(NORMS)}.")
     queries = sorted(set().union(*(run.keys() for run in runs)))
-    ranx_runs = []
-    for number, run in enumerate(runs):
+    with jit.PARALLEL_KERNELS:
         # every run covers every query (ranx asks for it); a query a run did not answer has no passages from it
-        ranx_runs.append(Run({q: dict(run.get(q, {})) or {"\x00none": 0.0} for q in queries}, name=f"run{number}"))
-    fused = ranx_fuse(ranx_runs, norm=chosen_norm, method=METHODS[method], params=params).to_dict()
+        ranx_runs = [
+            Run({q: dict(run.get(q, {})) or {"\x00none": 0.0} for q in queries}, name=f"run{number}")
+            for number, run in enumerate(runs)
+        ]
+        fused = ranx_fuse(ranx_runs, norm=chosen_norm, method=METHODS[method], params=params).to_dict()
     return {q: {p: float(s) for p, s in scores.items() if p != "\x00none"} for q, scores in fused.items()}

@@ -1,7 +1,7 @@
 """2D / 3D maps of embeddings with UMAP (default), PCA or t-SNE, seeded so the same input gives the same map.
 
 UMAP is JIT-compiled by numba: the first fit in a fresh process takes 10-20 s. Two things keep that off the user's
-path: numba's cache goes to a writable folder (:mod:`flagdemo.analysis.numba_cache`), and
+path: numba's cache goes to a writable folder (:mod:`flagdemo.analysis.jit`, which also serialises the fits), and
 :mod:`flagdemo.analysis.warm_up` compiles it in a background thread at app start-up. Corpora too small for a
 method are still drawn: parameters shrink or the method falls back to PCA, and the result says so in ``note``.
 """
@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from flagdemo.analysis import numba_cache
+from flagdemo.analysis import jit
 from flagdemo.errors import EmptyInputError, InvalidInputError
 
 METHODS = ("umap", "pca", "tsne")
 MIN_UMAP_POINTS = 6
 
-numba_cache.configure()  # before umap, and with it numba, is first imported
+jit.configure()  # before umap, and with it numba, is first imported
 
 
 @dataclass
@@ -92,7 +92,7 @@ def project(
             notes.append(f"n_neighbors lowered from {n_neighbors} to {used_neighbors} for {n} points.")
         reducer = _umap(dims, used_neighbors, float(min_dist), int(seed))
         joined = corpus if extra is None else np.vstack([corpus, extra])
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), jit.PARALLEL_KERNELS:
             warnings.simplefilter("ignore")
             fitted = reducer.fit_transform(joined)
         coords, query_coords = fitted[:n], (fitted[n:] if extra is not None else None)

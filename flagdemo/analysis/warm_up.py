@@ -2,7 +2,7 @@
 
 In a fresh process on 2 cores with an empty numba cache, UMAP's first fit compiled for ~20 s and ranx's first
 reciprocal rank fusion for ~30 s (CombMNZ ~5 s more); the page's own examples of the Map and Compare tabs paid
-that inside the first visitor's wait. numba's cache (:mod:`flagdemo.analysis.numba_cache`) keeps later processes
+that inside the first visitor's wait. numba's cache (:mod:`flagdemo.analysis.jit`) keeps later processes
 quicker, but a Space without persistent storage starts empty every time.
 """
 

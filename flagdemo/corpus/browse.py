@@ -148,9 +148,10 @@ class SampledMap:
 def sampled_umap(vectors: np.ndarray, *, sample: int = FIT_SAMPLE, dims: int = 2, n_neighbors: int = 15,
                  min_dist: float = 0.1, seed: int = 42) -> SampledMap:  # fmt: skip
     """UMAP (cosine) fitted on ``sample`` random rows, the others placed with its transform, in chunks."""
-    import umap
+    from flagdemo.analysis import jit
 
-    from flagdemo.analysis import projection  # noqa: F401 - sets numba's cache folder before UMAP compiles
+    jit.configure()  # before umap, and with it numba, is first imported
+    import umap
 
     points = np.asarray(vectors, dtype=np.float32)
     count = len(points)
@@ -162,7 +163,7 @@ def sampled_umap(vectors: np.ndarray, *, sample: int = FIT_SAMPLE, dims: int = 2
     reducer = umap.UMAP(n_components=dims, n_neighbors=n_neighbors, min_dist=min_dist, metric="cosine",
                         random_state=seed)  # fmt: skip
     coords = np.empty((count, dims), dtype=np.float32)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), jit.PARALLEL_KERNELS:
         warnings.simplefilter("ignore")
         started = time.perf_counter()
         coords[fitted] = reducer.fit_transform(points[fitted])
