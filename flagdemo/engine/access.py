@@ -27,8 +27,8 @@ from flagdemo.models.resolve import (
     build_embedder,
     build_reranker,
     ensure_public_model,
+    holds_bf16_weights,
     resolve,
-    runs_in_bf16,
 )
 from flagdemo.models.sources import stored_weights
 from flagdemo.serving.embedding_cache import EmbeddingCache
@@ -75,7 +75,7 @@ class ModelAccess:
     def load_reranker(self, name: str | ModelSpec, role: Role = "reranker"):
         """A reranker for ``name`` (FlagAutoReranker's choices); its weights are shared through MODEL_CACHE."""
         spec = self.spec(name, role)
-        self.check_fits(spec, bytes_per_value=2 if runs_in_bf16(spec, self.llm_precision) else 4)
+        self.check_fits(spec, bytes_per_value=2 if holds_bf16_weights(spec, self.llm_precision) else 4)
         return build_reranker(spec, llm_precision=self.llm_precision)
 
     def check_fits(self, spec: ModelSpec, *, bytes_per_value: int) -> None:

@@ -297,7 +297,7 @@ def build_embedder(spec: ModelSpec, *, normalize: bool = True, task: str | None 
 LLM_PRECISIONS = ("fp32", "bf16", "bf16-weights")
 
 
-def runs_in_bf16(spec: ModelSpec, llm_precision: str) -> bool:
+def holds_bf16_weights(spec: ModelSpec, llm_precision: str) -> bool:
     """Whether the reranker ``spec`` describes holds its weights in bf16 under ``llm_precision``: the decoders do
     under bf16 and bf16-weights; cross-encoders stay fp32. A precision rerankers lack is refused."""
     if llm_precision not in LLM_PRECISIONS:
@@ -312,7 +312,7 @@ def build_reranker(spec: ModelSpec, *, llm_precision: str = "fp32"):
     arithmetic, on a CPU too); ``"bf16-weights"`` computes in fp32 on the bf16 weights. Cross-encoders load in fp32
     whatever it says, as FlagEmbedding's do."""
     precision = {}
-    if runs_in_bf16(spec, llm_precision):
+    if holds_bf16_weights(spec, llm_precision):
         precision = {"use_bf16": True, "fp32_arithmetic": llm_precision == "bf16-weights"}
     reranker_class = reranker_class_for(spec.model_class)
     return reranker_class(spec.source, use_fp16=False, devices=spec.devices, **precision, **spec.kwargs())

@@ -26,7 +26,7 @@ from flagdemo.errors import (
     UnknownModelError,
 )
 from flagdemo.models import catalog
-from flagdemo.models.backends.widened import compute_in_fp32
+from flagdemo.models.backends.widened import DESCRIBED_AFTER_DTYPE, compute_in_fp32
 from flagdemo.models.cache import MODEL_CACHE
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -317,7 +317,7 @@ def load_pretrained(
             return compute_in_fp32(model.to(device=device).eval())
         return model.to(device=device, dtype=dtype).eval()
 
-    arithmetic = " weights, float32 arithmetic" if fp32_arithmetic else ""
+    arithmetic = DESCRIBED_AFTER_DTYPE if fp32_arithmetic else ""
     describe = (
         f"{source.name} ({auto_class.__name__}, {dtype}{arithmetic}{rounding_words(dtype, weights_dtype)}, {device})"
     )

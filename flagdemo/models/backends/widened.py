@@ -15,6 +15,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+# How the Models tab names such a model after its dtype: "bfloat16 weights, float32 arithmetic".
+DESCRIBED_AFTER_DTYPE = " weights, float32 arithmetic"
+
 
 class WidenedLinear(torch.nn.Linear):
     """A Linear whose bf16 weight (and bias) are widened to the input's dtype for each product."""

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from flagdemo.errors import InvalidInputError
-from flagdemo.models.backends.widened import compute_in_fp32
+from flagdemo.models.backends.widened import DESCRIBED_AFTER_DTYPE, compute_in_fp32
 from flagdemo.models.cache import MODEL_CACHE
 from flagdemo.models.devices import resolve_device
 from flagdemo.models.records import RerankResult
@@ -105,7 +105,7 @@ class LayerWiseFlagLLMReranker(DecoderReranker):
             arithmetic = ""
             if self.fp32_arithmetic:
                 key += ("fp32 arithmetic",)
-                arithmetic = " weights, float32 arithmetic"
+                arithmetic = DESCRIBED_AFTER_DTYPE
 
             def build() -> LayerWiseMiniCPM:
                 model = build_layerwise_minicpm(config, files, dtype=dtype, device=self.device)
